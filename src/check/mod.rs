@@ -1,0 +1,14 @@
+//! Static compliance checks of a submission against a competition policy: no Docker, no GPU.
+//!
+//! [`check_submission`] runs them all; each module is one family of checks and returns plain
+//! [`Finding`]s. docs/checks.md lists every finding kind, its trigger, severity and hint.
+
+pub mod context;
+pub mod dockerfile;
+pub mod finding;
+pub mod rules;
+pub mod run;
+pub mod secrets;
+
+pub use finding::{Finding, FindingKind, Severity, has_errors};
+pub use run::{CheckError, CheckOptions, CheckReport, Counts, InspectedModel, check_submission};

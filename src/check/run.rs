@@ -1,0 +1,319 @@
+//! `reprobox check`: every static check of one submission, in one synchronous call.
+//!
+//! Order: load the manifest (the only step that can fail as a whole: an unreadable or malformed
+//! manifest is an error, exit 2), check it against the policy, check the paths it names, walk the
+//! directory once, lint the Dockerfile and requirements files, scan files for secrets, and inspect
+//! model directories (`--model`, `claims.submitted_model`, and the base model when an inputs
+//! mirror holds it). Everything found is a [`Finding`], sorted by (path, line, kind).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::manifest::{self, LoadedManifest, ManifestError};
+use crate::model::{self, ModelFacts, ModelLimits};
+use crate::policy::PolicySet;
+
+use super::context::{self, ContextOptions, DEFAULT_DATA_THRESHOLD_BYTES};
+use super::finding::{Finding, FindingKind, Severity};
+use super::rules::{self, MANIFEST_LABEL, at_field};
+use super::{dockerfile, secrets};
+
+/// Options beyond the submission directory.
+#[derive(Debug, Clone, Default)]
+pub struct CheckOptions {
+    /// A model directory to inspect against the submission's policy (e.g. the rebuilt model).
+    pub model_dir: Option<PathBuf>,
+    /// A local inputs mirror, laid out as `<mirror>/models/<hf-id>/<revision>/` (the layout
+    /// staging uses). When it holds the base model, its config and tokenizer config are inspected
+    /// for instruction tuning.
+    pub inputs: Option<PathBuf>,
+}
+
+/// Finding totals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub errors: usize,
+    pub warnings: usize,
+}
+
+/// A model directory that was inspected, and what was found.
+#[derive(Debug, Clone, Serialize)]
+pub struct InspectedModel {
+    /// Which model: `--model`, `claims.submitted_model` or `base_model`.
+    pub role: String,
+    pub path: String,
+    pub facts: ModelFacts,
+}
+
+/// The result of `check`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    /// The submission directory as given.
+    pub submission: String,
+    pub policy: String,
+    pub track: String,
+    /// True when no finding is an error.
+    pub compliant: bool,
+    pub counts: Counts,
+    /// Sorted by (path, line, kind).
+    pub findings: Vec<Finding>,
+    pub models: Vec<InspectedModel>,
+    /// Regular files walked, and the build context's bytes.
+    pub files_scanned: usize,
+    pub context_bytes: u64,
+    /// Wall-clock milliseconds the check took.
+    pub elapsed_ms: u64,
+}
+
+/// Why `check` could not run at all (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error("submission directory `{}` does not exist or is not a directory (hint: pass the directory that holds reprobox.toml)", path.display())]
+    NotADirectory { path: PathBuf },
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error("cannot read the submission directory `{}`", path.display())]
+    Walk {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The largest Dockerfile or requirements file `check` reads: 1 MiB. Real ones are kilobytes.
+const MAX_LINT_BYTES: u64 = 1024 * 1024;
+
+fn read_bounded(path: &Path) -> Option<String> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).ok()?;
+    let mut buf = Vec::new();
+    f.take(MAX_LINT_BYTES).read_to_end(&mut buf).ok()?;
+    Some(String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// Runs every static check on the submission in `dir`.
+pub fn check_submission(
+    dir: &Path,
+    policies: &PolicySet,
+    opts: &CheckOptions,
+) -> Result<CheckReport, CheckError> {
+    let started = Instant::now();
+    if !dir.is_dir() {
+        return Err(CheckError::NotADirectory {
+            path: dir.to_owned(),
+        });
+    }
+    let lm = manifest::load(dir)?;
+    let m = &lm.manifest;
+    let (mut findings, policy) = rules::check_manifest(&lm, policies);
+
+    // Paths the manifest names: inside the root after symlinks, and present.
+    let mut dockerfile_ok = true;
+    let mut paths: Vec<(&str, &str, bool)> = vec![
+        ("train.dockerfile", m.train.dockerfile.as_str(), true),
+        ("train.context", m.train.context.as_str(), true),
+    ];
+    if let Some(sm) = &m.claims.submitted_model {
+        paths.push(("claims.submitted_model", sm.as_str(), true));
+    }
+    for (field, value, must_exist) in paths {
+        if let Some(f) = context::check_manifest_path(&lm.root, field, value, must_exist) {
+            if field == "train.dockerfile" {
+                dockerfile_ok = false;
+            }
+            findings.push(at_field(&lm, f, field));
+        }
+    }
+
+    // One walk of the directory.
+    let declared: Vec<String> = m
+        .claims
+        .submitted_model
+        .iter()
+        .map(|p| p.as_str().to_owned())
+        .collect();
+    let ctx_opts = ContextOptions {
+        context: m.train.context.as_str().to_owned(),
+        declared,
+        data_threshold_bytes: policy
+            .and_then(|p| p.submission.undeclared_data_bytes)
+            .unwrap_or(DEFAULT_DATA_THRESHOLD_BYTES),
+        max_file_bytes: policy.and_then(|p| p.submission.max_file_bytes),
+        max_context_bytes: policy.and_then(|p| p.submission.max_context_bytes),
+    };
+    let scan = context::scan_context(&lm.root, &ctx_opts).map_err(|source| CheckError::Walk {
+        path: lm.root.clone(),
+        source,
+    })?;
+    findings.extend(scan.findings.iter().cloned());
+
+    // Dockerfile and requirements lint.
+    if dockerfile_ok && let Some(text) = read_bounded(&lm.resolve(&m.train.dockerfile)) {
+        findings.extend(dockerfile::lint_dockerfile(
+            &text,
+            m.train.dockerfile.as_str(),
+        ));
+    }
+    for f in &scan.files {
+        let name = f.rel.rsplit('/').next().unwrap_or(&f.rel);
+        if name.starts_with("requirements")
+            && name.ends_with(".txt")
+            && f.size <= MAX_LINT_BYTES
+            && let Some(text) = read_bounded(&lm.root.join(&f.rel))
+        {
+            findings.extend(dockerfile::lint_requirements(&text, &f.rel));
+        }
+    }
+
+    // Secrets, in parallel: each file costs at most one bounded read.
+    let secret_findings: Vec<Finding> = scan
+        .files
+        .par_iter()
+        .flat_map_iter(|f| secrets::scan_file(&lm.root.join(&f.rel), &f.rel))
+        .collect();
+    findings.extend(secret_findings);
+
+    // Models.
+    let limits = policy.map(ModelLimits::from_policy).unwrap_or_default();
+    let mut models = Vec::new();
+    if let Some(dir) = &opts.model_dir {
+        let label = dir.display().to_string();
+        inspect_into(dir, &label, "--model", &limits, &mut findings, &mut models);
+    }
+    if let Some(sm) = &m.claims.submitted_model
+        && lm.resolve(sm).is_dir()
+    {
+        inspect_into(
+            &lm.resolve(sm),
+            sm.as_str(),
+            "claims.submitted_model",
+            &limits,
+            &mut findings,
+            &mut models,
+        );
+    }
+    if let (Some(mirror), Some(base)) = (&opts.inputs, &m.base_model) {
+        base_model_from_mirror(
+            &lm,
+            mirror,
+            base.id.as_str(),
+            base.revision.as_str(),
+            &limits,
+            &mut findings,
+            &mut models,
+        );
+    }
+
+    findings.sort_by(|a, b| (&a.path, a.line, a.kind).cmp(&(&b.path, b.line, b.kind)));
+    findings.dedup();
+    let counts = Counts {
+        errors: findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .count(),
+        warnings: findings
+            .iter()
+            .filter(|f| f.severity == Severity::Warning)
+            .count(),
+    };
+    Ok(CheckReport {
+        submission: dir.display().to_string(),
+        policy: m.submission.policy.clone(),
+        track: m.submission.track.clone(),
+        compliant: counts.errors == 0,
+        counts,
+        findings,
+        models,
+        files_scanned: scan.files.len(),
+        context_bytes: scan.context_bytes,
+        elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    })
+}
+
+fn inspect_into(
+    dir: &Path,
+    label: &str,
+    role: &str,
+    limits: &ModelLimits,
+    findings: &mut Vec<Finding>,
+    models: &mut Vec<InspectedModel>,
+) {
+    match model::inspect(dir) {
+        Ok(facts) => {
+            findings.extend(model::check_model(&facts, limits, label));
+            models.push(InspectedModel {
+                role: role.to_owned(),
+                path: label.to_owned(),
+                facts,
+            });
+        }
+        Err(e) => findings.push(
+            Finding::error(
+                FindingKind::ModelUnreadable,
+                format!("{role}: {e}"),
+                "give a Hugging Face model directory: config.json and safetensors weights",
+            )
+            .at(label),
+        ),
+    }
+}
+
+/// The base model in the mirror: only instruction-tuning signals are checked (the parameter and
+/// byte limits are about the submitted model, not where it started).
+fn base_model_from_mirror(
+    lm: &LoadedManifest,
+    mirror: &Path,
+    id: &str,
+    revision: &str,
+    limits: &ModelLimits,
+    findings: &mut Vec<Finding>,
+    models: &mut Vec<InspectedModel>,
+) {
+    // Ids and revisions come from the untrusted manifest: they must name a directory below the
+    // mirror, never climb out of it.
+    let safe = |s: &str| {
+        !s.is_empty()
+            && s.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
+            && !s.contains('\\')
+    };
+    if !safe(id) || !safe(revision) || revision.contains('/') {
+        return;
+    }
+    let dir = mirror.join("models").join(id).join(revision);
+    if !dir.join("config.json").is_file() {
+        return;
+    }
+    match model::inspect(&dir) {
+        Ok(facts) => {
+            if !limits.allow_instruction_tuned {
+                for s in &facts.instruction_signals {
+                    findings.push(at_field(
+                        lm,
+                        Finding::error(
+                            FindingKind::InstructionTunedBase,
+                            format!("the base model `{id}` in the inputs mirror looks instruction-tuned: {s}"),
+                            "start from the base (pretrained) checkpoint of the family, not a chat/instruct one",
+                        ),
+                        "base_model.id",
+                    ));
+                }
+            }
+            models.push(InspectedModel {
+                role: "base_model".into(),
+                path: dir.display().to_string(),
+                facts,
+            });
+        }
+        Err(e) => findings.push(
+            Finding::warning(
+                FindingKind::ModelUnreadable,
+                format!("the base model in the inputs mirror could not be inspected: {e}"),
+                "check the mirror's copy of the base model",
+            )
+            .at(MANIFEST_LABEL),
+        ),
+    }
+}

@@ -1,0 +1,14 @@
+//! The command-line front end: parses arguments, calls the library, prints results and maps
+//! errors to the documented exit codes (`reprobox::exit_codes`).
+
+mod app;
+mod audit;
+mod check;
+mod eval_forward;
+mod gpu;
+mod hash;
+mod output;
+mod policy;
+mod verify;
+
+pub use app::main;

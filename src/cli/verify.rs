@@ -1,0 +1,253 @@
+//! `reprobox verify SUBMISSION` and `reprobox resume RUN_DIR`: the whole pipeline, with progress
+//! on a terminal and plain lines otherwise; the exit code is the verdict's.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use serde::Serialize;
+
+use reprobox::gpu::GpuSelector;
+use reprobox::pipeline::{
+    self, NoProgress, PipelineError, Progress, ResumeOptions, RunResult, VerifyOptions,
+};
+use reprobox::policy::PolicySet;
+use reprobox::stage::InputsMirror;
+
+use super::output::{self, Format};
+
+/// Arguments of `reprobox verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The submission directory (holding reprobox.toml).
+    pub submission: PathBuf,
+    /// The contestant's rehearsal: same checks and sandbox, the policy's short budget, CPU allowed.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The GPU to train on: a UUID (`GPU-…`), an NVML index, or `none` (a CPU run, where the
+    /// policy or --dry-run allows it).
+    #[arg(long, default_value = "none", value_parser = parse_gpu)]
+    pub gpu: GpuSelector,
+    /// The local inputs mirror holding the declared base model and datasets
+    /// (`models/<id>/<revision>/`, `datasets/<id>/<revision>/`); default `$REPROBOX_INPUTS` or
+    /// `~/.cache/reprobox/inputs`.
+    #[arg(long, value_name = "MIRROR")]
+    pub inputs: Option<PathBuf>,
+    /// Where the run directory is created.
+    #[arg(long, value_name = "DIR", default_value = "audits")]
+    pub out: PathBuf,
+    /// Shorten the training wall clock to this many seconds (never lengthens the policy's).
+    #[arg(long, value_name = "SECS")]
+    pub train_limit: Option<u64>,
+    /// Read policies from this directory instead of the built-in ones.
+    #[arg(long, value_name = "DIR", env = "REPROBOX_POLICIES")]
+    pub policies: Option<PathBuf>,
+    /// The NVML library to load (default libnvidia-ml.so.1).
+    #[arg(long, value_name = "PATH")]
+    pub nvml_lib: Option<PathBuf>,
+    /// Where GPU leases are kept (default `$REPROBOX_GPU_LEASE_DIR`, else /run/reprobox/gpu-leases).
+    #[arg(long, value_name = "DIR")]
+    pub lease_dir: Option<PathBuf>,
+    /// Sign the provenance statements (DSSE, Ed25519) with this key (`reprobox audit keygen`).
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+/// Arguments of `reprobox resume`.
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// The run directory of the run to continue (audits/<run-id>).
+    pub run_dir: PathBuf,
+    #[arg(long, value_name = "DIR", env = "REPROBOX_POLICIES")]
+    pub policies: Option<PathBuf>,
+    #[arg(long, value_name = "DIR")]
+    pub lease_dir: Option<PathBuf>,
+    /// Sign the provenance statements with this key, as `verify --sign-key` does.
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+fn parse_gpu(s: &str) -> Result<GpuSelector, String> {
+    s.parse()
+        .map_err(|e: reprobox::gpu::GpuError| e.to_string())
+}
+
+/// The `--format json` result.
+#[derive(Serialize)]
+struct ResultJson<'a> {
+    run_id: &'a str,
+    run_dir: &'a std::path::Path,
+    verdict: &'a str,
+    stage: &'a str,
+    reason: &'a str,
+    report: PathBuf,
+    cleanup_error: Option<&'a str>,
+}
+
+/// Progress on stderr: a rewritten status line on a terminal, one line per stage otherwise.
+struct TermProgress {
+    tty: bool,
+    last_line: std::time::Instant,
+}
+
+impl TermProgress {
+    fn new() -> Self {
+        TermProgress {
+            tty: std::io::stderr().is_terminal(),
+            last_line: std::time::Instant::now(),
+        }
+    }
+}
+
+fn hms(d: Duration) -> String {
+    let s = d.as_secs();
+    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+impl Progress for TermProgress {
+    fn stage(&mut self, stage: &str, detail: &str) {
+        let mut e = std::io::stderr().lock();
+        if self.tty {
+            let _ = write!(e, "\r\x1b[K");
+        }
+        let _ = writeln!(e, "[{stage}] {detail}");
+    }
+
+    fn tick(&mut self, stage: &str, elapsed: Duration, limit: Option<Duration>, log_bytes: u64) {
+        let limit = limit.map(hms).unwrap_or_else(|| "-".into());
+        let line = format!(
+            "[{stage}] {} / {limit} elapsed, log {} KiB",
+            hms(elapsed),
+            log_bytes / 1024
+        );
+        let mut e = std::io::stderr().lock();
+        if self.tty {
+            let _ = write!(e, "\r\x1b[K{line}");
+            let _ = e.flush();
+        } else if self.last_line.elapsed() >= Duration::from_secs(60) {
+            // Off a terminal, one line a minute keeps CI logs readable.
+            self.last_line = std::time::Instant::now();
+            let _ = writeln!(e, "{line}");
+        }
+    }
+
+    fn done(&mut self, stage: &str, detail: &str) {
+        let mut e = std::io::stderr().lock();
+        if self.tty {
+            let _ = write!(e, "\r\x1b[K");
+        }
+        let _ = writeln!(e, "[{stage}] done: {detail}");
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, i32> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the async runtime: {e}");
+            reprobox::exit_codes::INFRA_ERROR
+        })
+}
+
+fn load_policies(dir: Option<&std::path::Path>) -> Result<PolicySet, i32> {
+    PolicySet::load(dir).map_err(|e| {
+        output::print_error(&e);
+        reprobox::exit_codes::UNREADABLE_INPUT
+    })
+}
+
+fn finish(result: Result<RunResult, PipelineError>, format: Format) -> i32 {
+    match result {
+        Ok(r) => {
+            let report = r.run_dir.join(reprobox::rundir::REPORT_JSON);
+            match format {
+                Format::Json => output::print_json(&ResultJson {
+                    run_id: &r.run_id,
+                    run_dir: &r.run_dir,
+                    verdict: r.verdict.as_str(),
+                    stage: &r.stage,
+                    reason: &r.reason,
+                    report,
+                    cleanup_error: r.cleanup_error.as_deref(),
+                }),
+                Format::Text => {
+                    println!("verdict: {} (decided by {})", r.verdict, r.stage);
+                    println!("  {}", r.reason);
+                    println!("report: {}", report.display());
+                    if let Some(c) = &r.cleanup_error {
+                        println!("warning: cleanup failed: {c}");
+                    }
+                }
+            }
+            r.verdict.exit_code()
+        }
+        Err(e) => {
+            output::print_error(&e);
+            e.exit_code()
+        }
+    }
+}
+
+/// Runs `reprobox verify`.
+pub fn run(args: VerifyArgs) -> i32 {
+    let policies = match load_policies(args.policies.as_deref()) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let opts = VerifyOptions {
+        submission: args.submission,
+        audits_dir: args.out,
+        dry_run: args.dry_run,
+        gpu: args.gpu,
+        nvml_lib: args.nvml_lib,
+        lease_dir: args.lease_dir,
+        inputs: args
+            .inputs
+            .map(InputsMirror::new)
+            .unwrap_or_else(InputsMirror::default_location),
+        policies,
+        train_limit: args.train_limit.map(Duration::from_secs),
+        sign_key: args.sign_key,
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let result = match args.format {
+        Format::Json => rt.block_on(pipeline::verify(&opts, &mut NoProgress)),
+        Format::Text => rt.block_on(pipeline::verify(&opts, &mut TermProgress::new())),
+    };
+    finish(result, args.format)
+}
+
+/// Runs `reprobox resume`.
+pub fn resume(args: ResumeArgs) -> i32 {
+    let policies = match load_policies(args.policies.as_deref()) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let opts = ResumeOptions {
+        policies,
+        lease_dir: args.lease_dir,
+        sign_key: args.sign_key,
+    };
+    let result = match args.format {
+        Format::Json => rt.block_on(pipeline::resume(&args.run_dir, &opts, &mut NoProgress)),
+        Format::Text => rt.block_on(pipeline::resume(
+            &args.run_dir,
+            &opts,
+            &mut TermProgress::new(),
+        )),
+    };
+    finish(result, args.format)
+}

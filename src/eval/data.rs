@@ -1,0 +1,225 @@
+//! Reads the evaluation examples: one JSON object per line, blank lines skipped, extra fields
+//! ignored. A malformed line is reported with its file and 1-based line number, before any model
+//! is loaded.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::{EvalError, Method};
+
+/// A TEXT_LOSS example: `{"id", "text"}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextExample {
+    pub id: String,
+    pub text: String,
+}
+
+/// A REFERENCE_LOSS example: `{"id", "context", "reference"}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReferenceExample {
+    pub id: String,
+    pub context: String,
+    pub reference: String,
+}
+
+/// A choice log-likelihood example: `{"id", "context", "choices", "answer"}` (`answer` is the
+/// 0-based index of the correct choice).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChoiceExample {
+    pub id: String,
+    pub context: String,
+    pub choices: Vec<String>,
+    pub answer: usize,
+}
+
+/// The examples of one file, in file order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Dataset {
+    Text(Vec<TextExample>),
+    Reference(Vec<ReferenceExample>),
+    Choice(Vec<ChoiceExample>),
+}
+
+impl Dataset {
+    /// The number of examples.
+    pub fn len(&self) -> usize {
+        match self {
+            Dataset::Text(v) => v.len(),
+            Dataset::Reference(v) => v.len(),
+            Dataset::Choice(v) => v.len(),
+        }
+    }
+
+    /// Whether there is no example.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Reads a JSONL file for `method`.
+pub fn read_dataset(path: &Path, method: Method) -> Result<Dataset, EvalError> {
+    let text = std::fs::read_to_string(path).map_err(|source| EvalError::ReadData {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_dataset(path, &text, method)
+}
+
+/// Parses JSONL text (`path` only names it in errors).
+pub fn parse_dataset(path: &Path, text: &str, method: Method) -> Result<Dataset, EvalError> {
+    let mut seen = HashSet::new();
+    let mut data = match method {
+        Method::TextLoss => Dataset::Text(Vec::new()),
+        Method::ReferenceLoss => Dataset::Reference(Vec::new()),
+        Method::ChoiceLoglikelihood => Dataset::Choice(Vec::new()),
+    };
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let bad = |message: String| EvalError::BadLine {
+            path: path.to_path_buf(),
+            line: i + 1,
+            message,
+        };
+        let value: Value =
+            serde_json::from_str(line).map_err(|e| bad(format!("not valid JSON: {e}")))?;
+        let Value::Object(obj) = value else {
+            return Err(bad("not a JSON object".into()));
+        };
+        let id = match obj.get("id") {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) if n.is_u64() || n.is_i64() => n.to_string(),
+            Some(v) => return Err(bad(format!("`id` must be a string or an integer, got {v}"))),
+            None => return Err(bad("missing `id`".into())),
+        };
+        if !seen.insert(id.clone()) {
+            return Err(bad(format!("duplicate id `{id}`")));
+        }
+        let string = |key: &str| match obj.get(key) {
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(v) => Err(bad(format!("`{key}` must be a string, got {v}"))),
+            None => Err(bad(format!(
+                "missing `{key}` (the {} layout is {})",
+                method.name(),
+                method.layout()
+            ))),
+        };
+        match &mut data {
+            Dataset::Text(v) => v.push(TextExample {
+                id,
+                text: string("text")?,
+            }),
+            Dataset::Reference(v) => v.push(ReferenceExample {
+                id,
+                context: string("context")?,
+                reference: string("reference")?,
+            }),
+            Dataset::Choice(v) => {
+                let context = string("context")?;
+                let choices: Vec<String> = match obj.get("choices") {
+                    Some(Value::Array(a)) if !a.is_empty() => a
+                        .iter()
+                        .map(|c| {
+                            c.as_str()
+                                .map(str::to_string)
+                                .ok_or_else(|| bad(format!("choice {c} is not a string")))
+                        })
+                        .collect::<Result<_, _>>()?,
+                    Some(v) => {
+                        return Err(bad(format!(
+                            "`choices` must be a non-empty array of strings, got {v}"
+                        )));
+                    }
+                    None => return Err(bad("missing `choices`".into())),
+                };
+                let answer = match obj.get("answer").and_then(Value::as_u64) {
+                    Some(a) if (a as usize) < choices.len() => a as usize,
+                    _ => {
+                        return Err(bad(format!(
+                            "`answer` must be the 0-based index of one of the {} choices",
+                            choices.len()
+                        )));
+                    }
+                };
+                v.push(ChoiceExample {
+                    id,
+                    context,
+                    choices,
+                    answer,
+                })
+            }
+        }
+    }
+    if data.is_empty() {
+        return Err(EvalError::NoExamples {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_each_layout() {
+        let p = Path::new("d.jsonl");
+        let d = parse_dataset(
+            p,
+            "{\"id\":\"a\",\"text\":\"x\"}\n\n{\"id\":7,\"text\":\"y\",\"extra\":1}\n",
+            Method::TextLoss,
+        )
+        .unwrap();
+        assert_eq!(d.len(), 2);
+        let d = parse_dataset(
+            p,
+            r#"{"id":"r","context":"c","reference":"r"}"#,
+            Method::ReferenceLoss,
+        )
+        .unwrap();
+        assert!(matches!(d, Dataset::Reference(ref v) if v[0].reference == "r"));
+        let d = parse_dataset(
+            p,
+            r#"{"id":"c","context":"c","choices":["a","b"],"answer":1}"#,
+            Method::ChoiceLoglikelihood,
+        )
+        .unwrap();
+        assert!(matches!(d, Dataset::Choice(ref v) if v[0].answer == 1));
+    }
+
+    #[test]
+    fn bad_lines_name_file_and_line() {
+        let p = Path::new("d.jsonl");
+        let e = parse_dataset(
+            p,
+            "{\"id\":\"a\",\"text\":\"x\"}\nnot json\n",
+            Method::TextLoss,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("d.jsonl:2"), "{e}");
+        let e = parse_dataset(
+            p,
+            r#"{"id":"c","context":"c","choices":["a"],"answer":1}"#,
+            Method::ChoiceLoglikelihood,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("answer"), "{e}");
+        let e = parse_dataset(
+            p,
+            "{\"id\":\"a\",\"text\":\"x\"}\n{\"id\":\"a\",\"text\":\"y\"}",
+            Method::TextLoss,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("duplicate"), "{e}");
+        assert!(matches!(
+            parse_dataset(p, "\n", Method::TextLoss),
+            Err(EvalError::NoExamples { .. })
+        ));
+        let e = parse_dataset(p, r#"{"id":"a","context":"x"}"#, Method::ReferenceLoss).unwrap_err();
+        assert!(e.to_string().contains("reference"), "{e}");
+    }
+}

@@ -1,0 +1,308 @@
+//! The native evaluator: loads a Hugging Face model directory (config.json, safetensors weights,
+//! tokenizer.json) with libtorch through tch, and scores JSONL examples with the exact semantics
+//! of subnet 37's TEXT_LOSS and REFERENCE_LOSS and lm-evaluation-harness's choice
+//! log-likelihood (shared/reference/sn37-evaluation.md §2.2, §2.3; docs/evaluation.md).
+//!
+//! Parsing (the data file, config.json) needs no libtorch; the forward passes are compiled only
+//! with the `tch` feature. Without it [`evaluate`] still validates the data file, then fails with
+//! [`EvalError::NotEnabled`].
+
+pub mod config;
+pub mod data;
+pub mod tokenize;
+
+#[cfg(feature = "tch")]
+mod model;
+#[cfg(feature = "tch")]
+mod run;
+#[cfg(feature = "tch")]
+mod weights;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+pub use data::{ChoiceExample, Dataset, ReferenceExample, TextExample, read_dataset};
+
+/// Everything that can go wrong while evaluating.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    /// The data file could not be read.
+    #[error("cannot read the data file {path}: {source}")]
+    ReadData {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A data line is not a valid example.
+    #[error("{path}:{line}: {message}")]
+    BadLine {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    /// The data file holds no example.
+    #[error("{path}: no examples (hint: one JSON object per line)")]
+    NoExamples { path: PathBuf },
+    /// A model file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// config.json is malformed.
+    #[error("{path}: {message}")]
+    Config { path: PathBuf, message: String },
+    /// The model uses something the native evaluator does not implement.
+    #[error(
+        "unsupported by the native evaluator: {what} (hint: it implements Llama, Mistral, Qwen2, GPT-2 and \
+         GPT-NeoX; evaluate other models with the harness evaluator, an organizer's evaluation image)"
+    )]
+    Unsupported { what: String },
+    /// Only pickle checkpoints are present; they are never unpickled (arbitrary code execution).
+    #[error(
+        "{path} is a pickle checkpoint, which reprobox never loads (hint: convert it to safetensors in a \
+         sandbox, e.g. `model.save_pretrained(dir, safe_serialization=True)`)"
+    )]
+    PickleWeights { path: PathBuf },
+    /// No weight file at all.
+    #[error("no model.safetensors or model.safetensors.index.json in {dir}")]
+    NoWeights { dir: PathBuf },
+    /// A safetensors file or index is malformed.
+    #[error("{path}: {message}")]
+    Safetensors { path: PathBuf, message: String },
+    /// A weight the architecture needs is missing.
+    #[error("weight `{name}` is missing from the checkpoint in {dir}")]
+    MissingWeight { name: String, dir: PathBuf },
+    /// A weight has the wrong shape for config.json.
+    #[error("weight `{name}` has shape {found:?}, config.json implies {expected:?}")]
+    WeightShape {
+        name: String,
+        expected: Vec<i64>,
+        found: Vec<i64>,
+    },
+    /// tokenizer.json is missing or malformed.
+    #[error("{path}: {message}")]
+    Tokenizer { path: PathBuf, message: String },
+    /// An example could not be tokenized.
+    #[error("example `{id}`: tokenization failed: {message}")]
+    Tokenize { id: String, message: String },
+    /// An example gives too few tokens to score.
+    #[error("example `{id}`: {message}")]
+    Degenerate { id: String, message: String },
+    /// A token id is outside the model's vocabulary, or the sequence is longer than the model allows.
+    #[error("example `{id}`: {message}")]
+    OutOfRange { id: String, message: String },
+    /// libtorch failed.
+    #[error("libtorch: {message}")]
+    Torch { message: String },
+    /// The binary was built without the `tch` feature.
+    #[error(
+        "the native evaluator is not enabled at compile time (hint: build with default features)"
+    )]
+    NotEnabled,
+}
+
+impl EvalError {
+    /// Whether the error is in the caller's input (the data file) rather than in the evaluation:
+    /// the CLI maps these to `UNREADABLE_INPUT`, the rest to `EVAL_FAILED`.
+    pub fn is_input_error(&self) -> bool {
+        matches!(
+            self,
+            EvalError::ReadData { .. } | EvalError::BadLine { .. } | EvalError::NoExamples { .. }
+        )
+    }
+}
+
+#[cfg(feature = "tch")]
+impl From<tch::TchError> for EvalError {
+    fn from(e: tch::TchError) -> Self {
+        EvalError::Torch {
+            message: e.to_string(),
+        }
+    }
+}
+
+/// An evaluation method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// Subnet 37 TEXT_LOSS: mean next-token cross-entropy over the whole sample.
+    TextLoss,
+    /// Subnet 37 REFERENCE_LOSS: mean cross-entropy over the reference tokens given the context.
+    ReferenceLoss,
+    /// lm-evaluation-harness multiple choice: summed log-likelihood of each choice.
+    ChoiceLoglikelihood,
+}
+
+impl Method {
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::TextLoss => "text_loss",
+            Method::ReferenceLoss => "reference_loss",
+            Method::ChoiceLoglikelihood => "choice_loglikelihood",
+        }
+    }
+
+    /// The JSONL layout of one example.
+    pub fn layout(self) -> &'static str {
+        match self {
+            Method::TextLoss => r#"{"id", "text"}"#,
+            Method::ReferenceLoss => r#"{"id", "context", "reference"}"#,
+            Method::ChoiceLoglikelihood => r#"{"id", "context", "choices", "answer"}"#,
+        }
+    }
+}
+
+/// The dtype the weights are converted to and the forward pass runs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dtype {
+    #[default]
+    Fp32,
+    Bf16,
+    Fp16,
+}
+
+impl Dtype {
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dtype::Fp32 => "fp32",
+            Dtype::Bf16 => "bf16",
+            Dtype::Fp16 => "fp16",
+        }
+    }
+}
+
+/// Where the forward pass runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EvalDevice {
+    /// The first CUDA device when libtorch sees one, else the CPU.
+    #[default]
+    Auto,
+    Cpu,
+}
+
+/// Evaluation settings.
+#[derive(Debug, Clone, Default)]
+pub struct EvalOptions {
+    pub dtype: Dtype,
+    pub device: EvalDevice,
+}
+
+/// One example's result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExampleResult {
+    pub id: String,
+    /// The loss (loss methods) or the summed log-likelihood of each choice.
+    pub value: ExampleValue,
+    /// The number of scored tokens (for choices: of every choice together).
+    pub tokens: usize,
+    /// Choices: whether the highest log-likelihood is the answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub correct: Option<bool>,
+    /// Choices: whether the highest log-likelihood per character is the answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub correct_norm: Option<bool>,
+}
+
+/// A per-example value.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum ExampleValue {
+    Loss(f64),
+    Choices(Vec<f64>),
+}
+
+/// The result of one evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EvalReport {
+    pub method: Method,
+    /// The architecture config.json named.
+    pub architecture: String,
+    pub dtype: Dtype,
+    /// "cpu" or "cuda:N".
+    pub device: String,
+    pub examples: Vec<ExampleResult>,
+    /// Loss methods: the mean of the per-example values (subnet 37's raw score). Choices: `acc`.
+    pub mean: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acc: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acc_norm: Option<f64>,
+}
+
+/// Settings of [`generate_greedy`].
+#[derive(Debug, Clone)]
+pub struct GenerateOptions {
+    pub max_new_tokens: usize,
+    /// transformers' `repetition_penalty` (1.0: none; subnet 37 uses 1.1 for MULTIPLE_CHOICE).
+    pub repetition_penalty: f64,
+    /// Stop after config.json's `eos_token_id`.
+    pub stop_at_eos: bool,
+    pub eval: EvalOptions,
+}
+
+/// The result of [`generate_greedy`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Generation {
+    /// The prompt's tokens (with special tokens, as `tokenizer(prompt)`).
+    pub prompt_ids: Vec<i64>,
+    /// The generated tokens (the EOS included when generation stopped on it).
+    pub new_ids: Vec<i64>,
+    /// `new_ids` decoded, special tokens skipped.
+    pub text: String,
+}
+
+/// Greedy decoding with a KV cache and transformers' repetition penalty (see docs/evaluation.md).
+#[cfg(feature = "tch")]
+pub fn generate_greedy(
+    model_dir: &Path,
+    prompt: &str,
+    options: &GenerateOptions,
+) -> Result<Generation, EvalError> {
+    run::generate_greedy(model_dir, prompt, options)
+}
+
+/// Greedy decoding (stub: built without the `tch` feature).
+#[cfg(not(feature = "tch"))]
+pub fn generate_greedy(
+    _model_dir: &Path,
+    _prompt: &str,
+    _options: &GenerateOptions,
+) -> Result<Generation, EvalError> {
+    Err(EvalError::NotEnabled)
+}
+
+/// Evaluates the model in `model_dir` on the JSONL file `data` with `method`. The data file is
+/// read and validated before the model is loaded.
+pub fn evaluate(
+    model_dir: &Path,
+    method: Method,
+    data: &Path,
+    options: &EvalOptions,
+) -> Result<EvalReport, EvalError> {
+    let dataset = read_dataset(data, method)?;
+    evaluate_dataset(model_dir, &dataset, options)
+}
+
+/// Evaluates already parsed examples.
+#[cfg(feature = "tch")]
+pub fn evaluate_dataset(
+    model_dir: &Path,
+    dataset: &Dataset,
+    options: &EvalOptions,
+) -> Result<EvalReport, EvalError> {
+    run::evaluate_dataset(model_dir, dataset, options)
+}
+
+/// Evaluates already parsed examples (stub: built without the `tch` feature).
+#[cfg(not(feature = "tch"))]
+pub fn evaluate_dataset(
+    _model_dir: &Path,
+    _dataset: &Dataset,
+    _options: &EvalOptions,
+) -> Result<EvalReport, EvalError> {
+    Err(EvalError::NotEnabled)
+}

@@ -1,0 +1,336 @@
+//! Runs the methods over a dataset, one example at a time (batch 1, as the subnet evaluates, so
+//! no padding can change a number), under `no_grad`. Losses are computed on logits in the model
+//! dtype, as transformers ≥ 4.48 hands bf16 logits to the subnet's `CrossEntropyLoss`
+//! (sn37-evaluation.md §2.2).
+
+use std::path::Path;
+
+use tch::{Device, Kind, Reduction, Tensor};
+
+use super::config::read_config;
+use super::model::{KvCache, Model};
+use super::tokenize::{ModelTokenizer, encode_pair};
+use super::weights::Weights;
+use super::{
+    Dataset, Dtype, EvalDevice, EvalError, EvalOptions, EvalReport, ExampleResult, ExampleValue,
+    GenerateOptions, Generation, Method,
+};
+
+struct Scorer {
+    model: Model,
+    max_positions: Option<i64>,
+    device: Device,
+}
+
+impl Scorer {
+    fn check(&self, id: &str, ids: &[i64]) -> Result<(), EvalError> {
+        let v = self.model.vocab_size();
+        if let Some(&bad) = ids.iter().find(|&&t| t < 0 || t >= v) {
+            return Err(EvalError::OutOfRange {
+                id: id.to_string(),
+                message: format!(
+                    "token id {bad} is outside the model's vocabulary of {v} (tokenizer and model disagree)"
+                ),
+            });
+        }
+        if let Some(max) = self.max_positions
+            && ids.len() as i64 > max
+        {
+            return Err(EvalError::OutOfRange {
+                id: id.to_string(),
+                message: format!("{} tokens exceed the model's {max} positions", ids.len()),
+            });
+        }
+        Ok(())
+    }
+
+    /// Mean cross-entropy of the last `scored` next-token predictions of `ids`.
+    fn loss(&self, id: &str, ids: &[i64], scored: usize) -> Result<f64, EvalError> {
+        self.check(id, ids)?;
+        let n = ids.len();
+        if n < 2 || scored == 0 || scored > n - 1 {
+            return Err(EvalError::Degenerate {
+                id: id.to_string(),
+                message: format!("{n} tokens leave no next-token position to score"),
+            });
+        }
+        let logits = self.model.logits(ids)?;
+        let pred = logits.f_narrow(0, (n - 1 - scored) as i64, scored as i64)?;
+        let labels = Tensor::f_from_slice(&ids[n - scored..])?.f_to(self.device)?;
+        let loss =
+            pred.f_cross_entropy_loss::<Tensor>(&labels, None, Reduction::Mean, -100, 0.0)?;
+        Ok(loss.f_double_value(&[])?)
+    }
+
+    /// lm-eval's log-likelihood of `cont` after `ctx`: the model reads `(ctx + cont)[:-1]` and the
+    /// log-softmax (model dtype) of the continuation tokens is summed.
+    fn loglikelihood(&self, id: &str, ctx: &[i64], cont: &[i64]) -> Result<f64, EvalError> {
+        if cont.is_empty() {
+            return Err(EvalError::Degenerate {
+                id: id.to_string(),
+                message: "a choice gives no token".into(),
+            });
+        }
+        let mut all = ctx.to_vec();
+        all.extend_from_slice(cont);
+        self.check(id, &all)?;
+        all.pop();
+        let logp = self.model.logits(&all)?.f_log_softmax(-1, None::<Kind>)?;
+        let m = cont.len() as i64;
+        let rows = logp.f_narrow(0, all.len() as i64 - m, m)?;
+        let idx = Tensor::f_from_slice(cont)?
+            .f_to(self.device)?
+            .f_unsqueeze(1)?;
+        Ok(rows
+            .f_gather(1, &idx, false)?
+            .f_sum(None::<Kind>)?
+            .f_double_value(&[])?)
+    }
+}
+
+fn mean(values: impl Iterator<Item = f64>) -> f64 {
+    let (mut sum, mut n) = (0.0, 0usize);
+    for v in values {
+        sum += v;
+        n += 1;
+    }
+    if n == 0 { f64::NAN } else { sum / n as f64 }
+}
+
+/// First index of the maximum, as `np.argmax`.
+fn argmax(values: &[f64]) -> usize {
+    let mut best = 0;
+    for (i, &v) in values.iter().enumerate() {
+        if v > values[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+struct Loaded {
+    parsed: super::config::ParsedConfig,
+    tok: ModelTokenizer,
+    scorer: Scorer,
+}
+
+fn load(model_dir: &Path, options: &EvalOptions) -> Result<Loaded, EvalError> {
+    let parsed = read_config(model_dir)?;
+    let tok = ModelTokenizer::load(model_dir)?;
+    let device = match options.device {
+        EvalDevice::Auto => Device::cuda_if_available(),
+        EvalDevice::Cpu => Device::Cpu,
+    };
+    let kind = match options.dtype {
+        Dtype::Fp32 => Kind::Float,
+        Dtype::Bf16 => Kind::BFloat16,
+        Dtype::Fp16 => Kind::Half,
+    };
+    let _no_grad = tch::no_grad_guard();
+    let mut weights = Weights::load(model_dir, kind, device)?;
+    let model = Model::load(&parsed.model, &mut weights, device)?;
+    let scorer = Scorer {
+        model,
+        max_positions: parsed.max_positions,
+        device,
+    };
+    Ok(Loaded {
+        parsed,
+        tok,
+        scorer,
+    })
+}
+
+/// Greedy decoding with a KV cache, as transformers' `generate(do_sample=False)`: the logits of
+/// the last position are cast to fp32, the repetition penalty (`RepetitionPenaltyLogitsProcessor`:
+/// a seen token's logit is multiplied by the penalty when negative, divided when positive) is
+/// applied over prompt and generated tokens, and the first maximum is taken. Stops after
+/// `max_new_tokens`, or after the EOS token when `stop_at_eos`.
+pub fn generate_greedy(
+    model_dir: &Path,
+    prompt: &str,
+    options: &GenerateOptions,
+) -> Result<Generation, EvalError> {
+    let Loaded {
+        parsed,
+        tok,
+        scorer,
+    } = load(model_dir, &options.eval)?;
+    let _no_grad = tch::no_grad_guard();
+    let prompt_ids = tok.encode("prompt", prompt, true)?;
+    if prompt_ids.is_empty() {
+        return Err(EvalError::Degenerate {
+            id: "prompt".into(),
+            message: "the prompt gives no token".into(),
+        });
+    }
+    scorer.check("prompt", &prompt_ids)?;
+    let eos = if options.stop_at_eos {
+        parsed.eos_token_id
+    } else {
+        None
+    };
+    let mut all = prompt_ids.clone();
+    let mut new_ids = Vec::with_capacity(options.max_new_tokens);
+    let mut cache = KvCache::default();
+    let mut input = prompt_ids.clone();
+    while new_ids.len() < options.max_new_tokens {
+        scorer.check("prompt", &all)?;
+        let logits = scorer.model.step(&input, &mut cache)?;
+        let n = logits.size()[0];
+        let mut row = logits
+            .f_select(0, n - 1)?
+            .f_to_dtype(Kind::Float, false, true)?;
+        if options.repetition_penalty != 1.0 {
+            let idx = Tensor::f_from_slice(&all)?.f_to(scorer.device)?;
+            let seen = row.f_gather(0, &idx, false)?;
+            let penalized = seen
+                .f_mul_scalar(options.repetition_penalty)?
+                .f_where_self(
+                    &seen.f_lt(0.0)?,
+                    &seen.f_div_scalar(options.repetition_penalty)?,
+                )?;
+            row = row.f_scatter(0, &idx, &penalized)?;
+        }
+        let next = row.f_argmax(0, false)?.f_int64_value(&[])?;
+        new_ids.push(next);
+        all.push(next);
+        if Some(next) == eos {
+            break;
+        }
+        input = vec![next];
+    }
+    Ok(Generation {
+        text: tok.decode(&new_ids)?,
+        prompt_ids,
+        new_ids,
+    })
+}
+
+pub fn evaluate_dataset(
+    model_dir: &Path,
+    dataset: &Dataset,
+    options: &EvalOptions,
+) -> Result<EvalReport, EvalError> {
+    let Loaded {
+        parsed,
+        tok,
+        scorer,
+    } = load(model_dir, options)?;
+    let _no_grad = tch::no_grad_guard();
+    let device = scorer.device;
+
+    let mut examples = Vec::with_capacity(dataset.len());
+    let (method, acc, acc_norm) = match dataset {
+        Dataset::Text(rows) => {
+            for r in rows {
+                // sn37 §2.3: CE over all L-1 next-token positions of the tokenized sample.
+                let ids = tok.encode(&r.id, &r.text, true)?;
+                let value = scorer.loss(&r.id, &ids, ids.len().saturating_sub(1))?;
+                examples.push(result(
+                    &r.id,
+                    ExampleValue::Loss(value),
+                    ids.len().saturating_sub(1),
+                ));
+            }
+            (Method::TextLoss, None, None)
+        }
+        Dataset::Reference(rows) => {
+            for r in rows {
+                // sn37 §2.2: context and reference tokenized separately, concatenated, loss over
+                // the last len(reference) next-token positions.
+                let ctx = tok.encode(&r.id, &r.context, true)?;
+                let reference = tok.encode(&r.id, &r.reference, true)?;
+                let mut ids = ctx;
+                ids.extend_from_slice(&reference);
+                let value = scorer.loss(&r.id, &ids, reference.len())?;
+                examples.push(result(&r.id, ExampleValue::Loss(value), reference.len()));
+            }
+            (Method::ReferenceLoss, None, None)
+        }
+        Dataset::Choice(rows) => {
+            let (mut hits, mut hits_norm) = (0usize, 0usize);
+            for r in rows {
+                let mut lls = Vec::with_capacity(r.choices.len());
+                let mut tokens = 0;
+                for choice in &r.choices {
+                    let (ctx, cont) = if r.context.is_empty() {
+                        // lm-eval: an empty context is replaced by the end-of-text token.
+                        let eos = parsed.eos_token_id.ok_or_else(|| EvalError::Degenerate {
+                            id: r.id.clone(),
+                            message: "empty context and config.json has no eos_token_id".into(),
+                        })?;
+                        (vec![eos], tok.encode(&r.id, choice, false)?)
+                    } else {
+                        encode_pair(&tok, &r.id, &r.context, choice)?
+                    };
+                    tokens += cont.len();
+                    lls.push(scorer.loglikelihood(&r.id, &ctx, &cont)?);
+                }
+                // lm-eval process_results: acc_norm divides by len(choice), in characters.
+                let normed: Vec<f64> = lls
+                    .iter()
+                    .zip(&r.choices)
+                    .map(|(ll, c)| ll / c.chars().count().max(1) as f64)
+                    .collect();
+                let correct = argmax(&lls) == r.answer;
+                let correct_norm = argmax(&normed) == r.answer;
+                hits += usize::from(correct);
+                hits_norm += usize::from(correct_norm);
+                let mut res = result(&r.id, ExampleValue::Choices(lls), tokens);
+                res.correct = Some(correct);
+                res.correct_norm = Some(correct_norm);
+                examples.push(res);
+            }
+            let n = rows.len().max(1) as f64;
+            (
+                Method::ChoiceLoglikelihood,
+                Some(hits as f64 / n),
+                Some(hits_norm as f64 / n),
+            )
+        }
+    };
+    let mean_value = match acc {
+        Some(a) => a,
+        None => mean(examples.iter().filter_map(|e| match e.value {
+            ExampleValue::Loss(v) => Some(v),
+            ExampleValue::Choices(_) => None,
+        })),
+    };
+    let device_name = match device {
+        Device::Cuda(i) => format!("cuda:{i}"),
+        _ => "cpu".to_string(),
+    };
+    Ok(EvalReport {
+        method,
+        architecture: parsed.architecture,
+        dtype: options.dtype,
+        device: device_name,
+        examples,
+        mean: mean_value,
+        acc,
+        acc_norm,
+    })
+}
+
+fn result(id: &str, value: ExampleValue, tokens: usize) -> ExampleResult {
+    ExampleResult {
+        id: id.to_string(),
+        value,
+        tokens,
+        correct: None,
+        correct_norm: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argmax_takes_the_first_maximum_like_numpy() {
+        assert_eq!(argmax(&[1.0, 3.0, 3.0, 2.0]), 1);
+        assert_eq!(argmax(&[-5.0]), 0);
+        assert_eq!(mean([1.0, 2.0, 6.0].into_iter()), 3.0);
+    }
+}

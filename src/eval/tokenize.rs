@@ -1,0 +1,129 @@
+//! The model's `tokenizer.json`, through the `tokenizers` crate (the Rust core of the Python
+//! `tokenizers` package that transformers' fast tokenizers wrap, so ids agree with
+//! `PreTrainedTokenizerFast`). Also lm-evaluation-harness's context/continuation split.
+
+use std::path::{Path, PathBuf};
+
+use tokenizers::Tokenizer;
+
+use super::EvalError;
+
+/// A loaded tokenizer.
+pub struct ModelTokenizer {
+    inner: Tokenizer,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for ModelTokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelTokenizer")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ModelTokenizer {
+    /// Loads `<dir>/tokenizer.json`.
+    pub fn load(dir: &Path) -> Result<Self, EvalError> {
+        let path = dir.join("tokenizer.json");
+        if !path.is_file() {
+            let hint = if dir.join("tokenizer.model").is_file() {
+                "only a sentencepiece tokenizer.model is present; save a fast tokenizer with \
+                 `AutoTokenizer.from_pretrained(dir).save_pretrained(dir)` or use the harness evaluator"
+            } else {
+                "the model directory must contain the tokenizer.json of a fast tokenizer"
+            };
+            return Err(EvalError::Tokenizer {
+                path,
+                message: format!("not found (hint: {hint})"),
+            });
+        }
+        let inner = Tokenizer::from_file(&path).map_err(|e| EvalError::Tokenizer {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        Ok(Self { inner, path })
+    }
+
+    /// Token ids of `text`. With `add_special_tokens` the tokenizer's post-processor runs (it adds
+    /// BOS for Llama-style tokenizers), as `tokenizer(text)` does in transformers.
+    pub fn encode(
+        &self,
+        id: &str,
+        text: &str,
+        add_special_tokens: bool,
+    ) -> Result<Vec<i64>, EvalError> {
+        let enc = self
+            .inner
+            .encode(text, add_special_tokens)
+            .map_err(|e| EvalError::Tokenize {
+                id: id.to_string(),
+                message: e.to_string(),
+            })?;
+        Ok(enc.get_ids().iter().map(|&t| i64::from(t)).collect())
+    }
+}
+
+impl ModelTokenizer {
+    /// The text of `ids`, special tokens skipped (`decode(ids, skip_special_tokens=True)`).
+    pub fn decode(&self, ids: &[i64]) -> Result<String, EvalError> {
+        let ids: Vec<u32> = ids.iter().filter_map(|&t| u32::try_from(t).ok()).collect();
+        self.inner
+            .decode(&ids, true)
+            .map_err(|e| EvalError::Tokenizer {
+                path: self.path.clone(),
+                message: format!("cannot decode: {e}"),
+            })
+    }
+}
+
+/// Python's `str.isspace` (what `str.rstrip()` strips): Unicode White_Space plus the
+/// information separators U+001C..U+001F, which Python also counts.
+fn python_isspace(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+/// lm-evaluation-harness `HFLM._encode_pair`: trailing whitespace of the context moves to the
+/// start of the continuation; the continuation's tokens are those of `context + continuation`
+/// after the context's own tokens. Both without special tokens (lm-eval's default
+/// `add_special_tokens=False` for causal models).
+pub fn encode_pair(
+    tok: &ModelTokenizer,
+    id: &str,
+    context: &str,
+    continuation: &str,
+) -> Result<(Vec<i64>, Vec<i64>), EvalError> {
+    let trimmed = context.trim_end_matches(python_isspace);
+    let moved = &context[trimmed.len()..];
+    let continuation = format!("{moved}{continuation}");
+    let whole = tok.encode(id, &format!("{trimmed}{continuation}"), false)?;
+    let ctx = tok.encode(id, trimmed, false)?;
+    let cont = whole
+        .get(ctx.len()..)
+        .map(<[i64]>::to_vec)
+        .unwrap_or_default();
+    Ok((ctx, cont))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_whitespace_matches_rstrip() {
+        assert!(
+            python_isspace(' ')
+                && python_isspace('\n')
+                && python_isspace('\u{1f}')
+                && python_isspace('\u{a0}')
+        );
+        assert!(!python_isspace('a') && !python_isspace('\u{200b}'));
+    }
+
+    #[test]
+    fn missing_tokenizer_has_a_hint() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = ModelTokenizer::load(dir.path()).unwrap_err();
+        assert!(e.to_string().contains("hint"), "{e}");
+    }
+}

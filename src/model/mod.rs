@@ -1,0 +1,14 @@
+//! Reading Hugging Face model directories without loading weights: config.json and safetensors headers.
+//!
+//! Model files are untrusted (shared/design.md, "Trust boundaries"): only JSON and safetensors
+//! headers are parsed, with bounded sizes; pickle checkpoints are listed, never opened.
+//! [`inspect`] gathers [`ModelFacts`]; [`check_model`] turns them into findings against a policy.
+
+mod check;
+mod error;
+pub mod header;
+mod inspect;
+
+pub use check::{ModelLimits, check_model};
+pub use error::ModelError;
+pub use inspect::{ModelFacts, inspect, name_looks_instruction_tuned};

@@ -1,0 +1,152 @@
+//! Turning a finished run into its provenance bundle: an SLSA Provenance v1 statement for the
+//! training run and a reprobox verdict statement, both about the rebuilt model's OMS digest
+//! (docs/report-format.md). A run that never produced a model has no subject, so it has no
+//! bundle; its report and journal still record everything.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::plan::RunPlan;
+use super::state::{RunState, VerdictRecord};
+use crate::journal::EntryHead;
+use crate::manifest::LoadedManifest;
+use crate::provenance::{
+    self, ArtifactRecord, Artifacts, ExternalParameters, GpuParameters, InternalParameters, Limits,
+    PolicyRef, ProvenanceError, Runtime, SandboxParameters, TaskScore, TrainingRun,
+};
+use crate::rundir::{self, RunDir};
+
+fn time(s: Option<&str>) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(s?)
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
+}
+
+/// Writes `provenance.intoto.jsonl` when the run has a model; returns whether it did.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "every part of the run feeds the statements"
+)]
+pub(crate) fn write_provenance(
+    run_dir: &RunDir,
+    plan: &RunPlan,
+    lm: &LoadedManifest,
+    state: &RunState,
+    decided: &VerdictRecord,
+    artifacts: &Artifacts,
+    journal_head: EntryHead,
+    report: &Path,
+    key: Option<&provenance::SigningKey>,
+) -> Result<bool, ProvenanceError> {
+    let Some(model) = artifacts.0.iter().find(|a| a.name == "model").cloned() else {
+        return Ok(false);
+    };
+    let m = &lm.manifest;
+    let by_name = |n: &str| artifacts.0.iter().find(|a| a.name == n).cloned();
+    let mut deps = vec![provenance::dependency(
+        "submission",
+        Some(&format!("file://{}", plan.submission.display())),
+        plan.submission_digest,
+    )];
+    deps.extend(
+        artifacts
+            .0
+            .iter()
+            .filter(|a| a.name.starts_with("inputs/"))
+            .map(ArtifactRecord::descriptor),
+    );
+    let byproducts: Vec<ArtifactRecord> = ["plan", "build_log", "train_log", "telemetry"]
+        .iter()
+        .filter_map(|n| by_name(n))
+        .collect();
+    let outcome = state.outcome.as_ref();
+    let field = |k: &str| outcome.and_then(|o| o.get(k)).and_then(|v| v.as_str());
+    let now = chrono::Utc::now();
+    let run = TrainingRun {
+        run_id: plan.run_id.clone(),
+        model: model.clone(),
+        external: ExternalParameters {
+            manifest: crate::manifest::FILE_NAME.into(),
+            team: m.submission.team.clone(),
+            policy: m.submission.policy.clone(),
+            track: m.submission.track.clone(),
+            dockerfile: m.train.dockerfile.as_str().into(),
+            context: m.train.context.as_str().into(),
+            command: m.train.command.clone(),
+            output: m.train.output.as_str().into(),
+            seed: m.train.seed.and_then(|s| i64::try_from(s).ok()),
+            claims: m.claims.scores.clone().into_iter().collect(),
+            submitted_model: m.claims.submitted_model.as_ref().map(|p| p.as_str().into()),
+        },
+        internal: InternalParameters {
+            policy: plan.policy.clone(),
+            policy_digest: plan.policy_digest.parse().ok(),
+            track: plan.track.clone(),
+            gpu: plan.gpu.as_ref().map(|g| GpuParameters {
+                model: g.name.clone(),
+                uuid: g.uuid.clone(),
+                driver_version: g.driver_version.clone(),
+                cuda_version: g.cuda_driver_version.clone(),
+            }),
+            sandbox: SandboxParameters {
+                profile: plan.sandbox_profile.clone(),
+                profile_digest: None,
+                runtime: if plan.runtime == "runsc" {
+                    Runtime::Runsc
+                } else {
+                    Runtime::Runc
+                },
+                network_mode: "none".into(),
+                readonly_rootfs: true,
+            },
+            limits: Limits {
+                build_seconds: Some(plan.limits.build_secs),
+                train_seconds: Some(plan.limits.train_secs),
+                eval_seconds: plan.limits.eval_secs,
+                memory_bytes: Some(plan.limits.memory_bytes),
+                disk_bytes: plan.limits.disk_bytes,
+                ..Limits::default()
+            },
+            image_id: state.image_id.clone(),
+            dry_run: plan.dry_run,
+        },
+        resolved_dependencies: deps,
+        byproducts,
+        builder_version: BTreeMap::new(),
+        started_on: time(field("started_at")).or(state.started).unwrap_or(now),
+        finished_on: time(field("finished_at")).unwrap_or(now),
+    };
+    let report_rel = run_dir
+        .relative(report)
+        .unwrap_or_else(|| rundir::REPORT_JSON.into());
+    let verdict = provenance::VerdictRecord {
+        run_id: plan.run_id.clone(),
+        model,
+        verdict: decided.verdict.as_str().into(),
+        dry_run: plan.dry_run,
+        policy: PolicyRef {
+            id: plan.policy.clone(),
+            track: plan.track.clone(),
+            digest: plan.policy_digest.parse().ok(),
+        },
+        tasks: m
+            .claims
+            .scores
+            .iter()
+            .map(|(task, claimed)| TaskScore {
+                task: task.clone(),
+                claimed: Some(*claimed),
+                reproduced: None,
+                tolerance: None,
+                within_tolerance: None,
+                interval: None,
+            })
+            .collect(),
+        journal_head,
+        report: Some(ArtifactRecord::file(run_dir, "report", &report_rel)?),
+        evaluated_on: now,
+    };
+    let statements = [run.statement()?, verdict.statement()?];
+    provenance::write_bundle(&run_dir.provenance(), &statements, key)?;
+    Ok(true)
+}

@@ -1,0 +1,28 @@
+//! `verify` and `resume`: the stages joined into one run, each recorded in the run's journal
+//! before and after it acts, so a runner that died can be resumed without repeating finished
+//! stages and without resetting the training deadline.
+//!
+//! ```text
+//! check ─► gpu ─► hash submission ─► plan ─► stage inputs ─► build ─► train ─► collect ─► evaluate ─► verdict
+//! ```
+//!
+//! The journal is the source of truth: [`state::RunState`] is folded from its entries, and
+//! `resume` continues from there. The library never prints: progress goes to a [`Progress`]
+//! sink the CLI provides.
+
+mod attest;
+mod gpu_watch;
+mod plan;
+mod progress;
+mod report;
+mod runner;
+mod state;
+
+pub use gpu_watch::GpuSummary;
+pub use plan::{PlanLimits, RunPlan, new_run_id};
+pub use progress::{NoProgress, Progress};
+pub use report::{REPORT_FORMAT_VERSION, Report};
+pub use runner::{
+    PipelineError, ResumeOptions, RunResult, SANDBOXES_ENV, VerifyOptions, resume, verify,
+};
+pub use state::RunState;

@@ -1,0 +1,109 @@
+//! The resolved run plan (`plan.json`): manifest + policy + sandbox profile + host facts, with
+//! every limit that applies to this run. Written once, before anything touches Docker or the
+//! GPU; `resume` reads it back instead of re-resolving (the policy files may have changed since).
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Sha256Digest;
+use crate::gpu::GpuInfo;
+
+/// Every limit of this run, in seconds and bytes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanLimits {
+    pub build_secs: u64,
+    /// The training wall clock, counted from the container's start.
+    pub train_secs: u64,
+    pub eval_secs: Option<u64>,
+    pub memory_bytes: u64,
+    pub disk_bytes: Option<u64>,
+    pub max_context_bytes: u64,
+}
+
+impl PlanLimits {
+    pub fn build(&self) -> Duration {
+        Duration::from_secs(self.build_secs)
+    }
+
+    pub fn train(&self) -> Duration {
+        Duration::from_secs(self.train_secs)
+    }
+}
+
+/// What a run will do, resolved before it starts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunPlan {
+    pub run_id: String,
+    pub reprobox_version: String,
+    pub dry_run: bool,
+    /// The submission directory (absolute).
+    pub submission: PathBuf,
+    /// The OMS digest of the submission tree at intake: what was run.
+    pub submission_digest: Sha256Digest,
+    pub team: String,
+    pub policy: String,
+    /// `sha256:` of the policy file, so a report names the exact rules applied.
+    pub policy_digest: String,
+    pub track: String,
+    pub sandbox_profile: String,
+    pub runtime: String,
+    pub gpu: Option<GpuInfo>,
+    /// The build context and Dockerfile (absolute, inside the submission).
+    pub context_dir: PathBuf,
+    pub dockerfile: PathBuf,
+    pub command: Option<Vec<String>>,
+    /// Where the model must appear, relative to the run's `out/`.
+    pub output: String,
+    pub seed: Option<u64>,
+    /// Network for the build stage (`none` unless the policy allows one).
+    pub build_network: String,
+    pub limits: PlanLimits,
+    /// The inputs mirror the run stages from.
+    pub inputs_mirror: PathBuf,
+}
+
+/// A fresh run id: `<team>-<UTC date and time>-<4 hex>`, lowercase and safe as a Docker name.
+pub fn new_run_id(team: &str) -> String {
+    let mut slug: String = team
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    slug = slug.trim_matches('-').chars().take(32).collect();
+    if slug.is_empty() {
+        slug = "run".into();
+    }
+    let now = chrono::Utc::now();
+    // Nanoseconds and the pid make two runs started in the same second differ.
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let salt = (nanos ^ std::process::id().rotate_left(16)) & 0xffff;
+    format!("{slug}-{}-{salt:04x}", now.format("%Y%m%dt%H%M%S"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_ids_are_docker_safe_and_distinct() {
+        let a = new_run_id("LoRA Lions!");
+        assert!(a.starts_with("lora-lions-"), "{a}");
+        assert!(
+            a.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+            "{a}"
+        );
+        crate::sandbox::container::check_run_id(&a).unwrap();
+        assert!(new_run_id("___").starts_with("run-"));
+    }
+}

@@ -1,0 +1,1200 @@
+//! The stage driver shared by `verify` and `resume`.
+//!
+//! Every stage first looks at the [`RunState`] folded from the journal: a stage whose
+//! `*_finished` event is there is not repeated. The training deadline is written to the journal
+//! the moment the container starts and is only ever read back afterwards, so a resumed run keeps
+//! the original wall clock.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use futures_util::FutureExt;
+
+use super::gpu_watch::{GpuSummary, GpuWatch, container_pids};
+use super::plan::{PlanLimits, RunPlan, new_run_id};
+use super::progress::Progress;
+use super::report::{Report, write_json_atomic};
+use super::state::{InputRecord, ModelRecord, RunState, TrainStart, VerdictRecord, events};
+use crate::check::{CheckOptions, Finding, check_submission, has_errors};
+use crate::digest::{DigestOptions, digest_tree};
+use crate::engine::{ContainerEngine, DockerEngine, EngineError};
+use crate::gpu::{GpuError, GpuInfo, GpuLease, GpuProbe, GpuSelector, NvmlProbe};
+use crate::journal::{Journal, JournalError};
+use crate::manifest::{LoadedManifest, ManifestError};
+use crate::policy::{Policy, PolicySet};
+use crate::provenance::{ArtifactRecord, Artifacts};
+use crate::rundir::{self, RunDir};
+use crate::sandbox::{
+    self, BuildSpec, ContainerLimits, Deadline, InputMount, RunPaths, RunSpec, SandboxError,
+    SandboxProfile,
+};
+use crate::stage::{InputsMirror, stage_inputs};
+use crate::verdict::Verdict;
+
+/// What `verify` needs beyond the submission.
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    pub submission: PathBuf,
+    /// Where run directories are created (`audits/` by default).
+    pub audits_dir: PathBuf,
+    pub dry_run: bool,
+    pub gpu: GpuSelector,
+    /// The NVML library (default: `libnvidia-ml.so.1`, or `$REPROBOX_NVML_LIB`).
+    pub nvml_lib: Option<PathBuf>,
+    /// Where GPU leases live (default: [`crate::gpu::default_lease_dir`]).
+    pub lease_dir: Option<PathBuf>,
+    pub inputs: InputsMirror,
+    pub policies: PolicySet,
+    /// Overrides the training wall clock (a dry run's budget, or a test's few seconds). It may
+    /// only shorten the policy's limit.
+    pub train_limit: Option<Duration>,
+    /// Sign each provenance statement in a DSSE envelope with this Ed25519 key file.
+    pub sign_key: Option<PathBuf>,
+}
+
+/// What `resume` needs beyond the run directory.
+#[derive(Debug, Clone)]
+pub struct ResumeOptions {
+    pub policies: PolicySet,
+    pub lease_dir: Option<PathBuf>,
+    pub sign_key: Option<PathBuf>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunResult {
+    pub run_id: String,
+    pub run_dir: PathBuf,
+    pub verdict: Verdict,
+    pub stage: String,
+    pub reason: String,
+    /// A cleanup that failed after the verdict was decided (reported beside it, never instead).
+    pub cleanup_error: Option<String>,
+}
+
+/// Errors that prevent a run from producing a verdict at all.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error(
+        "policy `{policy}` does not allow a run without a GPU (hint: pass --gpu UUID|INDEX, or --dry-run for a CPU rehearsal)"
+    )]
+    CpuRunNotAllowed { policy: String },
+    #[error("cannot use the GPU: {0}")]
+    Gpu(#[from] GpuError),
+    #[error("cannot create the run directory `{}`: {source}", path.display())]
+    RunDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("`{}` is not a run directory: it has no journal.jsonl (hint: pass the directory `reprobox verify` printed, e.g. audits/<run-id>)", path.display())]
+    NotARunDir { path: PathBuf },
+    #[error("the run's plan `{}` cannot be read: {detail} (hint: the run directory is damaged; run `reprobox audit verify` on it)", path.display())]
+    Plan { path: PathBuf, detail: String },
+    #[error("the journal of `{}` cannot be replayed: {detail}", path.display())]
+    State { path: PathBuf, detail: String },
+    #[error("the submission `{}` changed since the run started: its digest is {now}, the run recorded {then} (hint: resume needs the same submission; start a new run with `reprobox verify`)", path.display())]
+    SubmissionChanged {
+        path: PathBuf,
+        then: String,
+        now: String,
+    },
+    #[error("cannot write `{}`: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read the signing key: {0}")]
+    SignKey(#[source] crate::provenance::ProvenanceError),
+    #[error("interrupted: the training container was stopped; the run directory `{}` keeps what was recorded", run_dir.display())]
+    Interrupted { run_dir: PathBuf },
+}
+
+impl PipelineError {
+    /// The exit code: bad input 2, infrastructure 6.
+    pub fn exit_code(&self) -> i32 {
+        use crate::exit_codes::*;
+        match self {
+            PipelineError::Manifest(_)
+            | PipelineError::CpuRunNotAllowed { .. }
+            | PipelineError::NotARunDir { .. }
+            | PipelineError::SubmissionChanged { .. }
+            | PipelineError::SignKey(_) => UNREADABLE_INPUT,
+            PipelineError::Gpu(e) if !e.is_infra() => UNREADABLE_INPUT,
+            _ => INFRA_ERROR,
+        }
+    }
+}
+
+/// A verdict decided by a stage: the driver stops there and writes the report.
+struct Decided(VerdictRecord);
+
+fn decide(verdict: Verdict, stage: &str, reason: impl Into<String>) -> Decided {
+    Decided(VerdictRecord {
+        verdict,
+        stage: stage.into(),
+        reason: reason.into(),
+    })
+}
+
+/// Runs the whole pipeline on a submission and returns its verdict.
+pub async fn verify(
+    opts: &VerifyOptions,
+    progress: &mut dyn Progress,
+) -> Result<RunResult, PipelineError> {
+    // Everything that can be wrong with the arguments is found before a run directory exists.
+    let lm = crate::manifest::load(&opts.submission)?;
+    let policy = opts.policies.get(&lm.manifest.submission.policy).cloned();
+    if opts.gpu == GpuSelector::None
+        && let Some(p) = &policy
+        && !(p.cpu_allowed || opts.dry_run)
+    {
+        return Err(PipelineError::CpuRunNotAllowed {
+            policy: p.id.clone(),
+        });
+    }
+    let sign_key = read_key(opts.sign_key.as_deref())?;
+    let gpu = resolve_gpu(&opts.gpu, opts.nvml_lib.as_deref())?;
+    let run_id = new_run_id(&lm.manifest.submission.team);
+    let lease = match &gpu {
+        Some(g) => Some(acquire_lease(opts.lease_dir.as_deref(), &g.uuid, &run_id)?),
+        None => None,
+    };
+
+    let root = opts.audits_dir.join(&run_id);
+    let run_dir = RunDir::create_layout(&root).map_err(|e| PipelineError::RunDir {
+        path: root.clone(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    let mut journal = Journal::create(run_dir.journal())?;
+    journal.append(
+        events::RUN_STARTED,
+        None,
+        serde_json::json!({
+            "run_id": run_id,
+            "submission": abs(&opts.submission),
+            "dry_run": opts.dry_run,
+            "gpu": gpu,
+            "nvml_lib": opts.nvml_lib,
+            "reprobox_version": crate::VERSION,
+        }),
+    )?;
+    let mut driver = Driver {
+        run_dir,
+        run_id,
+        journal,
+        state: RunState::default(),
+        lm,
+        policy,
+        policies: opts.policies.clone(),
+        gpu,
+        _lease: lease,
+        dry_run: opts.dry_run,
+        inputs: opts.inputs.clone(),
+        train_limit: opts.train_limit,
+        plan: None,
+        sign_key,
+        nvml_lib: opts.nvml_lib.clone(),
+    };
+    driver.refresh_state()?;
+    driver.run(progress).await
+}
+
+/// Continues a run whose runner died. Finished stages are not repeated; a training container
+/// that is still running is watched again with the deadline recorded when it started.
+pub async fn resume(
+    run_dir: &Path,
+    opts: &ResumeOptions,
+    progress: &mut dyn Progress,
+) -> Result<RunResult, PipelineError> {
+    let opts_policies = &opts.policies;
+    let lease_dir = opts.lease_dir.as_deref();
+    let sign_key = read_key(opts.sign_key.as_deref())?;
+    let rd = RunDir::new(run_dir);
+    if !rd.journal().is_file() {
+        return Err(PipelineError::NotARunDir {
+            path: run_dir.to_owned(),
+        });
+    }
+    let (mut journal, entries) = Journal::open_for_append(rd.journal())?;
+    let state = RunState::from_entries(&entries).map_err(|detail| PipelineError::State {
+        path: run_dir.to_owned(),
+        detail,
+    })?;
+    let run_id = entries
+        .first()
+        .and_then(|e| e.data.get("run_id"))
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| PipelineError::State {
+            path: run_dir.to_owned(),
+            detail: "the first journal line does not name the run id".into(),
+        })?;
+    let plan: Option<RunPlan> = if state.plan_written {
+        let text = std::fs::read_to_string(rd.plan()).map_err(|e| PipelineError::Plan {
+            path: rd.plan(),
+            detail: e.to_string(),
+        })?;
+        Some(
+            serde_json::from_str(&text).map_err(|e| PipelineError::Plan {
+                path: rd.plan(),
+                detail: e.to_string(),
+            })?,
+        )
+    } else {
+        None
+    };
+    let first = entries.first().map(|e| e.data.clone()).unwrap_or_default();
+    let submission = plan
+        .as_ref()
+        .map(|p| p.submission.clone())
+        .or_else(|| {
+            first
+                .get("submission")
+                .and_then(|v| v.as_str())
+                .map(PathBuf::from)
+        })
+        .ok_or_else(|| PipelineError::State {
+            path: run_dir.to_owned(),
+            detail: "the journal does not name the submission".into(),
+        })?;
+    let dry_run = first
+        .get("dry_run")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
+    let gpu: Option<GpuInfo> =
+        serde_json::from_value(first.get("gpu").cloned().unwrap_or_default())
+            .ok()
+            .flatten();
+    let lm = crate::manifest::load(&submission)?;
+    if let Some(p) = &plan {
+        let now = digest_submission(&submission)?;
+        if now != p.submission_digest.to_string() {
+            return Err(PipelineError::SubmissionChanged {
+                path: submission,
+                then: p.submission_digest.to_string(),
+                now,
+            });
+        }
+    }
+    let lease = match &gpu {
+        Some(g) if state.verdict.is_none() => Some(acquire_lease(lease_dir, &g.uuid, &run_id)?),
+        _ => None,
+    };
+    if state.verdict.is_none() {
+        journal.append(
+            events::RUN_RESUMED,
+            None,
+            serde_json::json!({ "pid": std::process::id() }),
+        )?;
+    }
+    let inputs = plan
+        .as_ref()
+        .map(|p| InputsMirror::new(&p.inputs_mirror))
+        .unwrap_or_else(InputsMirror::default_location);
+    let train_limit = plan.as_ref().map(|p| p.limits.train());
+    let mut driver = Driver {
+        run_dir: rd,
+        run_id,
+        journal,
+        state,
+        policy: opts_policies.get(&lm.manifest.submission.policy).cloned(),
+        lm,
+        policies: opts_policies.clone(),
+        gpu,
+        _lease: lease,
+        dry_run,
+        inputs,
+        train_limit,
+        plan,
+        sign_key,
+        nvml_lib: first
+            .get("nvml_lib")
+            .and_then(|v| v.as_str())
+            .map(PathBuf::from),
+    };
+    driver.refresh_state()?;
+    driver.run(progress).await
+}
+
+fn abs(p: &Path) -> PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned())
+}
+
+fn read_key(path: Option<&Path>) -> Result<Option<crate::provenance::SigningKey>, PipelineError> {
+    path.map(crate::provenance::read_signing_key)
+        .transpose()
+        .map_err(PipelineError::SignKey)
+}
+
+fn resolve_gpu(
+    selector: &GpuSelector,
+    nvml_lib: Option<&Path>,
+) -> Result<Option<GpuInfo>, PipelineError> {
+    if *selector == GpuSelector::None {
+        return Ok(None);
+    }
+    let probe = NvmlProbe::new(nvml_lib)?;
+    let gpus = probe.gpus()?;
+    Ok(crate::gpu::select(&gpus, selector)?)
+}
+
+fn acquire_lease(dir: Option<&Path>, uuid: &str, run_id: &str) -> Result<GpuLease, PipelineError> {
+    let dir = match dir {
+        Some(d) => d.to_owned(),
+        None => crate::gpu::default_lease_dir()?,
+    };
+    Ok(GpuLease::acquire(&dir, uuid, run_id)?)
+}
+
+fn digest_submission(dir: &Path) -> Result<String, PipelineError> {
+    let opts = DigestOptions {
+        allow_symlinks: true,
+        ..DigestOptions::default()
+    };
+    digest_tree(dir, &opts)
+        .map(|t| t.root.to_string())
+        .map_err(|e| PipelineError::Write {
+            path: dir.to_owned(),
+            source: std::io::Error::other(e.to_string()),
+        })
+}
+
+struct Driver {
+    run_dir: RunDir,
+    run_id: String,
+    journal: Journal,
+    state: RunState,
+    lm: LoadedManifest,
+    policy: Option<Policy>,
+    policies: PolicySet,
+    gpu: Option<GpuInfo>,
+    /// Held for the whole run; dropping it releases the GPU.
+    _lease: Option<GpuLease>,
+    dry_run: bool,
+    inputs: InputsMirror,
+    train_limit: Option<Duration>,
+    plan: Option<RunPlan>,
+    sign_key: Option<crate::provenance::SigningKey>,
+    nvml_lib: Option<PathBuf>,
+}
+
+impl Driver {
+    fn refresh_state(&mut self) -> Result<(), PipelineError> {
+        let (entries, _) = crate::journal::read_verified(self.journal.path())?;
+        self.state = RunState::from_entries(&entries).map_err(|detail| PipelineError::State {
+            path: self.run_dir.root().to_owned(),
+            detail,
+        })?;
+        Ok(())
+    }
+
+    fn record(
+        &mut self,
+        event: &str,
+        stage: &str,
+        data: serde_json::Value,
+    ) -> Result<(), PipelineError> {
+        self.journal.append(event, Some(stage), data)?;
+        self.refresh_state()
+    }
+
+    async fn run(mut self, progress: &mut dyn Progress) -> Result<RunResult, PipelineError> {
+        let decided = match &self.state.verdict {
+            Some(v) => v.clone(),
+            None => {
+                let Decided(decided) = self.stages(progress).await?;
+                self.record(
+                    events::VERDICT,
+                    "verdict",
+                    serde_json::to_value(&decided).unwrap_or_default(),
+                )?;
+                decided
+            }
+        };
+        // Containers and images of this run go on every path; a failure is reported beside the
+        // verdict, never instead of it.
+        let cleanup_error = match DockerEngine::connect().await {
+            Ok(engine) => sandbox::cleanup_by_label(&engine, &self.run_id)
+                .await
+                .err()
+                .map(|e| e.to_string()),
+            Err(e) => Some(e.to_string()),
+        };
+        self.write_report(&decided)?;
+        progress.done("verdict", decided.verdict.as_str());
+        Ok(RunResult {
+            run_id: self.run_id.clone(),
+            run_dir: self.run_dir.root().to_owned(),
+            verdict: decided.verdict,
+            stage: decided.stage,
+            reason: decided.reason,
+            cleanup_error,
+        })
+    }
+
+    /// Runs the stages in order until one decides the verdict. `Err` is a failure to record
+    /// anything at all.
+    async fn stages(&mut self, progress: &mut dyn Progress) -> Result<Decided, PipelineError> {
+        // Each stage returns `Ok(Err(decided))` to stop the run with a verdict.
+        macro_rules! step {
+            ($e:expr) => {
+                match $e? {
+                    Ok(v) => v,
+                    Err(decided) => return Ok(decided),
+                }
+            };
+        }
+        step!(self.check(progress));
+        let plan = step!(self.plan());
+        step!(self.stage_inputs(&plan, progress));
+        // Only now is the engine needed: a non-compliant submission is decided without it.
+        let engine = match DockerEngine::connect().await {
+            Ok(e) => e,
+            Err(e) => return Ok(infra("build", &e)),
+        };
+        self.reap(&engine).await?;
+        step!(self.build(&engine, &plan, progress).await);
+        step!(self.train(&engine, &plan, progress).await);
+        step!(self.collect(&plan, progress));
+        Ok(self.evaluate(&plan))
+    }
+
+    /// Stops any reprobox container on this host whose deadline passed while no runner watched
+    /// it (its runner died and nobody resumed it), and records what it stopped.
+    async fn reap(&mut self, engine: &DockerEngine) -> Result<(), PipelineError> {
+        let grace = load_profile(
+            self.plan
+                .as_ref()
+                .map(|p| p.sandbox_profile.as_str())
+                .unwrap_or("strict"),
+        )
+        .map(|p| p.grace_period)
+        .unwrap_or(Duration::from_secs(30));
+        match sandbox::reap_expired(engine, SystemTime::now(), grace).await {
+            Ok(reaped) if !reaped.is_empty() => self.record(
+                events::CONTAINERS_REAPED,
+                "train",
+                serde_json::json!({ "containers": reaped }),
+            ),
+            // Housekeeping for other runs must not fail this one.
+            _ => Ok(()),
+        }
+    }
+
+    fn check(&mut self, progress: &mut dyn Progress) -> Result<Result<(), Decided>, PipelineError> {
+        if self.state.findings.is_none() {
+            progress.stage("check", "static compliance");
+            let opts = CheckOptions {
+                model_dir: None,
+                inputs: Some(self.inputs.root().to_owned()),
+            };
+            let mut findings: Vec<Finding> =
+                match check_submission(&self.lm.root, &self.policies, &opts) {
+                    Ok(r) => r.findings,
+                    Err(e) => {
+                        return Ok(Err(decide(
+                            Verdict::NonCompliant,
+                            "check",
+                            format!("the submission cannot be checked: {e}"),
+                        )));
+                    }
+                };
+            if let (Some(gpu), Some(policy)) = (&self.gpu, &self.policy) {
+                let track = &self.lm.manifest.submission.track;
+                if let Some(t) = policy.track(track)
+                    && let Some(f) = crate::gpu::approval_finding(gpu, track, &t.gpus)
+                {
+                    findings.push(f);
+                }
+            }
+            let errors = findings
+                .iter()
+                .filter(|f| f.severity == crate::check::Severity::Error)
+                .count();
+            self.record(
+                events::CHECK_FINISHED,
+                "check",
+                serde_json::json!({ "errors": errors, "findings": findings }),
+            )?;
+            progress.done("check", &format!("{errors} error finding(s)"));
+        }
+        let findings = self.state.findings.clone().unwrap_or_default();
+        if has_errors(&findings) {
+            let first = findings
+                .iter()
+                .find(|f| f.severity == crate::check::Severity::Error)
+                .map(|f| format!("{}: {}", f.kind, f.message))
+                .unwrap_or_default();
+            return Ok(Err(decide(
+                Verdict::NonCompliant,
+                "check",
+                format!("the submission breaks the competition's rules ({first})"),
+            )));
+        }
+        Ok(Ok(()))
+    }
+
+    fn plan(&mut self) -> Result<Result<RunPlan, Decided>, PipelineError> {
+        if let Some(p) = &self.plan {
+            return Ok(Ok(p.clone()));
+        }
+        // Check passed, so the policy and track exist.
+        let Some(policy) = self.policy.clone() else {
+            return Ok(Err(decide(
+                Verdict::NonCompliant,
+                "check",
+                format!("unknown policy `{}`", self.lm.manifest.submission.policy),
+            )));
+        };
+        let profile = match load_profile(&policy.sandbox) {
+            Ok(p) => p,
+            Err(e) => {
+                return Ok(Err(decide(
+                    Verdict::InfraError,
+                    "plan",
+                    format!("the policy's sandbox profile cannot be loaded: {e}"),
+                )));
+            }
+        };
+        let m = &self.lm.manifest;
+        let train_policy = policy
+            .limits
+            .train
+            .or(policy.limits.train_plus_eval)
+            .unwrap_or(Duration::from_secs(24 * 3600));
+        let mut train = train_policy;
+        if self.dry_run
+            && let Some(d) = policy.dry_run.train
+        {
+            train = train.min(d);
+        }
+        if let Some(t) = self.train_limit {
+            train = train.min(t);
+        }
+        // Without a build limit of its own the build counts toward the training clock
+        // (reference/competitions-and-peers.md §7): bound it by the same number.
+        let build = policy.limits.build.unwrap_or(train_policy);
+        let memory = policy.limits.memory_bytes.unwrap_or(16 << 30);
+        let submission_digest = digest_submission(&self.lm.root)?;
+        let plan = RunPlan {
+            run_id: self.run_id.clone(),
+            reprobox_version: crate::VERSION.into(),
+            dry_run: self.dry_run,
+            submission: abs(&self.lm.root),
+            submission_digest: submission_digest.parse().map_err(|_| PipelineError::Plan {
+                path: self.run_dir.plan(),
+                detail: "the submission digest is malformed".into(),
+            })?,
+            team: m.submission.team.clone(),
+            policy: policy.id.clone(),
+            policy_digest: policy.source_digest.clone(),
+            track: m.submission.track.clone(),
+            sandbox_profile: policy.sandbox.clone(),
+            runtime: profile.runtime.docker_name().into(),
+            gpu: self.gpu.clone(),
+            context_dir: abs(&self.lm.root.join(m.train.context.as_path())),
+            dockerfile: abs(&self.lm.root.join(m.train.dockerfile.as_path())),
+            command: m.train.command.clone(),
+            output: m.train.output.as_str().to_owned(),
+            seed: m.train.seed,
+            build_network: match policy.network.build {
+                crate::policy::NetworkMode::None => "none".into(),
+                crate::policy::NetworkMode::Bridge => "bridge".into(),
+            },
+            limits: PlanLimits {
+                build_secs: build.as_secs(),
+                train_secs: train.as_secs().max(1),
+                eval_secs: policy.limits.eval.map(|d| d.as_secs()),
+                memory_bytes: memory,
+                disk_bytes: policy.limits.disk_bytes,
+                max_context_bytes: policy.submission.max_context_bytes.unwrap_or(1 << 30),
+            },
+            inputs_mirror: self.inputs.root().to_owned(),
+        };
+        write_json_atomic(&self.run_dir.plan(), &plan).map_err(|source| PipelineError::Write {
+            path: self.run_dir.plan(),
+            source,
+        })?;
+        self.record(
+            events::PLAN_WRITTEN,
+            "plan",
+            serde_json::json!({ "submission_digest": plan.submission_digest, "limits": plan.limits }),
+        )?;
+        self.plan = Some(plan.clone());
+        Ok(Ok(plan))
+    }
+
+    fn stage_inputs(
+        &mut self,
+        _plan: &RunPlan,
+        progress: &mut dyn Progress,
+    ) -> Result<Result<(), Decided>, PipelineError> {
+        if self.state.inputs.is_some() {
+            return Ok(Ok(()));
+        }
+        progress.stage("inputs", "staging and verifying declared inputs");
+        self.record(events::INPUTS_STARTED, "inputs", serde_json::json!({}))?;
+        let staged = match stage_inputs(
+            &self.lm.manifest,
+            &self.inputs,
+            &self.run_dir.inputs_dir(),
+            !self.dry_run,
+        ) {
+            Ok(s) => s,
+            Err(e) if e.is_non_compliant() => {
+                return Ok(Err(decide(Verdict::NonCompliant, "inputs", e.to_string())));
+            }
+            Err(e) => return Ok(Err(decide(Verdict::InfraError, "inputs", e.to_string()))),
+        };
+        let records: Vec<InputRecord> = staged
+            .iter()
+            .map(|s| InputRecord {
+                name: s.name.clone(),
+                id: s.id.clone(),
+                revision: s.revision.clone(),
+                digest: s.digest,
+                files: s.files,
+                bytes: s.bytes,
+            })
+            .collect();
+        self.record(
+            events::INPUTS_STAGED,
+            "inputs",
+            serde_json::json!({ "inputs": records }),
+        )?;
+        progress.done("inputs", &format!("{} input(s) verified", records.len()));
+        Ok(Ok(()))
+    }
+
+    async fn build(
+        &mut self,
+        engine: &DockerEngine,
+        plan: &RunPlan,
+        progress: &mut dyn Progress,
+    ) -> Result<Result<(), Decided>, PipelineError> {
+        if let Some(id) = &self.state.image_id {
+            match engine.image_exists(id).await {
+                Ok(true) => return Ok(Ok(())),
+                Ok(false) => {} // cleaned up while no runner watched: build again
+                Err(e) => return Ok(Err(infra("build", &e))),
+            }
+        }
+        progress.stage("build", "building the submission's image");
+        self.record(events::BUILD_STARTED, "build", serde_json::json!({}))?;
+        let spec = BuildSpec {
+            run_id: self.run_id.clone(),
+            context_dir: plan.context_dir.clone(),
+            dockerfile: plan.dockerfile.clone(),
+            network: plan.build_network.clone(),
+            time_limit: plan.limits.build(),
+            max_context_bytes: plan.limits.max_context_bytes,
+        };
+        match sandbox::build_image(engine, &spec, &self.run_dir.build_log()).await {
+            Ok(img) => {
+                self.record(
+                    events::BUILD_FINISHED,
+                    "build",
+                    serde_json::json!({ "image_id": img.image_id, "tag": img.tag, "duration_ms": img.duration_ms }),
+                )?;
+                progress.done("build", &img.image_id);
+                Ok(Ok(()))
+            }
+            Err(e) if e.is_infra() => Ok(Err(decide(Verdict::InfraError, "build", e.to_string()))),
+            Err(e) => Ok(Err(decide(Verdict::BuildFailed, "build", e.to_string()))),
+        }
+    }
+
+    async fn train(
+        &mut self,
+        engine: &DockerEngine,
+        plan: &RunPlan,
+        progress: &mut dyn Progress,
+    ) -> Result<Result<(), Decided>, PipelineError> {
+        if self.state.outcome.is_none() {
+            let profile = match load_profile(&plan.sandbox_profile) {
+                Ok(p) => p,
+                Err(e) => {
+                    return Ok(Err(decide(Verdict::InfraError, "train", e.to_string())));
+                }
+            };
+            let paths = RunPaths {
+                log: self.run_dir.train_log(),
+                telemetry: self.run_dir.telemetry(),
+            };
+            let (id, deadline, since) = match self.state.train.clone() {
+                Some(t) => {
+                    // A resumed run: the container was started by a runner that died.
+                    match engine.inspect_container(&t.container_id).await {
+                        Ok(_) => {}
+                        Err(e) => {
+                            return Ok(Err(decide(
+                                Verdict::InfraError,
+                                "train",
+                                format!(
+                                    "the training container {} cannot be found again: {e}",
+                                    t.container_id
+                                ),
+                            )));
+                        }
+                    }
+                    let deadline =
+                        SystemTime::UNIX_EPOCH + Duration::from_secs_f64(t.deadline_unix.max(0.0));
+                    (
+                        t.container_id,
+                        deadline,
+                        sandbox::logs::last_timestamp_in(&paths.log).ok().flatten(),
+                    )
+                }
+                None => {
+                    let Some(image) = self.state.image_id.clone() else {
+                        return Ok(Err(decide(
+                            Verdict::BuildFailed,
+                            "build",
+                            "no image was recorded",
+                        )));
+                    };
+                    // The wall clock counts from the container's start. It is fixed just before
+                    // the container is created (so the container can carry it as a label), which
+                    // gives the submission a fraction of a second less, never more, and it is
+                    // written to the journal before anything else can go wrong.
+                    let deadline = SystemTime::now() + plan.limits.train();
+                    let unix = deadline
+                        .duration_since(SystemTime::UNIX_EPOCH)
+                        .map(|d| d.as_secs_f64())
+                        .unwrap_or(0.0);
+                    let spec = RunSpec {
+                        run_id: self.run_id.clone(),
+                        stage: "train".into(),
+                        image,
+                        command: plan.command.clone(),
+                        env: seed_env(plan.seed),
+                        workdir: None,
+                        profile: profile.clone(),
+                        limits: ContainerLimits {
+                            memory_bytes: plan.limits.memory_bytes,
+                            disk_bytes: plan.limits.disk_bytes,
+                            cpus: None,
+                        },
+                        out_dir: self.run_dir.out_dir(),
+                        inputs: self
+                            .state
+                            .inputs
+                            .iter()
+                            .flatten()
+                            .map(|i| InputMount {
+                                host: self.run_dir.inputs_dir().join(&i.name),
+                                target: i.name.clone(),
+                            })
+                            .collect(),
+                        gpu: plan
+                            .gpu
+                            .as_ref()
+                            .map(|g| crate::gpu::device_request(&g.uuid)),
+                        storage_quota_supported: false,
+                        deadline_unix: Some(unix.ceil() as u64),
+                    };
+                    progress.stage("train", "training in the sandbox");
+                    let id = match sandbox::start_container(engine, &spec).await {
+                        Ok(id) => id,
+                        Err(e) if e.is_infra() => {
+                            return Ok(Err(decide(Verdict::InfraError, "train", e.to_string())));
+                        }
+                        Err(e) if missing_gpu_runtime(&e) => {
+                            return Ok(Err(decide(
+                                Verdict::InfraError,
+                                "train",
+                                format!(
+                                    "{e} (hint: this host's Docker cannot hand out NVIDIA GPUs; install the NVIDIA Container Toolkit and restart dockerd)"
+                                ),
+                            )));
+                        }
+                        Err(e) => {
+                            return Ok(Err(decide(Verdict::TrainFailed, "train", e.to_string())));
+                        }
+                    };
+                    self.record(
+                        events::TRAIN_STARTED,
+                        "train",
+                        serde_json::to_value(TrainStart {
+                            container_id: id.clone(),
+                            deadline_unix: unix,
+                        })
+                        .unwrap_or_default(),
+                    )?;
+                    (id, deadline, None)
+                }
+            };
+            // GPU telemetry for the whole time the container runs under this runner.
+            let gpu_watch = match &plan.gpu {
+                Some(g) => match NvmlProbe::new(self.nvml_lib.as_deref()) {
+                    Ok(probe) => Some(GpuWatch::start(
+                        std::sync::Arc::new(probe),
+                        g.uuid.clone(),
+                        profile.telemetry_interval,
+                        paths.telemetry.clone(),
+                        container_pids(&id),
+                    )),
+                    Err(e) => {
+                        let _ = engine.kill_container(&id, "SIGKILL").await;
+                        return Ok(Err(decide(
+                            Verdict::InfraError,
+                            "train",
+                            format!("the GPU cannot be watched: {e}"),
+                        )));
+                    }
+                },
+                None => None,
+            };
+            let outcome = watch(
+                engine,
+                &id,
+                &profile,
+                &paths,
+                deadline,
+                since,
+                plan.limits.train(),
+                progress,
+            )
+            .await;
+            let gpu_summary: Option<GpuSummary> = gpu_watch.map(GpuWatch::stop);
+            let outcome = match outcome {
+                Ok(o) => stopped_after_deadline(o, deadline),
+                Err(SandboxError::Interrupted { .. }) => {
+                    return Err(PipelineError::Interrupted {
+                        run_dir: self.run_dir.root().to_owned(),
+                    });
+                }
+                Err(e) if e.is_infra() => {
+                    return Ok(Err(decide(Verdict::InfraError, "train", e.to_string())));
+                }
+                Err(e) => return Ok(Err(decide(Verdict::TrainFailed, "train", e.to_string()))),
+            };
+            let _ = engine.remove_container(&id).await;
+            let gpu_lost = gpu_summary
+                .as_ref()
+                .and_then(|g| g.error.as_deref())
+                .is_some_and(|e| e.to_lowercase().contains("lost"));
+            self.record(
+                events::TRAIN_FINISHED,
+                "train",
+                serde_json::json!({ "outcome": outcome, "gpu": gpu_summary }),
+            )?;
+            if gpu_lost {
+                return Ok(Err(decide(
+                    Verdict::InfraError,
+                    "train",
+                    "the GPU was lost during training; the run says nothing about the submission (retry it)",
+                )));
+            }
+            progress.done("train", &format!("{:?}", outcome.status));
+        }
+        let status = self
+            .state
+            .outcome
+            .as_ref()
+            .and_then(|o| o.get("status"))
+            .and_then(|s| s.get("status"))
+            .and_then(|s| s.as_str())
+            .unwrap_or("")
+            .to_owned();
+        let code = self
+            .state
+            .outcome
+            .as_ref()
+            .and_then(|o| o.get("exit_code"))
+            .and_then(|c| c.as_i64());
+        let limit = plan.limits.train_secs;
+        Ok(match status.as_str() {
+            "succeeded" => Ok(()),
+            "oom" => Err(decide(
+                Verdict::Oom,
+                "train",
+                format!(
+                    "training was killed by the out-of-memory killer at the {} MiB limit",
+                    plan.limits.memory_bytes >> 20
+                ),
+            )),
+            "timeout" => Err(decide(
+                Verdict::Timeout,
+                "train",
+                format!("training ran past the {limit} s wall clock and was stopped"),
+            )),
+            _ => Err(decide(
+                Verdict::TrainFailed,
+                "train",
+                format!(
+                    "training exited with code {} (the log tail is in the report)",
+                    code.map(|c| c.to_string())
+                        .unwrap_or_else(|| "unknown".into())
+                ),
+            )),
+        })
+    }
+
+    fn collect(
+        &mut self,
+        plan: &RunPlan,
+        progress: &mut dyn Progress,
+    ) -> Result<Result<(), Decided>, PipelineError> {
+        if self.state.model.is_some() {
+            return Ok(Ok(()));
+        }
+        progress.stage("collect", "hashing the rebuilt model");
+        let rel = format!("{}/{}", rundir::OUT_DIR, plan.output);
+        let dir = self.run_dir.root().join(&rel);
+        if let Some(problem) = model_dir_problem(&dir) {
+            return Ok(Err(decide(
+                Verdict::MissingArtifact,
+                "collect",
+                format!(
+                    "training succeeded but /out/{} {problem} (hint: the training command must write a Hugging Face model directory with config.json and *.safetensors there)",
+                    plan.output
+                ),
+            )));
+        }
+        let tree = match digest_tree(&dir, &DigestOptions::default()) {
+            Ok(t) => t,
+            Err(e) => {
+                return Ok(Err(decide(
+                    Verdict::MissingArtifact,
+                    "collect",
+                    format!("the rebuilt model cannot be hashed: {e}"),
+                )));
+            }
+        };
+        let rec = ModelRecord {
+            path: rel,
+            digest: tree.root,
+            files: tree.resources.len(),
+        };
+        self.record(
+            events::MODEL_COLLECTED,
+            "collect",
+            serde_json::to_value(&rec).unwrap_or_default(),
+        )?;
+        progress.done("collect", &rec.digest.to_string());
+        Ok(Ok(()))
+    }
+
+    /// The evaluate stage. reprobox cannot yet score a policy's tasks inside `verify` (the
+    /// native evaluator scores one method on one file: `reprobox eval`), so a run that got this
+    /// far ends with `EVAL_FAILED` and says so plainly; the rebuilt model is hashed and recorded.
+    fn evaluate(&self, plan: &RunPlan) -> Decided {
+        let tasks: Vec<String> = self
+            .policy
+            .as_ref()
+            .map(|p| p.evaluation.tasks.iter().map(|t| t.name.clone()).collect())
+            .unwrap_or_default();
+        let digest = self
+            .state
+            .model
+            .as_ref()
+            .map(|m| m.digest.to_string())
+            .unwrap_or_default();
+        decide(
+            Verdict::EvalFailed,
+            "evaluate",
+            format!(
+                "the rebuilt model was trained and hashed ({digest}, at out/{}), but this reprobox cannot yet evaluate the policy's tasks ({}) inside verify",
+                plan.output,
+                tasks.join(", ")
+            ),
+        )
+    }
+
+    fn write_report(&mut self, decided: &VerdictRecord) -> Result<(), PipelineError> {
+        let mut artifacts = Artifacts::new();
+        let rd = self.run_dir.clone();
+        let mut add = |r: Result<ArtifactRecord, crate::provenance::ProvenanceError>| {
+            if let Ok(r) = r {
+                artifacts.push(r);
+            }
+        };
+        for (name, rel) in [
+            ("journal", None),
+            ("plan", Some(rundir::PLAN)),
+            ("build_log", Some(rundir::BUILD_LOG)),
+            ("train_log", Some(rundir::TRAIN_LOG)),
+            ("telemetry", Some(rundir::TELEMETRY)),
+        ] {
+            if let Some(rel) = rel
+                && rd.root().join(rel).is_file()
+            {
+                add(ArtifactRecord::file(&rd, name, rel));
+            }
+        }
+        for i in self.state.inputs.iter().flatten() {
+            let rel = format!("{}/{}", rundir::INPUTS_DIR, i.name);
+            add(ArtifactRecord::tree(
+                &rd,
+                &format!("inputs/{}", i.name),
+                &rel,
+                None,
+            ));
+        }
+        if let Some(m) = &self.state.model {
+            add(ArtifactRecord::tree(&rd, "model", &m.path, None));
+        }
+        let head = self.journal.head();
+        let report = Report::new(
+            self.plan.as_ref(),
+            &self.run_id,
+            self.dry_run,
+            &self.state,
+            decided,
+            artifacts,
+            head.hash,
+        );
+        let path = self.run_dir.report_json();
+        report.write(&path).map_err(|source| PipelineError::Write {
+            path: path.clone(),
+            source,
+        })?;
+        if let Some(plan) = &self.plan {
+            super::attest::write_provenance(
+                &self.run_dir,
+                plan,
+                &self.lm,
+                &self.state,
+                decided,
+                &report.artifacts,
+                head,
+                &path,
+                self.sign_key.as_ref(),
+            )
+            .map_err(|e| PipelineError::Write {
+                path: self.run_dir.provenance(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// Environment variable naming a directory of sandbox profiles that replace the built-in ones
+/// of the same name (an organizer's site profile, or a test's short grace period).
+pub const SANDBOXES_ENV: &str = "REPROBOX_SANDBOXES";
+
+fn load_profile(name: &str) -> Result<SandboxProfile, crate::sandbox::ProfileError> {
+    match std::env::var_os(SANDBOXES_ENV) {
+        Some(dir) if !dir.is_empty() => SandboxProfile::load(Path::new(&dir), name),
+        _ => SandboxProfile::builtin(name),
+    }
+}
+
+fn infra(stage: &str, e: &EngineError) -> Decided {
+    decide(Verdict::InfraError, stage, e.to_string())
+}
+
+fn seed_env(seed: Option<u64>) -> Vec<(String, String)> {
+    match seed {
+        Some(s) => vec![("REPROBOX_SEED".into(), s.to_string())],
+        None => Vec::new(),
+    }
+}
+
+/// Docker refuses to start a container that requests a GPU when the host has no NVIDIA container
+/// runtime: the host's fault, not the submission's.
+fn missing_gpu_runtime(e: &SandboxError) -> bool {
+    e.to_string().contains("could not select device driver")
+}
+
+/// A container that stopped at or after its deadline without this runner's SIGTERM (another
+/// runner's reaper killed it while no runner watched) timed out; its exit code says only how it
+/// was killed.
+fn stopped_after_deadline(
+    mut outcome: sandbox::RunOutcome,
+    deadline: SystemTime,
+) -> sandbox::RunOutcome {
+    let finished = outcome
+        .finished_at
+        .as_deref()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.timestamp_millis() as f64 / 1000.0);
+    let deadline = deadline
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(f64::MAX);
+    if matches!(outcome.status, sandbox::RunStatus::Failed { .. })
+        && finished.is_some_and(|f| f >= deadline)
+    {
+        outcome.status = sandbox::RunStatus::Timeout;
+    }
+    outcome
+}
+
+/// Why `dir` is not a usable Hugging Face model directory, if it is not.
+fn model_dir_problem(dir: &Path) -> Option<&'static str> {
+    if !dir.is_dir() {
+        return Some("does not exist");
+    }
+    if !dir.join("config.json").is_file() {
+        return Some("has no config.json");
+    }
+    let has_weights = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().ends_with(".safetensors"));
+    if !has_weights {
+        return Some("has no *.safetensors weights");
+    }
+    None
+}
+
+/// Watches the training container until it stops, ticking progress about once a second.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "each argument is a distinct part of the run"
+)]
+async fn watch(
+    engine: &DockerEngine,
+    id: &str,
+    profile: &SandboxProfile,
+    paths: &RunPaths,
+    deadline: SystemTime,
+    since: Option<String>,
+    limit: Duration,
+    progress: &mut dyn Progress,
+) -> Result<sandbox::RunOutcome, SandboxError> {
+    let started = Instant::now();
+    let already = deadline
+        .duration_since(SystemTime::now())
+        .map(|left| limit.saturating_sub(left))
+        .unwrap_or(limit);
+    let fut = sandbox::attach(engine, id, profile, paths, Deadline::At(deadline), since).fuse();
+    futures_util::pin_mut!(fut);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            r = &mut fut => return r,
+            _ = tick.tick() => {
+                let lines = std::fs::metadata(&paths.log).map(|m| m.len()).unwrap_or(0);
+                progress.tick("train", already + started.elapsed(), Some(limit), lines);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_dir_problems_are_named() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join("model");
+        assert_eq!(model_dir_problem(&d), Some("does not exist"));
+        std::fs::create_dir(&d).unwrap();
+        assert_eq!(model_dir_problem(&d), Some("has no config.json"));
+        std::fs::write(d.join("config.json"), "{}").unwrap();
+        assert_eq!(model_dir_problem(&d), Some("has no *.safetensors weights"));
+        std::fs::write(d.join("model.safetensors"), "x").unwrap();
+        assert_eq!(model_dir_problem(&d), None);
+    }
+}

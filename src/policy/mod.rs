@@ -1,0 +1,31 @@
+//! Competition policies (`policies/*.toml`) and the open-data registry, as data.
+//!
+//! A policy holds everything a competition's rules say: tracks and their approved GPUs, wall-clock
+//! and resource limits, base-model and model rules, data rules, network per stage, the sandbox
+//! profile, and the evaluation tasks with their normalization, weights and tolerances. Files are
+//! parsed strictly (`raw`), validated in one place (`validate`) into the domain types (`model`),
+//! and collected into a [`PolicySet`], either built into the binary or loaded from a directory.
+//! docs/policies.md describes the format field by field.
+
+mod error;
+mod glob;
+mod locate;
+mod model;
+mod open_data;
+pub mod raw;
+mod set;
+mod validate;
+
+pub use error::{PolicyError, Problem};
+pub use glob::glob_match;
+pub use model::{
+    Aggregate, BaseFamily, BaseModelRules, DataRules, DryRunRules, Evaluation, Harness, Limits,
+    Method, ModelRules, NetworkMode, NetworkRules, Normalization, Policy, SubmissionRules, Task,
+    Tolerance, Track, WeightNorm,
+};
+pub use open_data::{DataStatus, DeniedEntry, OpenDataRegistry, OpenDataset};
+pub use set::{
+    BUILTIN_OPEN_DATA, BUILTIN_POLICIES, OPEN_DATA_FILE, PolicySet, PolicySource,
+    policy_json_schema,
+};
+pub use validate::{parse_open_data, parse_policy};

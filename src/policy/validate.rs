@@ -1,0 +1,560 @@
+//! Raw → domain, in one place. Reads the version first, then the strict raw types, then checks
+//! every cross-field rule, each failure a named [`Problem`] with the field path and line.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+use super::error::{PolicyError, Problem};
+use super::locate::{line_of, line_of_path, path_at, table_path_covering};
+use super::model::*;
+use super::open_data::{DeniedEntry, OpenDataRegistry, OpenDataset};
+use super::raw::{self, NormalizationKind, RawPolicy, RawTolerance, SCHEMA_VERSION, VersionOnly};
+
+/// Deserializes `text` strictly, turning a serde error into [`PolicyError::Parse`] with the line
+/// and field path.
+fn parse_strict<T: DeserializeOwned>(text: &str, path: &Path) -> Result<T, PolicyError> {
+    let version: VersionOnly = toml::from_str(text).map_err(|e| parse_error(text, path, &e))?;
+    if let Some(found) = version.schema_version
+        && found > SCHEMA_VERSION
+    {
+        return Err(PolicyError::UnsupportedSchema {
+            path: path.to_owned(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    toml::from_str(text).map_err(|e| parse_error(text, path, &e))
+}
+
+fn parse_error(text: &str, path: &Path, err: &toml::de::Error) -> PolicyError {
+    let message = err.message().trim().to_owned();
+    let offset = err.span().map_or(0, |s| s.start);
+    let line = line_of(text, offset);
+    let at = err
+        .span()
+        .and_then(|s| path_at(text, s.start))
+        .unwrap_or_default();
+    let backticked = message.split('`').nth(1).unwrap_or("").to_owned();
+    let (field, hint) = if message.starts_with("missing field") {
+        // toml reports a missing field at its table's header, not at a key.
+        let table = err
+            .span()
+            .and_then(|s| table_path_covering(text, s))
+            .unwrap_or_default();
+        let field = if table.is_empty() {
+            backticked.clone()
+        } else {
+            format!("{table}.{backticked}")
+        };
+        (
+            field,
+            format!("add `{backticked}`; every policy field is described in docs/policies.md"),
+        )
+    } else if message.starts_with("unknown field") || message.starts_with("unknown variant") {
+        let what = if message.starts_with("unknown field") {
+            "key"
+        } else {
+            "value"
+        };
+        (
+            if at.is_empty() {
+                backticked.clone()
+            } else {
+                at
+            },
+            format!(
+                "check the spelling of this {what}: unknown {what}s are errors so that a typo never loosens a limit; the accepted ones are listed above and in docs/policies.md"
+            ),
+        )
+    } else {
+        (
+            if !at.is_empty() {
+                at
+            } else {
+                // A syntax error leaves no document to walk: name the key written on that line.
+                text.lines()
+                    .nth(line.saturating_sub(1))
+                    .and_then(|l| l.split_once('='))
+                    .map(|(k, _)| k.trim().to_owned())
+                    .filter(|k| !k.is_empty())
+                    .unwrap_or_else(|| "(document)".to_owned())
+            },
+            "fix the value; docs/policies.md lists every field and the accepted forms".to_owned(),
+        )
+    };
+    PolicyError::Parse {
+        path: path.to_owned(),
+        line,
+        field,
+        message,
+        hint,
+    }
+}
+
+/// Collects the first cross-field problem with its field path.
+struct Checker<'a> {
+    text: &'a str,
+    path: &'a Path,
+}
+
+impl Checker<'_> {
+    fn fail(&self, field: impl Into<String>, problem: Problem) -> PolicyError {
+        let field = field.into();
+        PolicyError::Invalid {
+            path: self.path.to_owned(),
+            line: line_of_path(self.text, &field),
+            field,
+            problem,
+        }
+    }
+
+    fn non_empty(&self, field: &str, value: &str) -> Result<(), PolicyError> {
+        if value.trim().is_empty() {
+            Err(self.fail(field, Problem::Empty))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn positive_u64(&self, field: &str, value: Option<u64>) -> Result<(), PolicyError> {
+        if value == Some(0) {
+            Err(self.fail(field, Problem::Zero))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn tolerance(&self, field: &str, raw: Option<&RawTolerance>) -> Result<Tolerance, PolicyError> {
+        let Some(raw) = raw else {
+            return Ok(Tolerance::default());
+        };
+        for (name, v) in [("absolute", raw.absolute), ("relative", raw.relative)] {
+            if let Some(v) = v
+                && (!v.is_finite() || v < 0.0)
+            {
+                return Err(self.fail(format!("{field}.{name}"), Problem::NegativeTolerance(v)));
+            }
+        }
+        Ok(Tolerance {
+            absolute: raw.absolute,
+            relative: raw.relative,
+        })
+    }
+}
+
+fn is_kebab(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+fn sha256_digest(text: &str) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes())))
+}
+
+/// Parses and validates one policy file. `path` names the file in errors and its stem must equal
+/// the policy id.
+pub fn parse_policy(text: &str, path: &Path) -> Result<Policy, PolicyError> {
+    let raw: RawPolicy = parse_strict(text, path)?;
+    let c = Checker { text, path };
+    if raw.schema_version < SCHEMA_VERSION {
+        return Err(PolicyError::UnsupportedSchema {
+            path: path.to_owned(),
+            found: raw.schema_version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+
+    // Identity.
+    if !is_kebab(&raw.id) {
+        return Err(c.fail("id", Problem::BadId(raw.id.clone())));
+    }
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
+    if raw.id != stem {
+        return Err(c.fail(
+            "id",
+            Problem::IdMismatch {
+                id: raw.id.clone(),
+                stem: stem.to_owned(),
+            },
+        ));
+    }
+    c.non_empty("name", &raw.name)?;
+    c.non_empty("summary", &raw.summary)?;
+    for (i, url) in raw.rules_urls.iter().enumerate() {
+        if !url.starts_with("https://") || url.len() <= "https://".len() {
+            return Err(c.fail(format!("rules_urls[{i}]"), Problem::BadUrl(url.clone())));
+        }
+    }
+    c.non_empty("sandbox", &raw.sandbox)?;
+
+    // Tracks.
+    if raw.tracks.is_empty() {
+        return Err(c.fail("tracks", Problem::EmptyList));
+    }
+    let mut seen = HashSet::new();
+    for (i, t) in raw.tracks.iter().enumerate() {
+        if !is_kebab(&t.id) {
+            return Err(c.fail(format!("tracks[{i}].id"), Problem::BadId(t.id.clone())));
+        }
+        if !seen.insert(t.id.as_str()) {
+            return Err(c.fail(format!("tracks[{i}].id"), Problem::Duplicate(t.id.clone())));
+        }
+        c.non_empty(&format!("tracks[{i}].name"), &t.name)?;
+        if t.gpus.is_empty() {
+            return Err(c.fail(format!("tracks[{i}].gpus"), Problem::EmptyList));
+        }
+        for (j, g) in t.gpus.iter().enumerate() {
+            c.non_empty(&format!("tracks[{i}].gpus[{j}]"), g)?;
+        }
+    }
+
+    // Limits.
+    let l = &raw.limits;
+    for (name, d) in [
+        ("build", l.build),
+        ("train", l.train),
+        ("eval", l.eval),
+        ("train_plus_eval", l.train_plus_eval),
+    ] {
+        if d.is_some_and(|d| d.0.is_zero()) {
+            return Err(c.fail(format!("limits.{name}"), Problem::Zero));
+        }
+    }
+    for (name, s) in [("memory", l.memory), ("disk", l.disk), ("shm", l.shm)] {
+        c.positive_u64(&format!("limits.{name}"), s.map(|s| s.0))?;
+    }
+    c.positive_u64("sequence_length", raw.sequence_length.map(u64::from))?;
+
+    // Base model.
+    let b = &raw.base_model;
+    if b.required && (b.families.is_empty() || b.licenses.is_empty()) {
+        let field = if b.families.is_empty() {
+            "base_model.families"
+        } else {
+            "base_model.licenses"
+        };
+        return Err(c.fail(field, Problem::RequiredWithoutFamilies));
+    }
+    for (i, lic) in b.licenses.iter().enumerate() {
+        c.non_empty(&format!("base_model.licenses[{i}]"), lic)?;
+    }
+    let any_license = b.licenses.iter().any(|l| l == "*");
+    for (i, f) in b.families.iter().enumerate() {
+        c.non_empty(&format!("base_model.families[{i}].name"), &f.name)?;
+        c.non_empty(&format!("base_model.families[{i}].pattern"), &f.pattern)?;
+        if let Some(lic) = &f.license
+            && !any_license
+            && !b.licenses.iter().any(|l| l.eq_ignore_ascii_case(lic))
+        {
+            return Err(c.fail(
+                format!("base_model.families[{i}].license"),
+                Problem::FamilyLicenseNotAllowed(lic.clone()),
+            ));
+        }
+    }
+    if let Some(date) = &b.uploaded_before
+        && (date.len() != 10 || chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").is_err())
+    {
+        return Err(c.fail("base_model.uploaded_before", Problem::BadDate(date.clone())));
+    }
+
+    // Model.
+    let m = &raw.model;
+    c.positive_u64("model.max_parameters", m.max_parameters)?;
+    if let (Some(min), Some(max)) = (m.min_parameters, m.max_parameters)
+        && min > max
+    {
+        return Err(c.fail("model.min_parameters", Problem::MinExceedsMax { min, max }));
+    }
+    c.positive_u64("model.max_bytes", m.max_bytes.map(|s| s.0))?;
+    for (i, a) in m.architectures.iter().enumerate() {
+        c.non_empty(&format!("model.architectures[{i}]"), a)?;
+    }
+    let weight_norm = match &m.weight_norm {
+        None => None,
+        Some(w) => {
+            let ok_num = |v: f64| v.is_finite() && v > 0.0;
+            if !ok_num(w.hard_max) || !ok_num(w.soft_max) || w.soft_max > w.hard_max {
+                return Err(c.fail(
+                    "model.weight_norm.soft_max",
+                    Problem::BadWeightNorm(format!(
+                        "need 0 < soft_max ({}) ≤ hard_max ({})",
+                        w.soft_max, w.hard_max
+                    )),
+                ));
+            }
+            if !(0.0..=1.0).contains(&w.soft_fraction_max) {
+                return Err(c.fail(
+                    "model.weight_norm.soft_fraction_max",
+                    Problem::BadWeightNorm(format!(
+                        "soft_fraction_max {} must be within [0, 1]",
+                        w.soft_fraction_max
+                    )),
+                ));
+            }
+            if w.tensors.is_empty() {
+                return Err(c.fail("model.weight_norm.tensors", Problem::EmptyList));
+            }
+            Some(WeightNorm {
+                hard_max: w.hard_max,
+                soft_max: w.soft_max,
+                soft_fraction_max: w.soft_fraction_max,
+                tensors: w.tensors.clone(),
+            })
+        }
+    };
+
+    // Submission and dry run.
+    let s = &raw.submission;
+    for (name, v) in [
+        ("max_file_bytes", s.max_file_bytes),
+        ("max_context_bytes", s.max_context_bytes),
+        ("undeclared_data_bytes", s.undeclared_data_bytes),
+    ] {
+        c.positive_u64(&format!("submission.{name}"), v.map(|v| v.0))?;
+    }
+    if raw.dry_run.train.is_some_and(|d| d.0.is_zero()) {
+        return Err(c.fail("dry_run.train", Problem::Zero));
+    }
+    if let (Some(dry), Some(train)) = (raw.dry_run.train, l.train)
+        && dry.0 > train.0
+    {
+        return Err(c.fail("dry_run.train", Problem::DryRunExceedsTrain));
+    }
+    c.positive_u64(
+        "dry_run.eval_examples",
+        raw.dry_run.eval_examples.map(u64::from),
+    )?;
+
+    // Evaluation.
+    let e = &raw.evaluation;
+    if e.tasks.is_empty() {
+        return Err(c.fail("evaluation.tasks", Problem::EmptyList));
+    }
+    let mut names = HashSet::new();
+    let mut tasks = Vec::with_capacity(e.tasks.len());
+    for (i, t) in e.tasks.iter().enumerate() {
+        let f = |name: &str| format!("evaluation.tasks[{i}].{name}");
+        c.non_empty(&f("name"), &t.name)?;
+        if !names.insert(t.name.as_str()) {
+            return Err(c.fail(f("name"), Problem::Duplicate(t.name.clone())));
+        }
+        if !(t.weight.is_finite() && t.weight > 0.0) {
+            return Err(c.fail(f("weight"), Problem::NonPositiveWeight(t.weight)));
+        }
+        c.positive_u64(&f("samples"), t.samples.map(u64::from))?;
+        if let (Some(min), Some(samples)) = (t.min_samples, t.samples)
+            && min > samples
+        {
+            return Err(c.fail(
+                f("min_samples"),
+                Problem::MinSamplesExceedsSamples { min, samples },
+            ));
+        }
+        let normalization = match (t.normalization, t.ceiling) {
+            (NormalizationKind::None, None) => Normalization::None,
+            (NormalizationKind::None, Some(_)) => {
+                return Err(c.fail(f("ceiling"), Problem::UnusedCeiling));
+            }
+            (NormalizationKind::InverseExponential, None) => {
+                return Err(c.fail(f("normalization"), Problem::MissingCeiling));
+            }
+            (NormalizationKind::InverseExponential, Some(ceiling)) => {
+                if !(ceiling.is_finite() && ceiling > 0.0) {
+                    return Err(c.fail(f("ceiling"), Problem::BadCeiling(ceiling)));
+                }
+                Normalization::InverseExponential { ceiling }
+            }
+        };
+        if t.method == Method::Harness && e.harness.is_none() {
+            return Err(c.fail(f("method"), Problem::MissingHarness));
+        }
+        if let Some(d) = &t.data {
+            c.non_empty(&f("data"), d)?;
+        }
+        tasks.push(Task {
+            name: t.name.clone(),
+            method: t.method,
+            data: t.data.clone(),
+            samples: t.samples,
+            min_samples: t.min_samples,
+            weight: t.weight,
+            normalization,
+            tolerance: c.tolerance(&f("tolerance"), t.tolerance.as_ref())?,
+            higher_is_better: t.higher_is_better,
+        });
+    }
+    if e.aggregate == Aggregate::WeightedSum {
+        let sum: f64 = tasks.iter().map(|t| t.weight).sum();
+        if (sum - 1.0).abs() > 1e-9 {
+            return Err(c.fail("evaluation.tasks", Problem::WeightsNotNormalized(sum)));
+        }
+    }
+    let harness = match &e.harness {
+        None => None,
+        Some(h) => {
+            c.non_empty("evaluation.harness.image", &h.image)?;
+            Some(Harness {
+                image: h.image.clone(),
+                command: h.command.clone(),
+                scores_file: h
+                    .scores_file
+                    .clone()
+                    .unwrap_or_else(|| "scores.json".to_owned()),
+            })
+        }
+    };
+    let evaluation = Evaluation {
+        aggregate: e.aggregate,
+        renormalize_failed: e.renormalize_failed,
+        tolerance: c.tolerance("evaluation.tolerance", e.tolerance.as_ref())?,
+        tasks,
+        harness,
+    };
+
+    Ok(Policy {
+        id: raw.id.clone(),
+        name: raw.name.clone(),
+        summary: raw.summary.trim().to_owned(),
+        rules_urls: raw.rules_urls.clone(),
+        source_digest: sha256_digest(text),
+        tracks: raw
+            .tracks
+            .iter()
+            .map(|t| Track {
+                id: t.id.clone(),
+                name: t.name.clone(),
+                gpus: t.gpus.clone(),
+            })
+            .collect(),
+        limits: Limits {
+            build: l.build.map(|d| d.0),
+            train: l.train.map(|d| d.0),
+            eval: l.eval.map(|d| d.0),
+            train_plus_eval: l.train_plus_eval.map(|d| d.0),
+            memory_bytes: l.memory.map(|s| s.0),
+            disk_bytes: l.disk.map(|s| s.0),
+            shm_bytes: l.shm.map(|s| s.0),
+        },
+        sequence_length: raw.sequence_length,
+        base_model: BaseModelRules {
+            required: b.required,
+            allow_instruction_tuned: b.allow_instruction_tuned,
+            require_revision: b.require_revision,
+            uploaded_before: b.uploaded_before.clone(),
+            licenses: b.licenses.clone(),
+            families: b
+                .families
+                .iter()
+                .map(|f| BaseFamily {
+                    name: f.name.clone(),
+                    pattern: f.pattern.clone(),
+                    license: f.license.clone(),
+                })
+                .collect(),
+            instruction_tuned: b.instruction_tuned.clone(),
+        },
+        model: ModelRules {
+            min_parameters: m.min_parameters,
+            max_parameters: m.max_parameters,
+            architectures: m.architectures.clone(),
+            max_bytes: m.max_bytes.map(|s| s.0),
+            tokenizer: m.tokenizer.clone(),
+            dtype: m.dtype.clone(),
+            weight_norm,
+        },
+        data: DataRules {
+            open_data_only: raw.data.open_data_only,
+            allow_llm_generated: raw.data.allow_llm_generated,
+        },
+        submission: SubmissionRules {
+            max_file_bytes: s.max_file_bytes.map(|v| v.0),
+            max_context_bytes: s.max_context_bytes.map(|v| v.0),
+            undeclared_data_bytes: s.undeclared_data_bytes.map(|v| v.0),
+        },
+        network: NetworkRules {
+            build: raw.network.build,
+            train: raw.network.train,
+            eval: raw.network.eval,
+        },
+        sandbox: raw.sandbox.clone(),
+        cpu_allowed: raw.cpu_allowed,
+        dry_run: DryRunRules {
+            train: raw.dry_run.train.map(|d| d.0),
+            eval_examples: raw.dry_run.eval_examples,
+        },
+        evaluation,
+    })
+}
+
+/// Parses and validates `open-data.toml`.
+pub fn parse_open_data(text: &str, path: &Path) -> Result<OpenDataRegistry, PolicyError> {
+    let raw: raw::RawOpenData = parse_strict(text, path)?;
+    let c = Checker { text, path };
+    if raw.schema_version < SCHEMA_VERSION {
+        return Err(PolicyError::UnsupportedSchema {
+            path: path.to_owned(),
+            found: raw.schema_version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if raw.open_licenses.is_empty() {
+        return Err(c.fail("open_licenses", Problem::EmptyList));
+    }
+    for (i, l) in raw.open_licenses.iter().enumerate() {
+        c.non_empty(&format!("open_licenses[{i}]"), l)?;
+    }
+    let mut ids = HashSet::new();
+    for (i, d) in raw.datasets.iter().enumerate() {
+        c.non_empty(&format!("datasets[{i}].id"), &d.id)?;
+        c.non_empty(&format!("datasets[{i}].license"), &d.license)?;
+        if !raw
+            .open_licenses
+            .iter()
+            .any(|l| l.eq_ignore_ascii_case(&d.license))
+        {
+            return Err(c.fail(
+                format!("datasets[{i}].license"),
+                Problem::LicenseNotOpen(d.license.clone()),
+            ));
+        }
+        if !ids.insert(d.id.to_ascii_lowercase()) {
+            return Err(c.fail(
+                format!("datasets[{i}].id"),
+                Problem::Duplicate(d.id.clone()),
+            ));
+        }
+    }
+    for (i, d) in raw.denied.iter().enumerate() {
+        c.non_empty(&format!("denied[{i}].pattern"), &d.pattern)?;
+        c.non_empty(&format!("denied[{i}].reason"), &d.reason)?;
+    }
+    Ok(OpenDataRegistry::new(
+        raw.open_licenses,
+        raw.datasets
+            .into_iter()
+            .map(|d| OpenDataset {
+                id: d.id,
+                license: d.license,
+                notes: d.notes,
+            })
+            .collect(),
+        raw.denied
+            .into_iter()
+            .map(|d| DeniedEntry {
+                pattern: d.pattern,
+                generated_by: d.generated_by,
+                reason: d.reason,
+            })
+            .collect(),
+        sha256_digest(text),
+    ))
+}

@@ -1,0 +1,829 @@
+//! Sandbox profiles (`sandboxes/*.toml`): the hardened container as data.
+//!
+//! A profile is parsed in two passes: serde reads the raw [`SandboxProfileConfig`] (unknown keys
+//! are errors, because a typo must never loosen a limit), then [`SandboxProfileConfig::validate`]
+//! checks every field in one place and yields a [`SandboxProfile`] with plain typed values. The
+//! validation also refuses any profile that loosens the baseline every reprobox sandbox keeps
+//! (no network, all capabilities dropped, no-new-privileges, the default seccomp filter, a
+//! read-only root and a non-root user; `sandbox-gpu-provenance.md` §3.1), so what
+//! `docs/sandbox.md` promises holds for every profile reprobox accepts.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use crate::units::{HumanDuration, HumanSize};
+
+/// The profile schema this reprobox reads.
+pub const PROFILE_SCHEMA_VERSION: u32 = 1;
+
+/// The profile used when a policy names none.
+pub const DEFAULT_PROFILE: &str = "strict";
+
+/// The profiles shipped in `sandboxes/`, embedded so the binary works from any directory.
+const BUILTIN: &[(&str, &str)] = &[
+    ("strict", include_str!("../../sandboxes/strict.toml")),
+    ("gvisor", include_str!("../../sandboxes/gvisor.toml")),
+];
+
+/// Errors reading or validating a sandbox profile.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    /// The file could not be read.
+    #[error(
+        "cannot read sandbox profile {path}: {source} (hint: profiles live in sandboxes/<name>.toml)"
+    )]
+    Read {
+        /// The profile file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// No built-in profile has this name.
+    #[error("unknown sandbox profile `{name}` (hint: the built-in profiles are {known})")]
+    UnknownBuiltin {
+        /// The requested name.
+        name: String,
+        /// The names that exist.
+        known: String,
+    },
+    /// A profile name that cannot be a file name.
+    #[error("invalid sandbox profile name `{name}` (hint: use letters, digits, `-` and `_` only)")]
+    BadName {
+        /// The requested name.
+        name: String,
+    },
+    /// TOML syntax, an unknown key, or a value of the wrong form.
+    #[error("{origin}{}: {message} (hint: see docs/sandbox.md for every field and its form)", line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Parse {
+        /// Where the text came from (a path or `builtin:<name>`).
+        origin: String,
+        /// The 1-based line, when known.
+        line: Option<usize>,
+        /// What the parser said.
+        message: String,
+    },
+    /// A profile written for a newer reprobox.
+    #[error(
+        "{origin}: schema_version {found} requires a newer reprobox (this one reads {PROFILE_SCHEMA_VERSION}) (hint: upgrade reprobox or write schema_version = {PROFILE_SCHEMA_VERSION})"
+    )]
+    NewerSchema {
+        /// Where the text came from.
+        origin: String,
+        /// The version the file declares.
+        found: u32,
+    },
+    /// A field whose value is out of range or loosens the baseline.
+    #[error("{origin}{}: field `{field}`: {problem} (hint: {hint})", line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Invalid {
+        /// Where the text came from.
+        origin: String,
+        /// The 1-based line of the field, when found.
+        line: Option<usize>,
+        /// The field's name as written in the file.
+        field: String,
+        /// What is wrong.
+        problem: String,
+        /// What to write instead.
+        hint: String,
+    },
+}
+
+/// The container runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Runtime {
+    /// Docker's default OCI runtime: namespaces, cgroups, seccomp on the host kernel.
+    Runc,
+    /// gVisor: a user-space kernel between the container and the host (registered as `runsc`).
+    Runsc,
+}
+
+impl Runtime {
+    /// The runtime's name as the Docker daemon knows it.
+    pub fn docker_name(self) -> &'static str {
+        match self {
+            Runtime::Runc => "runc",
+            Runtime::Runsc => "runsc",
+        }
+    }
+}
+
+/// One tmpfs scratch mount as written in a profile.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TmpfsConfig {
+    /// Absolute path inside the container.
+    pub path: String,
+    /// Size cap (the tmpfs `size=` option); the content counts against the container's memory.
+    pub size: HumanSize,
+    /// Mount options besides `size`, from: nosuid, nodev, noexec, exec, rw.
+    #[serde(default)]
+    pub options: Vec<String>,
+}
+
+/// Resource limits (`setrlimit`) inside the container; soft and hard are set equal.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UlimitsConfig {
+    /// Open files per process.
+    pub nofile: Option<u64>,
+    /// Processes per user (the pids limit is the real bound; this one is per uid).
+    pub nproc: Option<u64>,
+    /// Core dump size; "0B" disables core dumps, which could fill the disk and leak memory.
+    pub core: Option<HumanSize>,
+    /// Largest file a process may write.
+    pub fsize: Option<HumanSize>,
+    /// Stack size.
+    pub stack: Option<HumanSize>,
+    /// Locked memory (NCCL and pinned host memory may want more).
+    pub memlock: Option<HumanSize>,
+}
+
+/// A sandbox profile exactly as written in `sandboxes/<name>.toml`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(
+    title = "reprobox sandbox profile",
+    description = "The hardened container as data (sandboxes/*.toml). See docs/sandbox.md."
+)]
+pub struct SandboxProfileConfig {
+    /// The profile format version; this reprobox reads 1.
+    pub schema_version: u32,
+    /// One line saying what the profile is for.
+    #[serde(default)]
+    pub description: String,
+    /// The OCI runtime: "runc" or "runsc" (gVisor).
+    pub runtime: Runtime,
+    /// Network mode; only "none" is accepted (loopback only; `network_disabled` is set too).
+    pub network: String,
+    /// The uid:gid the submission runs as, numeric and not root.
+    pub user: String,
+    /// Run Docker's init (tini) as PID 1: reaps zombies and forwards SIGTERM.
+    pub init: bool,
+    /// Mount the image's root filesystem read-only; must be true.
+    pub read_only_root: bool,
+    /// Set the kernel's no_new_privs flag (setuid binaries gain nothing); must be true.
+    pub no_new_privileges: bool,
+    /// Capabilities to drop; must contain "ALL".
+    pub cap_drop: Vec<String>,
+    /// The seccomp filter: "default" (Docker's allowlist). "unconfined" is refused.
+    pub seccomp: String,
+    /// Most processes and threads at once in the container (a fork bomb stops here).
+    pub pids_limit: u32,
+    /// Size of /dev/shm.
+    pub shm_size: HumanSize,
+    /// After SIGTERM at the deadline, how long before SIGKILL.
+    pub grace_period: HumanDuration,
+    /// Bytes of stdout and stderr kept in the run's log; later output is counted and dropped.
+    pub log_cap: HumanSize,
+    /// Lines of the log's end kept in memory for the report.
+    pub log_tail_lines: u32,
+    /// Bytes of the log's end kept in memory for the report.
+    pub log_tail_bytes: HumanSize,
+    /// How often container CPU, memory and pids are sampled into telemetry.jsonl.
+    pub telemetry_interval: HumanDuration,
+    /// Scratch tmpfs mounts (the only writable paths besides /out).
+    #[serde(default)]
+    pub tmpfs: Vec<TmpfsConfig>,
+    /// Resource limits inside the container.
+    #[serde(default)]
+    pub ulimits: UlimitsConfig,
+}
+
+/// One validated tmpfs mount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TmpfsMount {
+    /// Absolute path inside the container.
+    pub path: String,
+    /// Size cap in bytes.
+    pub size_bytes: u64,
+    /// Options besides `size`.
+    pub options: Vec<String>,
+}
+
+impl TmpfsMount {
+    /// The option string Docker's `Tmpfs` map takes (`rw,nosuid,nodev,size=…`).
+    pub fn docker_options(&self) -> String {
+        let mut opts: Vec<String> = vec!["rw".to_owned()];
+        opts.extend(self.options.iter().filter(|o| o.as_str() != "rw").cloned());
+        opts.push(format!("size={}", self.size_bytes));
+        opts.join(",")
+    }
+}
+
+/// One validated ulimit (soft = hard).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ulimit {
+    /// The limit's name as Docker spells it (`nofile`, `core`, …).
+    pub name: &'static str,
+    /// The value, in the limit's own unit (count or bytes).
+    pub value: i64,
+}
+
+/// A validated sandbox profile: what [`crate::sandbox::container`] turns into a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxProfile {
+    /// The profile's name (its file stem).
+    pub name: String,
+    /// One line saying what it is for.
+    pub description: String,
+    /// The OCI runtime.
+    pub runtime: Runtime,
+    /// The uid:gid the submission runs as.
+    pub user: String,
+    /// Docker's init as PID 1.
+    pub init: bool,
+    /// Whether the seccomp filter is Docker's default (always true today; kept for the report).
+    pub seccomp_default: bool,
+    /// Capabilities dropped (contains ALL).
+    pub cap_drop: Vec<String>,
+    /// The pids limit.
+    pub pids_limit: i64,
+    /// /dev/shm size in bytes.
+    pub shm_size_bytes: u64,
+    /// Scratch mounts.
+    pub tmpfs: Vec<TmpfsMount>,
+    /// Ulimits.
+    pub ulimits: Vec<Ulimit>,
+    /// SIGTERM → SIGKILL grace.
+    pub grace_period: Duration,
+    /// Log cap in bytes.
+    pub log_cap_bytes: u64,
+    /// Tail lines kept for the report.
+    pub log_tail_lines: usize,
+    /// Tail bytes kept for the report.
+    pub log_tail_bytes: usize,
+    /// Telemetry sampling interval.
+    pub telemetry_interval: Duration,
+}
+
+/// Paths a submission may never shadow with a tmpfs: the output, the inputs and the kernel's.
+const RESERVED_PATHS: &[&str] = &["/", "/out", "/inputs", "/proc", "/sys", "/dev"];
+
+/// The 1-based line where `key` is assigned (`key =` at the start of a line), for error messages.
+fn line_of(src: &str, key: &str) -> Option<usize> {
+    src.lines()
+        .position(|l| {
+            let l = l.trim_start();
+            l.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+        .map(|i| i + 1)
+}
+
+/// A line number from a byte offset.
+fn line_at(src: &str, offset: usize) -> usize {
+    src.as_bytes()[..offset.min(src.len())]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
+}
+
+impl SandboxProfileConfig {
+    /// Parses a profile's text; `origin` names it in errors (a path or `builtin:<name>`).
+    pub fn parse(src: &str, origin: &str) -> Result<Self, ProfileError> {
+        // A version-only first pass, so a newer file says "requires a newer reprobox" rather than
+        // failing on a field this version does not know.
+        #[derive(Deserialize)]
+        struct VersionOnly {
+            schema_version: Option<u32>,
+        }
+        if let Ok(VersionOnly {
+            schema_version: Some(v),
+        }) = toml::from_str::<VersionOnly>(src)
+            && v > PROFILE_SCHEMA_VERSION
+        {
+            return Err(ProfileError::NewerSchema {
+                origin: origin.to_owned(),
+                found: v,
+            });
+        }
+        toml::from_str(src).map_err(|e| ProfileError::Parse {
+            origin: origin.to_owned(),
+            line: e.span().map(|s| line_at(src, s.start)),
+            message: e.message().to_owned(),
+        })
+    }
+
+    /// Checks every field in one place and returns the typed profile.
+    pub fn validate(
+        self,
+        name: &str,
+        src: &str,
+        origin: &str,
+    ) -> Result<SandboxProfile, ProfileError> {
+        let invalid = |field: &str, key: &str, problem: String, hint: &str| ProfileError::Invalid {
+            origin: origin.to_owned(),
+            line: line_of(src, key),
+            field: field.to_owned(),
+            problem,
+            hint: hint.to_owned(),
+        };
+        if self.schema_version != PROFILE_SCHEMA_VERSION {
+            return Err(invalid(
+                "schema_version",
+                "schema_version",
+                format!(
+                    "is {}, this reprobox reads {PROFILE_SCHEMA_VERSION}",
+                    self.schema_version
+                ),
+                "write schema_version = 1",
+            ));
+        }
+        if self.network != "none" {
+            return Err(invalid(
+                "network",
+                "network",
+                format!(
+                    "`{}` would let the submission reach a network",
+                    self.network
+                ),
+                "write network = \"none\"; inputs are staged read-only before the run",
+            ));
+        }
+        let user_ok = self
+            .user
+            .split_once(':')
+            .and_then(|(u, g)| Some((u.parse::<u32>().ok()?, g.parse::<u32>().ok()?)))
+            .is_some_and(|(u, g)| u != 0 && g != 0);
+        if !user_ok {
+            return Err(invalid(
+                "user",
+                "user",
+                format!("`{}` is not a numeric non-root uid:gid", self.user),
+                "write user = \"10001:10001\" (names depend on the image's /etc/passwd; numbers do not)",
+            ));
+        }
+        if !self.read_only_root {
+            return Err(invalid(
+                "read_only_root",
+                "read_only_root",
+                "false would let the submission change its own image".to_owned(),
+                "write read_only_root = true and add a [[tmpfs]] for scratch paths",
+            ));
+        }
+        if !self.no_new_privileges {
+            return Err(invalid(
+                "no_new_privileges",
+                "no_new_privileges",
+                "false would let setuid binaries gain privileges".to_owned(),
+                "write no_new_privileges = true",
+            ));
+        }
+        let mut cap_drop = Vec::new();
+        for cap in &self.cap_drop {
+            let cap = cap.trim().to_ascii_uppercase();
+            let cap = cap.strip_prefix("CAP_").unwrap_or(&cap).to_owned();
+            if cap.is_empty() || !cap.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') {
+                return Err(invalid(
+                    "cap_drop",
+                    "cap_drop",
+                    format!("`{cap}` is not a capability name"),
+                    "write cap_drop = [\"ALL\"]",
+                ));
+            }
+            cap_drop.push(cap);
+        }
+        if !cap_drop.iter().any(|c| c == "ALL") {
+            return Err(invalid(
+                "cap_drop",
+                "cap_drop",
+                "does not contain \"ALL\"".to_owned(),
+                "write cap_drop = [\"ALL\"]; training code needs no capability",
+            ));
+        }
+        if self.seccomp != "default" {
+            return Err(invalid(
+                "seccomp",
+                "seccomp",
+                format!(
+                    "`{}` is not accepted; only Docker's default filter is",
+                    self.seccomp
+                ),
+                "write seccomp = \"default\" (never \"unconfined\")",
+            ));
+        }
+        if self.pids_limit == 0 {
+            return Err(invalid(
+                "pids_limit",
+                "pids_limit",
+                "0 means unlimited in Docker".to_owned(),
+                "write pids_limit = 4096",
+            ));
+        }
+        if self.shm_size.0 < 1 << 20 {
+            return Err(invalid(
+                "shm_size",
+                "shm_size",
+                "is below 1MiB".to_owned(),
+                "write shm_size = \"16GiB\" for PyTorch DataLoader workers",
+            ));
+        }
+        if self.grace_period.0 > Duration::from_secs(3600) {
+            return Err(invalid(
+                "grace_period",
+                "grace_period",
+                "is longer than 1h".to_owned(),
+                "write grace_period = \"30s\"",
+            ));
+        }
+        if self.log_cap.0 < 4096 {
+            return Err(invalid(
+                "log_cap",
+                "log_cap",
+                "is below 4KiB".to_owned(),
+                "write log_cap = \"256MiB\"",
+            ));
+        }
+        if self.log_tail_lines == 0 || self.log_tail_lines > 100_000 {
+            return Err(invalid(
+                "log_tail_lines",
+                "log_tail_lines",
+                format!("{} is outside 1..=100000", self.log_tail_lines),
+                "write log_tail_lines = 200",
+            ));
+        }
+        if self.log_tail_bytes.0 < 1024 || self.log_tail_bytes.0 > 64 << 20 {
+            return Err(invalid(
+                "log_tail_bytes",
+                "log_tail_bytes",
+                "is outside 1KiB..=64MiB".to_owned(),
+                "write log_tail_bytes = \"64KiB\"",
+            ));
+        }
+        if self.telemetry_interval.0 < Duration::from_millis(100) {
+            return Err(invalid(
+                "telemetry_interval",
+                "telemetry_interval",
+                "is below 100ms".to_owned(),
+                "write telemetry_interval = \"10s\"",
+            ));
+        }
+        let mut tmpfs: Vec<TmpfsMount> = Vec::new();
+        for (i, t) in self.tmpfs.into_iter().enumerate() {
+            let field = format!("tmpfs[{i}]");
+            let path = t.path.trim_end_matches('/').to_owned();
+            if !t.path.starts_with('/')
+                || t.path.contains("..")
+                || t.path.contains(',')
+                || t.path.contains(':')
+            {
+                return Err(invalid(
+                    &format!("{field}.path"),
+                    "path",
+                    format!("`{}` is not a plain absolute path", t.path),
+                    "write path = \"/tmp\"",
+                ));
+            }
+            if RESERVED_PATHS.contains(&path.as_str())
+                || path.is_empty()
+                || path.starts_with("/out/")
+                || path.starts_with("/inputs/")
+            {
+                return Err(invalid(
+                    &format!("{field}.path"),
+                    "path",
+                    format!("`{}` is reserved", t.path),
+                    "use a scratch path such as /tmp or /var/tmp",
+                ));
+            }
+            if tmpfs.iter().any(|m| m.path == path) {
+                return Err(invalid(
+                    &format!("{field}.path"),
+                    "path",
+                    format!("`{path}` is mounted twice"),
+                    "keep one [[tmpfs]] per path",
+                ));
+            }
+            if t.size.0 == 0 {
+                return Err(invalid(
+                    &format!("{field}.size"),
+                    "size",
+                    "0 would let the tmpfs grow to half the host's memory".to_owned(),
+                    "write size = \"8GiB\"",
+                ));
+            }
+            for o in &t.options {
+                if !matches!(o.as_str(), "nosuid" | "nodev" | "noexec" | "exec" | "rw") {
+                    return Err(invalid(
+                        &format!("{field}.options"),
+                        "options",
+                        format!("`{o}` is not accepted"),
+                        "use nosuid, nodev, noexec, exec or rw",
+                    ));
+                }
+            }
+            if !t.options.iter().any(|o| o == "nosuid") || !t.options.iter().any(|o| o == "nodev") {
+                return Err(invalid(
+                    &format!("{field}.options"),
+                    "options",
+                    "must contain nosuid and nodev".to_owned(),
+                    "write options = [\"nosuid\", \"nodev\"]",
+                ));
+            }
+            tmpfs.push(TmpfsMount {
+                path,
+                size_bytes: t.size.0,
+                options: t.options,
+            });
+        }
+        let u = &self.ulimits;
+        let mut ulimits = Vec::new();
+        let counts = [("nofile", u.nofile), ("nproc", u.nproc)];
+        for (name, v) in counts {
+            if let Some(v) = v {
+                let value = i64::try_from(v).map_err(|_| {
+                    invalid(
+                        &format!("ulimits.{name}"),
+                        name,
+                        "is too large".to_owned(),
+                        "use a smaller number",
+                    )
+                })?;
+                if value == 0 {
+                    return Err(invalid(
+                        &format!("ulimits.{name}"),
+                        name,
+                        "0 would stop every process".to_owned(),
+                        "leave it out or raise it",
+                    ));
+                }
+                ulimits.push(Ulimit { name, value });
+            }
+        }
+        let sizes = [
+            ("core", u.core),
+            ("fsize", u.fsize),
+            ("stack", u.stack),
+            ("memlock", u.memlock),
+        ];
+        for (name, v) in sizes {
+            if let Some(v) = v {
+                let value = i64::try_from(v.0).map_err(|_| {
+                    invalid(
+                        &format!("ulimits.{name}"),
+                        name,
+                        "is too large".to_owned(),
+                        "use a smaller size",
+                    )
+                })?;
+                ulimits.push(Ulimit { name, value });
+            }
+        }
+        Ok(SandboxProfile {
+            name: name.to_owned(),
+            description: self.description,
+            runtime: self.runtime,
+            user: self.user,
+            init: self.init,
+            seccomp_default: true,
+            cap_drop,
+            pids_limit: i64::from(self.pids_limit),
+            shm_size_bytes: self.shm_size.0,
+            tmpfs,
+            ulimits,
+            grace_period: self.grace_period.0,
+            log_cap_bytes: self.log_cap.0,
+            log_tail_lines: self.log_tail_lines as usize,
+            log_tail_bytes: self.log_tail_bytes.0 as usize,
+            telemetry_interval: self.telemetry_interval.0,
+        })
+    }
+}
+
+fn check_name(name: &str) -> Result<(), ProfileError> {
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(ProfileError::BadName {
+            name: name.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+impl SandboxProfile {
+    /// Parses and validates a profile's text.
+    pub fn from_toml(name: &str, src: &str, origin: &str) -> Result<Self, ProfileError> {
+        SandboxProfileConfig::parse(src, origin)?.validate(name, src, origin)
+    }
+
+    /// A profile shipped with reprobox (`strict`, `gvisor`), embedded at compile time.
+    pub fn builtin(name: &str) -> Result<Self, ProfileError> {
+        let (_, src) = BUILTIN.iter().find(|(n, _)| *n == name).ok_or_else(|| {
+            ProfileError::UnknownBuiltin {
+                name: name.to_owned(),
+                known: Self::builtin_names().join(", "),
+            }
+        })?;
+        Self::from_toml(name, src, &format!("builtin:{name}"))
+    }
+
+    /// The names of the embedded profiles.
+    pub fn builtin_names() -> Vec<&'static str> {
+        BUILTIN.iter().map(|(n, _)| *n).collect()
+    }
+
+    /// Reads `<path>`; the profile's name is the file stem.
+    pub fn from_file(path: &Path) -> Result<Self, ProfileError> {
+        let src = std::fs::read_to_string(path).map_err(|source| ProfileError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        check_name(&name)?;
+        Self::from_toml(&name, &src, &path.display().to_string())
+    }
+
+    /// Reads `<dir>/<name>.toml`, falling back to the embedded profile of that name when the
+    /// directory has none (so a policies checkout without `sandboxes/` still works).
+    pub fn load(dir: &Path, name: &str) -> Result<Self, ProfileError> {
+        check_name(name)?;
+        let path = dir.join(format!("{name}.toml"));
+        if path.is_file() {
+            Self::from_file(&path)
+        } else {
+            Self::builtin(name)
+        }
+    }
+}
+
+/// The JSON Schema of the profile format, as checked in at `docs/schemas/sandbox-profile.schema.json`.
+pub fn profile_json_schema() -> String {
+    let schema = schemars::schema_for!(SandboxProfileConfig);
+    // Serializing a schemars value cannot fail (string keys, no non-finite floats).
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STRICT: &str = include_str!("../../sandboxes/strict.toml");
+
+    #[test]
+    fn builtins_parse_with_no_unknown_keys() {
+        for name in SandboxProfile::builtin_names() {
+            let p = SandboxProfile::builtin(name).unwrap();
+            assert_eq!(p.name, name);
+            assert!(p.cap_drop.contains(&"ALL".to_owned()));
+            assert!(p.tmpfs.iter().any(|t| t.path == "/tmp"));
+        }
+        let strict = SandboxProfile::builtin("strict").unwrap();
+        assert_eq!(strict.runtime, Runtime::Runc);
+        assert_eq!(strict.grace_period, Duration::from_secs(30));
+        assert_eq!(strict.log_cap_bytes, 256 << 20);
+        assert!(strict.ulimits.contains(&Ulimit {
+            name: "core",
+            value: 0
+        }));
+        assert_eq!(
+            SandboxProfile::builtin("gvisor").unwrap().runtime,
+            Runtime::Runsc
+        );
+    }
+
+    #[test]
+    fn shipped_files_match_the_embedded_ones() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("sandboxes");
+        for name in SandboxProfile::builtin_names() {
+            assert_eq!(
+                SandboxProfile::load(&dir, name).unwrap(),
+                SandboxProfile::builtin(name).unwrap()
+            );
+        }
+    }
+
+    fn edit(from: &str, to: &str) -> String {
+        assert!(
+            STRICT.contains(from),
+            "fixture edit `{from}` does not apply"
+        );
+        STRICT.replacen(from, to, 1)
+    }
+
+    #[test]
+    fn loosening_is_refused_with_field_and_line() {
+        let cases = [
+            (
+                "network = \"none\"",
+                "network = \"bridge\"",
+                "field `network`",
+            ),
+            (
+                "cap_drop = [\"ALL\"]",
+                "cap_drop = [\"NET_RAW\"]",
+                "field `cap_drop`",
+            ),
+            (
+                "no_new_privileges = true",
+                "no_new_privileges = false",
+                "field `no_new_privileges`",
+            ),
+            (
+                "seccomp = \"default\"",
+                "seccomp = \"unconfined\"",
+                "never \"unconfined\"",
+            ),
+            (
+                "read_only_root = true",
+                "read_only_root = false",
+                "field `read_only_root`",
+            ),
+            ("user = \"10001:10001\"", "user = \"0:0\"", "non-root"),
+            ("user = \"10001:10001\"", "user = \"root\"", "non-root"),
+            ("pids_limit = 4096", "pids_limit = 0", "unlimited"),
+            (
+                "options = [\"nosuid\", \"nodev\"]",
+                "options = [\"nosuid\"]",
+                "nosuid and nodev",
+            ),
+            ("path = \"/tmp\"", "path = \"/out\"", "reserved"),
+            ("size = \"8GiB\"", "size = \"0B\"", "tmpfs[0].size"),
+        ];
+        for (from, to, want) in cases {
+            let src = edit(from, to);
+            let err = SandboxProfile::from_toml("t", &src, "t.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(want), "{to}: {err}");
+            assert!(err.contains("(hint: "), "{err}");
+            let line = src
+                .lines()
+                .position(|l| l.trim_start().starts_with(to.split(' ').next().unwrap()))
+                .unwrap()
+                + 1;
+            assert!(err.starts_with(&format!("t.toml:{line}: ")), "{to}: {err}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_units_name_the_line() {
+        let src = edit("init = true", "init = true\nprivileged = false");
+        let err = SandboxProfile::from_toml("t", &src, "t.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("t.toml:12") && err.contains("privileged"),
+            "{err}"
+        );
+        let src = edit("grace_period = \"30s\"", "grace_period = \"30 seconds\"");
+        let err = SandboxProfile::from_toml("t", &src, "t.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"500ms\""), "{err}");
+        let src = edit("schema_version = 1", "schema_version = 7");
+        let err = SandboxProfile::from_toml("t", &src, "t.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("requires a newer reprobox"), "{err}");
+    }
+
+    #[test]
+    fn unknown_builtin_lists_the_known_ones() {
+        let err = SandboxProfile::builtin("lax").unwrap_err().to_string();
+        assert!(err.contains("strict, gvisor"), "{err}");
+        assert!(matches!(
+            SandboxProfile::load(Path::new("/nonexistent"), "../x"),
+            Err(ProfileError::BadName { .. })
+        ));
+    }
+
+    #[test]
+    fn tmpfs_options_string() {
+        let p = SandboxProfile::builtin("strict").unwrap();
+        assert_eq!(
+            p.tmpfs[0].docker_options(),
+            format!("rw,nosuid,nodev,size={}", 8u64 << 30)
+        );
+    }
+
+    #[test]
+    fn schema_is_checked_in() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/schemas/sandbox-profile.schema.json");
+        let want = profile_json_schema();
+        if std::env::var_os("REPROBOX_UPDATE_SCHEMAS").is_some() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &want).unwrap();
+        }
+        let have = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            have == want,
+            "{} is out of date (hint: run REPROBOX_UPDATE_SCHEMAS=1 cargo nextest run schema_is_checked_in)",
+            path.display()
+        );
+    }
+}

@@ -1,0 +1,599 @@
+//! Running a sandboxed container under a deadline.
+//!
+//! [`run_container`] creates and starts the container, then [`attach`] watches it: logs go
+//! through a [`LogSink`] into the run's log, container statistics into `telemetry.jsonl`, and at
+//! the deadline the container gets SIGTERM, then SIGKILL after the profile's grace period (the
+//! submission cannot ignore the second). The deadline is an absolute wall-clock instant, so a
+//! runner that died can re-attach with [`attach`] and the original deadline; the clock is never
+//! reset. Ctrl-C kills the container and returns [`SandboxError::Interrupted`].
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use futures_util::future::BoxFuture;
+use futures_util::{FutureExt, StreamExt};
+use serde::Serialize;
+
+use super::SandboxError;
+use super::container::{RunSpec, create_body};
+use super::logs::{LogSink, LogSummary, tail_from_chunks};
+use super::profile::SandboxProfile;
+use crate::engine::{ContainerEngine, EngineError, LogsRequest, StatsSample};
+
+/// When the run must end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deadline {
+    /// An absolute instant (what the journal records, and what `resume` passes back).
+    At(SystemTime),
+    /// A limit counted from the container's start as the daemon reports it.
+    AfterStart(Duration),
+}
+
+impl From<SystemTime> for Deadline {
+    fn from(t: SystemTime) -> Self {
+        Deadline::At(t)
+    }
+}
+
+/// Where a run writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunPaths {
+    /// The log (`logs/train.log`).
+    pub log: PathBuf,
+    /// Telemetry samples, appended (`telemetry.jsonl`).
+    pub telemetry: PathBuf,
+}
+
+/// How the run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Exit code 0.
+    Succeeded,
+    /// A non-zero exit.
+    Failed {
+        /// The exit code.
+        exit_code: i64,
+    },
+    /// The kernel's OOM killer acted in the container.
+    Oom,
+    /// Killed at the deadline.
+    Timeout,
+}
+
+/// What happened at the deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Termination {
+    /// Seconds from the deadline until the container stopped.
+    pub stopped_after_deadline_s: f64,
+    /// Whether SIGKILL was needed after the grace period.
+    pub sigkilled: bool,
+}
+
+/// The result of a run, for the journal and the report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunOutcome {
+    /// The container id.
+    pub container_id: String,
+    /// How it ended.
+    pub status: RunStatus,
+    /// The exit code Docker reported.
+    pub exit_code: Option<i64>,
+    /// Docker's OOMKilled flag.
+    pub oom_killed: bool,
+    /// RFC 3339 start time (the daemon's).
+    pub started_at: Option<String>,
+    /// RFC 3339 finish time (the daemon's).
+    pub finished_at: Option<String>,
+    /// The deadline as UNIX seconds.
+    pub deadline_unix: f64,
+    /// Wall time this runner watched the container.
+    pub watched_s: f64,
+    /// Present when the deadline was reached.
+    pub termination: Option<Termination>,
+    /// The log's summary.
+    pub log: LogSummary,
+    /// Telemetry samples written.
+    pub telemetry_samples: u64,
+}
+
+/// Creates and starts the container; returns its id and the daemon's start time.
+pub async fn start_container<E: ContainerEngine>(
+    engine: &E,
+    spec: &RunSpec,
+) -> Result<String, SandboxError> {
+    let body = create_body(spec)?;
+    let id = engine
+        .create_container(&spec.container_name(), body)
+        .await?;
+    if let Err(e) = engine.start_container(&id).await {
+        let cleanup = engine
+            .remove_container(&id)
+            .await
+            .map_err(SandboxError::from);
+        return Err(SandboxError::from(e).with_cleanup(cleanup));
+    }
+    Ok(id)
+}
+
+/// Creates, starts and watches a container until it ends or the deadline passes, then removes
+/// it. Images are left for [`super::teardown::cleanup_by_label`].
+pub async fn run_container<E: ContainerEngine>(
+    engine: &E,
+    spec: &RunSpec,
+    paths: &RunPaths,
+    deadline: impl Into<Deadline>,
+) -> Result<RunOutcome, SandboxError> {
+    let id = start_container(engine, spec).await?;
+    let result = attach(engine, &id, &spec.profile, paths, deadline.into(), None).await;
+    let removed = engine
+        .remove_container(&id)
+        .await
+        .map_err(SandboxError::from);
+    match result {
+        Ok(outcome) => removed.map(|()| outcome),
+        Err(e) => Err(e.with_cleanup(removed)),
+    }
+}
+
+fn parse_time(t: &str) -> Option<SystemTime> {
+    let dt = chrono::DateTime::parse_from_rfc3339(t).ok()?;
+    let secs = u64::try_from(dt.timestamp()).ok()?;
+    Some(SystemTime::UNIX_EPOCH + Duration::new(secs, dt.timestamp_subsec_nanos()))
+}
+
+fn unix_secs(t: SystemTime) -> f64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+#[derive(Serialize)]
+struct TelemetryLine<'a> {
+    ts: String,
+    source: &'static str,
+    container: &'a str,
+    #[serde(flatten)]
+    sample: StatsSample,
+}
+
+/// Watches a started container (fresh or found again after a restart) until it stops.
+///
+/// `since` is the last log timestamp the previous runner saw (`LogSummary::last_timestamp`):
+/// the log is appended from there without duplicates. `None` reads the log from the start.
+pub async fn attach<E: ContainerEngine>(
+    engine: &E,
+    id: &str,
+    profile: &SandboxProfile,
+    paths: &RunPaths,
+    deadline: Deadline,
+    since: Option<String>,
+) -> Result<RunOutcome, SandboxError> {
+    let watch_start = Instant::now();
+    let state = engine.inspect_container(id).await?;
+    let started_at = state.started_at.clone();
+    let deadline = match deadline {
+        Deadline::At(t) => t,
+        Deadline::AfterStart(limit) => {
+            started_at
+                .as_deref()
+                .and_then(parse_time)
+                .unwrap_or_else(SystemTime::now)
+                + limit
+        }
+    };
+
+    // Logs: a task of its own, so a flood never delays the deadline.
+    let since_unix = since
+        .as_deref()
+        .and_then(parse_time)
+        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let mut sink = LogSink::open(
+        &paths.log,
+        profile.log_cap_bytes,
+        profile.log_tail_lines,
+        profile.log_tail_bytes,
+        since,
+    )?;
+    let mut logs = engine.logs(
+        id,
+        LogsRequest {
+            follow: true,
+            timestamps: true,
+            since_unix,
+            tail: None,
+        },
+    );
+    let mut log_task = AbortOnDrop(tokio::spawn(async move {
+        let mut stream_error = None;
+        loop {
+            // Write-through when the stream is idle, batched (64 KiB) while it floods.
+            let item = match logs.next().now_or_never() {
+                Some(item) => item,
+                None => {
+                    sink.flush();
+                    logs.next().await
+                }
+            };
+            let Some(item) = item else { break };
+            match item {
+                Ok(chunk) => sink.push(chunk.stream, &chunk.bytes),
+                Err(e) => {
+                    stream_error = Some(e);
+                    break;
+                }
+            }
+        }
+        (sink, stream_error)
+    }));
+
+    if let Some(parent) = paths.telemetry.parent() {
+        std::fs::create_dir_all(parent).map_err(|source| SandboxError::Write {
+            path: parent.to_owned(),
+            source,
+        })?;
+    }
+    let mut telemetry = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&paths.telemetry)
+        .map_err(|source| SandboxError::Write {
+            path: paths.telemetry.clone(),
+            source,
+        })?;
+    let mut samples = 0u64;
+
+    let interval = profile.telemetry_interval;
+    let next_stats = |first: bool| -> BoxFuture<'_, Result<StatsSample, EngineError>> {
+        Box::pin(async move {
+            if !first {
+                tokio::time::sleep(interval).await;
+            }
+            engine.stats(id).await
+        })
+    };
+    let mut stats_fut = next_stats(true);
+    let wait = engine.wait_container(id);
+    tokio::pin!(wait);
+    let remaining = deadline
+        .duration_since(SystemTime::now())
+        .unwrap_or(Duration::ZERO);
+    let deadline_sleep = tokio::time::sleep(remaining);
+    tokio::pin!(deadline_sleep);
+    let grace_sleep = tokio::time::sleep(Duration::from_secs(u64::from(u32::MAX)));
+    tokio::pin!(grace_sleep);
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+
+    let mut timed_out_at: Option<Instant> = None;
+    let mut sigkilled = false;
+    let mut interrupted = false;
+    let mut ctrl_c_done = false;
+    let exit = loop {
+        tokio::select! {
+            code = &mut wait => break code,
+            () = &mut deadline_sleep, if timed_out_at.is_none() => {
+                timed_out_at = Some(Instant::now());
+                ignore_gone(engine.kill_container(id, "SIGTERM").await)?;
+                grace_sleep.as_mut().reset(tokio::time::Instant::now() + profile.grace_period);
+            }
+            () = &mut grace_sleep, if timed_out_at.is_some() && !sigkilled => {
+                sigkilled = true;
+                ignore_gone(engine.kill_container(id, "SIGKILL").await)?;
+            }
+            sample = &mut stats_fut => {
+                // A failed sample (the container just exited) is skipped, not fatal.
+                if let Ok(sample) = sample {
+                    let line = TelemetryLine { ts: chrono::Utc::now().to_rfc3339(), source: "container", container: id, sample };
+                    if let Ok(mut text) = serde_json::to_string(&line) {
+                        text.push('\n');
+                        telemetry
+                            .write_all(text.as_bytes())
+                            .map_err(|source| SandboxError::Write { path: paths.telemetry.clone(), source })?;
+                        samples += 1;
+                    }
+                }
+                stats_fut = next_stats(false);
+            }
+            // A completed future must not be polled again, whether it saw Ctrl-C or failed to
+            // install the handler.
+            res = &mut ctrl_c, if !ctrl_c_done => {
+                ctrl_c_done = true;
+                if res.is_ok() {
+                    interrupted = true;
+                    ignore_gone(engine.kill_container(id, "SIGKILL").await)?;
+                }
+            }
+        }
+    };
+    drop(stats_fut);
+    let stopped = Instant::now();
+    let exit_code = exit?;
+
+    // The log stream ends when the container stops; give it a moment to drain the last lines.
+    let (sink, stream_error) =
+        match tokio::time::timeout(Duration::from_secs(30), &mut log_task.0).await {
+            Ok(Ok(pair)) => pair,
+            Ok(Err(join)) => {
+                return Err(SandboxError::Write {
+                    path: paths.log.clone(),
+                    source: std::io::Error::other(join.to_string()),
+                });
+            }
+            Err(_) => {
+                return Err(SandboxError::Write {
+                    path: paths.log.clone(),
+                    source: std::io::Error::other(
+                        "the log stream did not end within 30s of the container stopping",
+                    ),
+                });
+            }
+        };
+    let mut log = sink.finish()?;
+    if log.truncated {
+        // Past the cap the reader only counts, and under a flood it can fall behind Docker's
+        // own log rotation and miss the end; read the end again so the report's tail is true.
+        let mut again = engine.logs(
+            id,
+            LogsRequest {
+                follow: false,
+                timestamps: true,
+                since_unix: 0,
+                tail: Some(profile.log_tail_lines as u64),
+            },
+        );
+        let mut chunks = Vec::new();
+        while let Some(Ok(chunk)) = again.next().await {
+            chunks.push(chunk.bytes);
+        }
+        if !chunks.is_empty() {
+            log.tail = tail_from_chunks(
+                chunks.iter().map(|b| b.as_ref()),
+                profile.log_tail_lines,
+                profile.log_tail_bytes,
+            );
+        }
+    }
+    if let Some(e) = stream_error
+        && !matches!(e, EngineError::NoSuchContainer { .. })
+    {
+        return Err(e.into());
+    }
+    if interrupted {
+        return Err(SandboxError::Interrupted {
+            container: id.to_owned(),
+        });
+    }
+    let state = engine.inspect_container(id).await?;
+    let exit_code = state.exit_code.unwrap_or(exit_code);
+    let status = if timed_out_at.is_some() {
+        RunStatus::Timeout
+    } else if state.oom_killed {
+        RunStatus::Oom
+    } else if exit_code == 0 {
+        RunStatus::Succeeded
+    } else {
+        RunStatus::Failed { exit_code }
+    };
+    Ok(RunOutcome {
+        container_id: id.to_owned(),
+        status,
+        exit_code: Some(exit_code),
+        oom_killed: state.oom_killed,
+        started_at: state.started_at,
+        finished_at: state.finished_at,
+        deadline_unix: unix_secs(deadline),
+        watched_s: watch_start.elapsed().as_secs_f64(),
+        termination: timed_out_at.map(|t| Termination {
+            stopped_after_deadline_s: stopped.duration_since(t).as_secs_f64(),
+            sigkilled,
+        }),
+        log,
+        telemetry_samples: samples,
+    })
+}
+
+/// Aborts the log task when the watcher is dropped (a runner that dies or is cancelled must
+/// not leave a task writing the log behind it; a resumed runner appends from `since`).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A kill that finds the container already gone is fine: it stopped on its own.
+fn ignore_gone(r: Result<(), EngineError>) -> Result<(), SandboxError> {
+    match r {
+        Ok(()) => Ok(()),
+        Err(EngineError::NoSuchContainer { .. }) => Ok(()),
+        // 409 "is not running": it exited between the deadline and the signal.
+        Err(EngineError::Kill {
+            source:
+                bollard::errors::Error::DockerResponseServerError {
+                    status_code: 409, ..
+                },
+            ..
+        }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use futures_util::stream::{self, BoxStream};
+    use tokio::sync::watch;
+
+    use super::*;
+    use crate::engine::{
+        BuildEvent, BuildRequest, ContainerCreateBody, ContainerState, ContainerSummary,
+        EngineInfo, LogChunk, LogStream,
+    };
+
+    /// A recording fake: a container that ignores SIGTERM and stops only on SIGKILL.
+    struct Stubborn {
+        signals: Mutex<Vec<String>>,
+        exited: watch::Sender<Option<i64>>,
+    }
+
+    impl Stubborn {
+        fn new() -> Self {
+            Stubborn {
+                signals: Mutex::new(Vec::new()),
+                exited: watch::channel(None).0,
+            }
+        }
+    }
+
+    impl ContainerEngine for Stubborn {
+        async fn version(&self) -> Result<EngineInfo, EngineError> {
+            Ok(EngineInfo {
+                version: "fake".into(),
+                api_version: "1.41".into(),
+                platform: "linux/amd64".into(),
+            })
+        }
+        async fn image_exists(&self, _: &str) -> Result<bool, EngineError> {
+            Ok(true)
+        }
+        fn build_image(
+            &self,
+            _: BuildRequest,
+        ) -> BoxStream<'static, Result<BuildEvent, EngineError>> {
+            stream::empty().boxed()
+        }
+        async fn create_container(
+            &self,
+            _: &str,
+            _: ContainerCreateBody,
+        ) -> Result<String, EngineError> {
+            Ok("fake".into())
+        }
+        async fn start_container(&self, _: &str) -> Result<(), EngineError> {
+            Ok(())
+        }
+        fn logs(
+            &self,
+            _: &str,
+            _: LogsRequest,
+        ) -> BoxStream<'static, Result<LogChunk, EngineError>> {
+            let chunk = LogChunk {
+                stream: LogStream::Stdout,
+                bytes: bytes::Bytes::from_static(
+                    b"2026-01-01T00:00:00.000000000Z ignoring SIGTERM\n",
+                ),
+            };
+            stream::iter([Ok(chunk)]).boxed()
+        }
+        async fn stats(&self, _: &str) -> Result<StatsSample, EngineError> {
+            Ok(StatsSample {
+                cpu_percent: Some(1.0),
+                memory_bytes: Some(1),
+                memory_limit_bytes: Some(2),
+                pids: Some(3),
+            })
+        }
+        async fn wait_container(&self, _: &str) -> Result<i64, EngineError> {
+            let mut rx = self.exited.subscribe();
+            loop {
+                if let Some(code) = *rx.borrow() {
+                    return Ok(code);
+                }
+                if rx.changed().await.is_err() {
+                    return Ok(-1);
+                }
+            }
+        }
+        async fn inspect_container(&self, id: &str) -> Result<ContainerState, EngineError> {
+            Ok(ContainerState {
+                id: id.to_owned(),
+                status: "running".into(),
+                running: self.exited.borrow().is_none(),
+                exit_code: *self.exited.borrow(),
+                oom_killed: false,
+                started_at: Some(chrono::Utc::now().to_rfc3339()),
+                finished_at: None,
+                labels: Default::default(),
+                host_config: None,
+                user: None,
+                network_disabled: true,
+            })
+        }
+        async fn kill_container(&self, _: &str, signal: &str) -> Result<(), EngineError> {
+            self.signals.lock().unwrap().push(signal.to_owned());
+            if signal == "SIGKILL" {
+                self.exited.send_replace(Some(137));
+            }
+            Ok(())
+        }
+        async fn remove_container(&self, _: &str) -> Result<(), EngineError> {
+            Ok(())
+        }
+        async fn list_containers(&self, _: &str) -> Result<Vec<ContainerSummary>, EngineError> {
+            Ok(vec![])
+        }
+        async fn remove_images(&self, _: &str) -> Result<Vec<String>, EngineError> {
+            Ok(vec![])
+        }
+    }
+
+    #[tokio::test]
+    async fn deadline_sends_sigterm_then_sigkill_after_grace() {
+        let d = tempfile::tempdir().unwrap();
+        let paths = RunPaths {
+            log: d.path().join("logs/train.log"),
+            telemetry: d.path().join("telemetry.jsonl"),
+        };
+        let mut profile = SandboxProfile::builtin("strict").unwrap();
+        profile.grace_period = Duration::from_millis(300);
+        profile.telemetry_interval = Duration::from_millis(100);
+        let engine = Stubborn::new();
+        let deadline = SystemTime::now() + Duration::from_millis(200);
+        let t = Instant::now();
+        let out = attach(
+            &engine,
+            "fake",
+            &profile,
+            &paths,
+            Deadline::At(deadline),
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(out.status, RunStatus::Timeout);
+        assert_eq!(*engine.signals.lock().unwrap(), ["SIGTERM", "SIGKILL"]);
+        let term = out.termination.unwrap();
+        assert!(
+            term.sigkilled && term.stopped_after_deadline_s >= 0.29,
+            "{term:?}"
+        );
+        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+        assert!(out.telemetry_samples >= 1);
+        assert_eq!(out.log.tail, ["ignoring SIGTERM"]);
+    }
+
+    #[tokio::test]
+    async fn a_deadline_already_past_kills_at_once() {
+        let d = tempfile::tempdir().unwrap();
+        let paths = RunPaths {
+            log: d.path().join("train.log"),
+            telemetry: d.path().join("t.jsonl"),
+        };
+        let mut profile = SandboxProfile::builtin("strict").unwrap();
+        profile.grace_period = Duration::from_millis(50);
+        let engine = Stubborn::new();
+        let past = SystemTime::now() - Duration::from_secs(3600);
+        let t = Instant::now();
+        let out = attach(&engine, "fake", &profile, &paths, Deadline::At(past), None)
+            .await
+            .unwrap();
+        assert_eq!(out.status, RunStatus::Timeout);
+        assert!(t.elapsed() < Duration::from_secs(1));
+    }
+}

@@ -1,0 +1,762 @@
+//! `reprobox check` through the binary: the compliant fixture passes, each one-defect copy of it
+//! reports its finding kind with the documented exit code, malformed manifests exit 2 naming the
+//! field, and secrets never appear in the output. Model inspection is also tested through the
+//! library with tiny safetensors files written here.
+//!
+//! Fake secrets are assembled at run time so the repository holds no secret-looking literal.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use reprobox::check::FindingKind;
+use reprobox::model::{self, ModelLimits};
+
+const COMPLIANT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/submissions/compliant"
+);
+const POLICIES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/policies");
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn reprobox(args: &[&str]) -> Out {
+    let out = Command::new(env!("CARGO_BIN_EXE_reprobox"))
+        .args(args)
+        .env_remove("REPROBOX_INPUTS")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!stderr.contains("panicked"), "reprobox panicked: {stderr}");
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr,
+    }
+}
+
+fn kinds_of(json: &str) -> Vec<String> {
+    let v: serde_json::Value =
+        serde_json::from_str(json).unwrap_or_else(|e| panic!("not JSON ({e}): {json}"));
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn edit(path: &Path, from: &str, to: &str) {
+    let text = fs::read_to_string(path).unwrap();
+    assert!(
+        text.contains(from),
+        "fixture {} lacks `{from}`",
+        path.display()
+    );
+    fs::write(path, text.replacen(from, to, 1)).unwrap();
+}
+
+fn append(path: &Path, text: &str) {
+    let mut t = fs::read_to_string(path).unwrap_or_default();
+    t.push_str(text);
+    fs::write(path, t).unwrap();
+}
+
+fn fake_hf_token() -> String {
+    ["hf", "_", &"Zq8Lm3Xr".repeat(5)].concat()
+}
+
+fn fake_wandb_key() -> String {
+    "9f8e7d6c5b4a".repeat(4)[..40].to_owned()
+}
+
+fn fake_aws_key() -> String {
+    ["AK", "IA", "Q3EXAMPLE7ZZTOPK"].concat()
+}
+
+/// Writes a safetensors file with zeroed data: `(name, dtype, shape)`.
+fn write_safetensors(path: &Path, tensors: &[(&str, &str, &[u64])]) {
+    let mut header = serde_json::Map::new();
+    let mut offset = 0u64;
+    for (name, dtype, shape) in tensors {
+        let size = match *dtype {
+            "F32" => 4,
+            "BF16" | "F16" => 2,
+            _ => 1,
+        };
+        let bytes = shape.iter().product::<u64>() * size;
+        header.insert(
+            (*name).to_owned(),
+            serde_json::json!({"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + bytes]}),
+        );
+        offset += bytes;
+    }
+    let h = serde_json::to_vec(&header).unwrap();
+    let mut out = (h.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(&h);
+    out.resize(out.len() + offset as usize, 0);
+    fs::write(path, out).unwrap();
+}
+
+/// A tiny Llama-shaped model with tied embeddings (lm_head saved anyway): 32·8 + 8·8 = 320
+/// parameters counted, lm_head not.
+fn tiny_model(dir: &Path, max_pos: u64) {
+    fs::create_dir_all(dir).unwrap();
+    fs::write(
+        dir.join("config.json"),
+        serde_json::json!({
+            "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 8,
+            "num_hidden_layers": 1, "vocab_size": 32, "max_position_embeddings": max_pos,
+            "tie_word_embeddings": true, "_name_or_path": "openlm-research/open_llama_3b_v2"
+        })
+        .to_string(),
+    )
+    .unwrap();
+    write_safetensors(
+        &dir.join("model.safetensors"),
+        &[
+            ("model.embed_tokens.weight", "BF16", &[32, 8]),
+            ("model.layers.0.self_attn.q_proj.weight", "BF16", &[8, 8]),
+            ("lm_head.weight", "BF16", &[32, 8]),
+        ],
+    );
+}
+
+type Mutation = fn(&Path);
+
+/// One defect per row: (name, mutation, extra args, expected exit, expected kind).
+fn table() -> Vec<(&'static str, Mutation, Vec<String>, i32, &'static str)> {
+    fn m(p: &Path) -> PathBuf {
+        p.join("reprobox.toml")
+    }
+    fn d(p: &Path) -> PathBuf {
+        p.join("Dockerfile")
+    }
+    vec![
+        (
+            "hf token in ENV",
+            |p| {
+                append(
+                    &d(p),
+                    &format!("ENV HUGGINGFACE_TOKEN=\"{}\"\n", fake_hf_token()),
+                )
+            },
+            vec![],
+            3,
+            "secret_in_context",
+        ),
+        (
+            "wandb key in a script",
+            |p| {
+                fs::write(
+                    p.join("env.sh"),
+                    format!("export WANDB_API_KEY={}\n", fake_wandb_key()),
+                )
+                .unwrap()
+            },
+            vec![],
+            3,
+            "secret_in_context",
+        ),
+        (
+            "aws key in config",
+            |p| fs::write(p.join("aws.cfg"), format!("key = {}\n", fake_aws_key())).unwrap(),
+            vec![],
+            3,
+            "secret_in_context",
+        ),
+        (
+            "netrc",
+            |p| fs::write(p.join(".netrc"), "machine api.wandb.ai\n").unwrap(),
+            vec![],
+            3,
+            "secret_in_context",
+        ),
+        (
+            "denied dataset",
+            |p| edit(&m(p), "databricks/databricks-dolly-15k", "tatsu-lab/alpaca"),
+            vec![],
+            3,
+            "denied_dataset",
+        ),
+        (
+            "unknown dataset (warning)",
+            |p| {
+                edit(
+                    &m(p),
+                    "databricks/databricks-dolly-15k",
+                    "someone/homemade-open-set",
+                )
+            },
+            vec![],
+            0,
+            "unknown_dataset",
+        ),
+        (
+            "dataset license not open",
+            |p| edit(&m(p), "cc-by-sa-3.0", "cc-by-nc-4.0"),
+            vec![],
+            3,
+            "license_not_allowed",
+        ),
+        (
+            "base license",
+            |p| edit(&m(p), "license = \"apache-2.0\"", "license = \"gpl-3.0\""),
+            vec![],
+            3,
+            "license_not_allowed",
+        ),
+        (
+            "unapproved base",
+            |p| edit(&m(p), "openlm-research/open_llama_3b_v2", "gpt2"),
+            vec![],
+            3,
+            "unapproved_base_model",
+        ),
+        (
+            "instruction-tuned base id",
+            |p| {
+                edit(
+                    &m(p),
+                    "openlm-research/open_llama_3b_v2",
+                    "mistralai/Mistral-7B-Instruct-v0.2",
+                )
+            },
+            vec![],
+            3,
+            "instruction_tuned_base",
+        ),
+        (
+            "unknown track",
+            |p| edit(&m(p), "a100-40gb", "h100-80gb"),
+            vec![],
+            3,
+            "unknown_track",
+        ),
+        (
+            "unknown policy",
+            |p| edit(&m(p), "neurips-2023-llm-efficiency", "kaggle-2031"),
+            vec![],
+            3,
+            "unknown_policy",
+        ),
+        (
+            "missing digest",
+            |p| {
+                edit(
+                    &m(p),
+                    "digest = \"sha256:1111111111111111111111111111111111111111111111111111111111111111\"\n",
+                    "",
+                )
+            },
+            vec![],
+            3,
+            "missing_digest",
+        ),
+        (
+            "base revision is a branch",
+            |p| edit(&m(p), "bce5d60d3b0c68318862270ec4e794d83308d80a", "main"),
+            vec![],
+            3,
+            "unpinned_download",
+        ),
+        (
+            "unpinned base image",
+            |p| {
+                edit(
+                    &d(p),
+                    "python:3.11-slim@sha256:3333333333333333333333333333333333333333333333333333333333333333",
+                    "python:3.11-slim",
+                )
+            },
+            vec![],
+            3,
+            "unpinned_base_image",
+        ),
+        (
+            "pip -U",
+            |p| {
+                append(
+                    &d(p),
+                    "RUN pip install -U git+https://github.com/huggingface/peft.git\n",
+                )
+            },
+            vec![],
+            3,
+            "unpinned_dependency",
+        ),
+        (
+            "unpinned requirement",
+            |p| append(&p.join("requirements.txt"), "accelerate>=0.20\n"),
+            vec![],
+            3,
+            "unpinned_dependency",
+        ),
+        (
+            "hf download without revision",
+            |p| {
+                append(
+                    &d(p),
+                    "RUN huggingface-cli download mistralai/Mistral-7B-v0.1 \\\n    --local-dir /w\n",
+                )
+            },
+            vec![],
+            3,
+            "unpinned_download",
+        ),
+        (
+            "git clone at HEAD",
+            |p| append(&d(p), "RUN git clone https://github.com/x/fork.git\n"),
+            vec![],
+            3,
+            "unpinned_download",
+        ),
+        (
+            "google drive",
+            |p| append(&d(p), "RUN gdown 1AbCdEfGh\n"),
+            vec![],
+            3,
+            "unpinned_download",
+        ),
+        (
+            "ADD url",
+            |p| append(&d(p), "ADD https://example.com/data.tar /data.tar\n"),
+            vec![],
+            3,
+            "remote_add",
+        ),
+        (
+            "undeclared data",
+            |p| fs::write(p.join("data/extra.jsonl"), vec![b'x'; 2 * 1024 * 1024]).unwrap(),
+            vec![],
+            3,
+            "undeclared_data",
+        ),
+        (
+            "undeclared weights",
+            |p| fs::write(p.join("adapter.safetensors"), vec![0u8; 2 * 1024 * 1024]).unwrap(),
+            vec![],
+            3,
+            "undeclared_data",
+        ),
+        (
+            "symlink escape",
+            |p| std::os::unix::fs::symlink("/etc/passwd", p.join("passwd")).unwrap(),
+            vec![],
+            3,
+            "symlink_escape",
+        ),
+        (
+            "manifest path through an escaping symlink",
+            |p| {
+                std::os::unix::fs::symlink("/etc", p.join("etc")).unwrap();
+                edit(
+                    &m(p),
+                    "dockerfile = \"Dockerfile\"",
+                    "dockerfile = \"etc/hostname\"",
+                );
+            },
+            vec![],
+            3,
+            "path_escape",
+        ),
+        (
+            "missing dockerfile",
+            |p| {
+                edit(
+                    &m(p),
+                    "dockerfile = \"Dockerfile\"",
+                    "dockerfile = \"Dockerfile.train\"",
+                )
+            },
+            vec![],
+            3,
+            "missing_file",
+        ),
+        (
+            "junk (warning)",
+            |p| {
+                fs::write(p.join(".DS_Store"), b"\0\0\0\x01Bud1").unwrap();
+                fs::create_dir(p.join("__pycache__")).unwrap();
+                fs::write(p.join("__pycache__/train.cpython-311.pyc"), b"\x0d\x0d").unwrap();
+            },
+            vec![],
+            0,
+            "junk_file",
+        ),
+        (
+            "unknown task",
+            |p| edit(&m(p), "bbq = 0.6", "bbq = 0.6, hellaswag = 0.7"),
+            vec![],
+            3,
+            "unknown_task",
+        ),
+        (
+            "missing claim (warning)",
+            |p| edit(&m(p), ", bbq = 0.6", ""),
+            vec![],
+            0,
+            "missing_claim",
+        ),
+        (
+            "submitted model holds a pickle",
+            |p| {
+                tiny_model(&p.join("submitted-model"), 4096);
+                fs::write(
+                    p.join("submitted-model/pytorch_model.bin"),
+                    vec![0x80u8; 2 * 1024 * 1024],
+                )
+                .unwrap();
+                edit(
+                    &m(p),
+                    "[claims]\n",
+                    "[claims]\nsubmitted_model = \"submitted-model\"\n",
+                );
+            },
+            vec![],
+            3,
+            "pickle_checkpoint",
+        ),
+        (
+            "--model with a chat template",
+            |p| {
+                tiny_model(&p.join("../model"), 4096);
+                fs::write(
+                    p.join("../model/tokenizer_config.json"),
+                    r#"{"chat_template": "{{ m }}"}"#,
+                )
+                .unwrap();
+            },
+            vec!["--model".into(), "{dir}/../model".into()],
+            3,
+            "instruction_tuned_base",
+        ),
+        (
+            "--model with a short context",
+            |p| tiny_model(&p.join("../model"), 1024),
+            vec!["--model".into(), "{dir}/../model".into()],
+            3,
+            "sequence_length_too_short",
+        ),
+        (
+            "--model with a hostile header",
+            |p| {
+                tiny_model(&p.join("../model"), 4096);
+                let mut bytes = u64::MAX.to_le_bytes().to_vec();
+                bytes.extend_from_slice(b"{}");
+                fs::write(p.join("../model/model.safetensors"), bytes).unwrap();
+            },
+            vec!["--model".into(), "{dir}/../model".into()],
+            3,
+            "model_unreadable",
+        ),
+        (
+            "base model in the mirror is a chat model",
+            |p| {
+                let base = p.join("../mirror/models/openlm-research/open_llama_3b_v2/bce5d60d3b0c68318862270ec4e794d83308d80a");
+                tiny_model(&base, 2048);
+                fs::write(
+                    base.join("tokenizer_config.json"),
+                    r#"{"chat_template": "x"}"#,
+                )
+                .unwrap();
+            },
+            vec!["--inputs".into(), "{dir}/../mirror".into()],
+            3,
+            "instruction_tuned_base",
+        ),
+    ]
+}
+
+#[test]
+fn compliant_fixture_passes_with_no_findings() {
+    let out = reprobox(&["check", COMPLIANT, "--format", "json"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(kinds_of(&out.stdout).is_empty(), "{}", out.stdout);
+    let text = reprobox(&["check", COMPLIANT]);
+    assert_eq!(text.code, 0);
+    assert!(
+        text.stdout.contains("compliant: 0 error(s), 0 warning(s)"),
+        "{}",
+        text.stdout
+    );
+}
+
+#[test]
+fn each_defect_reports_its_kind() {
+    let mut failures = Vec::new();
+    for (row, (name, mutate, extra, want_code, want_kind)) in table().into_iter().enumerate() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("sub");
+        copy_dir(Path::new(COMPLIANT), &dir);
+        mutate(&dir);
+        let dir_s = dir.display().to_string();
+        let extra: Vec<String> = extra.iter().map(|a| a.replace("{dir}", &dir_s)).collect();
+        let mut args = vec!["check", dir_s.as_str(), "--format", "json"];
+        args.extend(extra.iter().map(String::as_str));
+        let out = reprobox(&args);
+        let kinds = if out.stdout.trim_start().starts_with('{') {
+            kinds_of(&out.stdout)
+        } else {
+            vec![]
+        };
+        if out.code != want_code || !kinds.iter().any(|k| k == want_kind) {
+            failures.push(format!(
+                "{name}: exit {} (want {want_code}), kinds {kinds:?} (want {want_kind})\n{}",
+                out.code, out.stderr
+            ));
+        }
+        // Secrets are reported, never echoed.
+        for secret in [fake_hf_token(), fake_wandb_key(), fake_aws_key()] {
+            assert!(
+                !out.stdout.contains(&secret) && !out.stderr.contains(&secret),
+                "{name}: output echoes a secret"
+            );
+        }
+        // The text form agrees on the exit code and names the kind (every third row: each run of
+        // the binary costs about a second here, mostly loading libtorch).
+        if row % 3 != 0 {
+            continue;
+        }
+        let mut targs = vec!["check", dir_s.as_str()];
+        targs.extend(extra.iter().map(String::as_str));
+        let text = reprobox(&targs);
+        assert_eq!(
+            text.code, out.code,
+            "{name}: text and json exit codes differ"
+        );
+        assert!(
+            text.stdout.contains(&format!("[{want_kind}]")) || out.code != want_code,
+            "{name}: text lacks [{want_kind}]:\n{}",
+            text.stdout
+        );
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn findings_point_at_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("sub");
+    copy_dir(Path::new(COMPLIANT), &dir);
+    edit(&dir.join("reprobox.toml"), "a100-40gb", "h100");
+    append(
+        &dir.join("Dockerfile"),
+        "RUN echo a \\\n    && pip install \\\n      torch\n",
+    );
+    let out = reprobox(&["check", dir.to_str().unwrap(), "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let find = |kind: &str| {
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["kind"] == kind)
+            .cloned()
+            .unwrap()
+    };
+    let track = find("unknown_track");
+    assert_eq!(track["path"], "reprobox.toml");
+    assert_eq!(track["line"], 8);
+    let pip = find("unpinned_dependency");
+    assert_eq!(pip["path"], "Dockerfile");
+    // The Dockerfile has 11 lines; `torch` is on the third appended line.
+    assert_eq!(pip["line"], 14);
+    assert!(v["elapsed_ms"].is_u64());
+    assert_eq!(v["counts"]["errors"], 2);
+}
+
+#[test]
+fn unreadable_input_exits_2_naming_the_field() {
+    let missing = reprobox(&["check", "/nonexistent/submission"]);
+    assert_eq!(missing.code, 2);
+    assert!(
+        missing.stderr.contains("/nonexistent/submission"),
+        "{}",
+        missing.stderr
+    );
+
+    let cases: [(&str, &str, &str); 3] = [
+        (
+            "team = \"lora-lions\"",
+            "team = \"lora-lions\"\ncolour = \"red\"",
+            "colour",
+        ),
+        ("seed = 1234", "seed = \"many\"", "seed"),
+        ("[claims]", "[claims", "reprobox.toml"),
+    ];
+    for (from, to, want) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("sub");
+        copy_dir(Path::new(COMPLIANT), &dir);
+        edit(&dir.join("reprobox.toml"), from, to);
+        let out = reprobox(&["check", dir.to_str().unwrap()]);
+        assert_eq!(out.code, 2, "{to}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(want),
+            "{to}: stderr should name {want}: {}",
+            out.stderr
+        );
+        let json = reprobox(&["check", dir.to_str().unwrap(), "--format", "json"]);
+        assert_eq!(json.code, 2);
+        let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+        assert!(v["error"].as_str().unwrap().contains(want));
+    }
+}
+
+#[test]
+fn policy_size_limits_apply() {
+    let tmp = tempfile::tempdir().unwrap();
+    let policies = tmp.path().join("policies");
+    copy_dir(Path::new(POLICIES), &policies);
+    append(
+        &policies.join("neurips-2023-llm-efficiency.toml"),
+        "\n[submission]\nmax_file_bytes = \"1KiB\"\nmax_context_bytes = \"2KiB\"\n",
+    );
+    let dir = tmp.path().join("sub");
+    copy_dir(Path::new(COMPLIANT), &dir);
+    fs::write(dir.join("notes.md"), vec![b'n'; 1500]).unwrap();
+    let out = reprobox(&[
+        "check",
+        dir.to_str().unwrap(),
+        "--policies",
+        policies.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.code, 3, "{}{}", out.stdout, out.stderr);
+    let kinds = kinds_of(&out.stdout);
+    assert!(kinds.contains(&"file_too_large".to_owned()), "{kinds:?}");
+    assert!(kinds.contains(&"context_too_large".to_owned()), "{kinds:?}");
+}
+
+#[test]
+fn model_inspection_counts_and_limits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("m");
+    tiny_model(&dir, 2048);
+    let facts = model::inspect(&dir).unwrap();
+    assert_eq!(facts.parameters, 32 * 8 + 8 * 8);
+    assert_eq!(facts.tied_tensor_skipped.as_deref(), Some("lm_head.weight"));
+    assert_eq!(facts.tensors, 3);
+    assert_eq!(facts.dtypes["BF16"], 3);
+    assert_eq!(facts.architectures, vec!["LlamaForCausalLM"]);
+    assert_eq!(facts.max_position_embeddings, Some(2048));
+
+    let limits = ModelLimits {
+        architectures: vec!["MistralForCausalLM".into()],
+        min_parameters: Some(1000),
+        max_parameters: Some(100),
+        max_bytes: Some(10),
+        min_sequence_length: Some(2048),
+        allow_instruction_tuned: false,
+    };
+    let kinds: Vec<FindingKind> = model::check_model(&facts, &limits, "m")
+        .into_iter()
+        .map(|f| f.kind)
+        .collect();
+    for k in [
+        FindingKind::ArchitectureNotAllowed,
+        FindingKind::TooManyParameters,
+        FindingKind::TooFewParameters,
+        FindingKind::ModelTooLarge,
+    ] {
+        assert!(kinds.contains(&k), "{k} missing from {kinds:?}");
+    }
+
+    // Sharded: two files and an index; every tensor counted once.
+    let sharded = tmp.path().join("s");
+    fs::create_dir_all(&sharded).unwrap();
+    fs::copy(dir.join("config.json"), sharded.join("config.json")).unwrap();
+    write_safetensors(
+        &sharded.join("model-00001-of-00002.safetensors"),
+        &[("a", "F32", &[4, 4])],
+    );
+    write_safetensors(
+        &sharded.join("model-00002-of-00002.safetensors"),
+        &[("b", "F16", &[3])],
+    );
+    fs::write(
+        sharded.join("model.safetensors.index.json"),
+        r#"{"metadata":{},"weight_map":{"a":"model-00001-of-00002.safetensors","b":"model-00002-of-00002.safetensors"}}"#,
+    )
+    .unwrap();
+    let f = model::inspect(&sharded).unwrap();
+    assert_eq!((f.parameters, f.tensors, f.weight_bytes), (19, 2, 64 + 6));
+
+    // An index naming a shard outside the directory is refused.
+    fs::write(
+        sharded.join("model.safetensors.index.json"),
+        r#"{"weight_map":{"a":"../x.safetensors"}}"#,
+    )
+    .unwrap();
+    assert!(model::inspect(&sharded).is_err());
+}
+
+#[test]
+fn check_is_fast_on_a_normal_submission() {
+    // 2,000 small source files and one 64 MiB declared-data-sized blob outside the threshold list.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("sub");
+    copy_dir(Path::new(COMPLIANT), &dir);
+    for i in 0..20 {
+        let sub = dir.join(format!("pkg{i}"));
+        fs::create_dir(&sub).unwrap();
+        for j in 0..100 {
+            fs::write(
+                sub.join(format!("m{j}.py")),
+                "def f(x):\n    return x + 1\n".repeat(20),
+            )
+            .unwrap();
+        }
+    }
+    let out = reprobox(&["check", dir.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let ms = v["elapsed_ms"].as_u64().unwrap();
+    assert_eq!(v["files_scanned"], 2005);
+    assert!(ms < 1000, "check took {ms} ms on 2,005 files");
+}
+
+mod never_panics {
+    use proptest::prelude::*;
+    use reprobox::check::{dockerfile, secrets};
+    use reprobox::model::header::parse_header;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn dockerfile_lint(text in "(FROM|RUN|ADD|ARG|#|pip|install|-U|git|clone|curl|hf|download|\\\\|\n| |\"|'|\\(|\\)|=|@|sha256:|[a-z0-9]{1,8}){0,60}") {
+            let _ = dockerfile::lint_dockerfile(&text, "Dockerfile");
+            let _ = dockerfile::lint_requirements(&text, "requirements.txt");
+        }
+
+        #[test]
+        fn secret_scan(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = secrets::scan_bytes(&bytes, "f", ".netrc");
+        }
+
+        #[test]
+        fn safetensors_header(json in "\\{(\"[a-z]\":\\{\"dtype\":\"(F32|BF16|X)\",\"shape\":\\[[0-9]{0,3}(,[0-9]{1,20})?\\],\"data_offsets\":\\[[0-9]{1,20},[0-9]{1,20}\\]\\},?){0,3}\\}", data in 0u64..64) {
+            let _ = parse_header(json.as_bytes(), data, data + 8 + json.len() as u64);
+        }
+    }
+}

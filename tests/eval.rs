@@ -1,0 +1,404 @@
+//! Parity of the native evaluator with Hugging Face transformers, on tiny random models that
+//! tests/fixtures/eval/make_models.py creates (one per architecture), and the `reprobox eval`
+//! command line. The models are generated once per fixture version into
+//! `target/tmp/eval-models-<hash>/`.
+
+#![cfg(feature = "tch")]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use reprobox::eval::{
+    Dataset, Dtype, EvalDevice, EvalError, EvalOptions, ExampleValue, GenerateOptions, Method,
+    evaluate, evaluate_dataset, generate_greedy, read_dataset,
+};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/eval");
+
+fn python() -> PathBuf {
+    let py = std::env::var_os("REPROBOX_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
+    let ok = Command::new(&py)
+        .args(["-c", "import transformers, tokenizers, safetensors, torch"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "{} cannot import transformers/tokenizers/safetensors/torch (hint: run `REPROBOX_SETUP_SKIP_BUILD=1 scripts/setup`)",
+        py.display()
+    );
+    py
+}
+
+/// The generated models, created on first use. A process-wide `OnceLock` and an exclusive file
+/// lock (nextest runs tests as separate processes) make one process generate them while the
+/// others wait.
+fn models() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(generate_models).clone()
+}
+
+fn generate_models() -> PathBuf {
+    let mut h = Sha256::new();
+    for f in [
+        "make_models.py",
+        "text_loss.jsonl",
+        "reference_loss.jsonl",
+        "choice.jsonl",
+    ] {
+        h.update(std::fs::read(Path::new(FIXTURES).join(f)).unwrap());
+    }
+    let tag = hex::encode(h.finalize());
+    let tmpdir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let dir = tmpdir.join(format!("eval-models-{}", &tag[..16]));
+    let lock = std::fs::File::create(tmpdir.join("eval-models.lock")).unwrap();
+    lock.lock().unwrap();
+    if dir.join("done").is_file() {
+        return dir;
+    }
+    let tmp = tempfile::tempdir_in(tmpdir).unwrap();
+    let out = Command::new(python())
+        .arg(Path::new(FIXTURES).join("make_models.py"))
+        .arg(tmp.path())
+        .env("OMP_NUM_THREADS", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "make_models.py failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(tmp.path().join("done"), b"").unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::rename(tmp.keep(), &dir).unwrap();
+    dir
+}
+
+fn reference(model: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(model.join("reference.json")).unwrap()).unwrap()
+}
+
+fn cpu() -> EvalOptions {
+    EvalOptions {
+        device: EvalDevice::Cpu,
+        ..EvalOptions::default()
+    }
+}
+
+fn assert_rel(got: f64, want: f64, tol: f64, what: &str) {
+    let rel = (got - want).abs() / want.abs().max(1e-12);
+    assert!(
+        rel <= tol,
+        "{what}: reprobox {got} vs transformers {want} (relative error {rel:e} > {tol:e})"
+    );
+}
+
+/// Checks every method against transformers for the model `name`.
+fn parity(name: &str) {
+    let model = models().join(name);
+    let want = reference(&model);
+    for (method, file, key) in [
+        (Method::TextLoss, "text_loss.jsonl", "text_loss"),
+        (
+            Method::ReferenceLoss,
+            "reference_loss.jsonl",
+            "reference_loss",
+        ),
+    ] {
+        let report = evaluate(&model, method, &Path::new(FIXTURES).join(file), &cpu()).unwrap();
+        let rows = want[key].as_array().unwrap();
+        assert_eq!(report.examples.len(), rows.len());
+        let mut sum = 0.0;
+        for (got, row) in report.examples.iter().zip(rows) {
+            assert_eq!(got.id, row["id"].as_str().unwrap());
+            let ExampleValue::Loss(v) = got.value else {
+                panic!("{key}: not a loss")
+            };
+            let w = row["value"].as_f64().unwrap();
+            assert_rel(v, w, 1e-5, &format!("{name} {key} {}", got.id));
+            sum += w;
+        }
+        // REFERENCE_LOSS / TEXT_LOSS raw score: the plain mean of per-sample means.
+        assert_rel(
+            report.mean,
+            sum / rows.len() as f64,
+            1e-5,
+            &format!("{name} {key} mean"),
+        );
+    }
+    let report = evaluate(
+        &model,
+        Method::ChoiceLoglikelihood,
+        &Path::new(FIXTURES).join("choice.jsonl"),
+        &cpu(),
+    )
+    .unwrap();
+    let rows = want["choice_loglikelihood"].as_array().unwrap();
+    for (got, row) in report.examples.iter().zip(rows) {
+        let ExampleValue::Choices(lls) = &got.value else {
+            panic!("not choices")
+        };
+        let w: Vec<f64> = row["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert_eq!(lls.len(), w.len());
+        for (a, b) in lls.iter().zip(&w) {
+            assert!(
+                (a - b).abs() <= 1e-4,
+                "{name} choice {}: reprobox {a} vs transformers {b}",
+                got.id
+            );
+        }
+    }
+    assert_eq!(report.acc, want["choice_acc"].as_f64(), "{name} acc");
+    assert_eq!(
+        report.acc_norm,
+        want["choice_acc_norm"].as_f64(),
+        "{name} acc_norm"
+    );
+    assert_eq!(report.mean, report.acc.unwrap());
+
+    // bf16, the subnet's setting: the loss is a bf16 scalar (sn37-evaluation.md §2.2), so agree
+    // within one bf16 step (8 significant bits) of transformers' value.
+    let bf16 = EvalOptions {
+        dtype: Dtype::Bf16,
+        ..cpu()
+    };
+    for (method, file, key) in [
+        (Method::TextLoss, "text_loss.jsonl", "text_loss"),
+        (
+            Method::ReferenceLoss,
+            "reference_loss.jsonl",
+            "reference_loss",
+        ),
+    ] {
+        let report = evaluate(&model, method, &Path::new(FIXTURES).join(file), &bf16).unwrap();
+        for (got, row) in report
+            .examples
+            .iter()
+            .zip(want["bf16"][key].as_array().unwrap())
+        {
+            let ExampleValue::Loss(v) = got.value else {
+                panic!("{key}: not a loss")
+            };
+            let w = row["value"].as_f64().unwrap();
+            let ulp = 2f64.powi(w.abs().log2().floor() as i32 - 7);
+            assert!(
+                (v - w).abs() <= ulp,
+                "{name} bf16 {key} {}: reprobox {v} vs transformers {w}",
+                got.id
+            );
+        }
+    }
+
+    // Greedy decoding with the KV cache and repetition penalty 1.1: the same 64 tokens.
+    let g = &want["generate"];
+    let options = GenerateOptions {
+        max_new_tokens: 64,
+        repetition_penalty: 1.1,
+        stop_at_eos: false,
+        eval: cpu(),
+    };
+    let got = generate_greedy(&model, g["prompt"].as_str().unwrap(), &options).unwrap();
+    let ids = |v: &Value| -> Vec<i64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(
+        got.prompt_ids,
+        ids(&g["prompt_ids"]),
+        "{name} prompt tokens"
+    );
+    assert_eq!(got.new_ids, ids(&g["new_ids"]), "{name} generated tokens");
+}
+
+#[test]
+fn parity_llama_gqa_linear_rope_sharded() {
+    parity("llama");
+}
+
+#[test]
+fn parity_qwen2_qkv_bias_tied_embeddings() {
+    parity("qwen2");
+}
+
+#[test]
+fn parity_mistral() {
+    parity("mistral");
+}
+
+#[test]
+fn parity_mistral_sliding_window_shorter_than_the_samples() {
+    parity("mistral_window");
+}
+
+#[test]
+fn parity_gpt2() {
+    parity("gpt2");
+}
+
+#[test]
+fn parity_gpt_neox_partial_rotary_parallel_residual() {
+    parity("gpt_neox");
+}
+
+#[test]
+fn parity_gpt_neox_sequential_residual() {
+    parity("gpt_neox_seq");
+}
+
+#[test]
+fn bf16_is_close_to_fp32_but_computed_in_bf16() {
+    let model = models().join("llama");
+    let data = read_dataset(
+        &Path::new(FIXTURES).join("text_loss.jsonl"),
+        Method::TextLoss,
+    )
+    .unwrap();
+    let fp32 = evaluate_dataset(&model, &data, &cpu()).unwrap();
+    let bf16 = evaluate_dataset(
+        &model,
+        &data,
+        &EvalOptions {
+            dtype: reprobox::eval::Dtype::Bf16,
+            ..cpu()
+        },
+    )
+    .unwrap();
+    // bf16 keeps ~3 significant digits (sn37-evaluation.md §2.2): close, and not identical.
+    assert_rel(bf16.mean, fp32.mean, 2e-2, "bf16 vs fp32");
+    assert_ne!(bf16.mean, fp32.mean);
+}
+
+#[test]
+fn unsupported_architecture_is_named_and_points_to_the_harness() {
+    let src = models().join("gpt2");
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["model.safetensors", "tokenizer.json"] {
+        std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
+    }
+    std::fs::write(
+        dir.path().join("config.json"),
+        r#"{"architectures":["FalconForCausalLM"],"model_type":"falcon"}"#,
+    )
+    .unwrap();
+    let data = Dataset::Text(vec![reprobox::eval::TextExample {
+        id: "a".into(),
+        text: "hello there".into(),
+    }]);
+    let err = evaluate_dataset(dir.path(), &data, &cpu()).unwrap_err();
+    assert!(matches!(err, EvalError::Unsupported { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("FalconForCausalLM") && msg.contains("harness evaluator"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn pickle_only_checkpoint_is_refused_with_a_hint() {
+    let src = models().join("gpt2");
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["config.json", "tokenizer.json"] {
+        std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
+    }
+    // Never parsed: the loader refuses on the file name alone.
+    std::fs::write(dir.path().join("pytorch_model.bin"), b"\x80\x02}q\x00.").unwrap();
+    let data = Dataset::Text(vec![reprobox::eval::TextExample {
+        id: "a".into(),
+        text: "hello there".into(),
+    }]);
+    let err = evaluate_dataset(dir.path(), &data, &cpu()).unwrap_err();
+    assert!(matches!(err, EvalError::PickleWeights { .. }), "{err}");
+    assert!(err.to_string().contains("hint"), "{err}");
+}
+
+fn reprobox(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_reprobox"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn cli_prints_json_and_exits_0() {
+    let model = models().join("gpt_neox");
+    let data = Path::new(FIXTURES).join("choice.jsonl");
+    let out = reprobox(&[
+        "eval",
+        model.to_str().unwrap(),
+        "--method",
+        "choice_loglikelihood",
+        "--data",
+        data.to_str().unwrap(),
+        "--format",
+        "json",
+        "--device",
+        "cpu",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["method"], "choice_loglikelihood");
+    let want = reference(&model);
+    assert_eq!(v["acc"].as_f64(), want["choice_acc"].as_f64());
+    assert_eq!(v["examples"].as_array().unwrap().len(), 3);
+    assert_eq!(v["examples"][0]["value"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn cli_bad_jsonl_line_exits_2_naming_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("bad.jsonl");
+    std::fs::write(&data, "{\"id\":\"a\",\"text\":\"x y\"}\n{\"id\":\"b\"\n").unwrap();
+    let out = reprobox(&[
+        "eval",
+        dir.path().to_str().unwrap(),
+        "--method",
+        "text_loss",
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(reprobox::exit_codes::UNREADABLE_INPUT)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.jsonl:2"), "{err}");
+}
+
+#[test]
+fn cli_missing_model_exits_5() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = Path::new(FIXTURES).join("text_loss.jsonl");
+    let out = reprobox(&[
+        "eval",
+        dir.path().to_str().unwrap(),
+        "--method",
+        "text_loss",
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(reprobox::exit_codes::EVAL_FAILED),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("config.json"));
+}

@@ -1,0 +1,295 @@
+//! The example submission `examples/submissions/honest` and the demo mirror that
+//! `scripts/make-inputs` generates: the generator's bytes must keep matching the digests committed
+//! in the example's manifest, `check` must accept the example, and a CPU dry run of it against the
+//! real Docker Engine (with the local `reprobox/python:1` image that `scripts/setup` builds) must
+//! train, hash the model and leave an intact run directory. The same path as `scripts/demo`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use reprobox::digest::{DigestOptions, digest_tree};
+use reprobox::stage::InputsMirror;
+
+const BIN: &str = env!("CARGO_BIN_EXE_reprobox");
+const SETUP_HINT: &str = "run `scripts/setup`, or set REPROBOX_TEST_PYTHON";
+/// The Dockerfile's placeholder base image; `scripts/demo` and the end-to-end test replace it.
+const PLACEHOLDER_FROM: &str = "FROM reprobox/python:1@sha256:0000000000000000000000000000000000000000000000000000000000000000";
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn example() -> PathBuf {
+    repo().join("examples/submissions/honest")
+}
+
+fn python() -> PathBuf {
+    let p = std::env::var_os("REPROBOX_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join(".venv/bin/python"));
+    assert!(
+        p.exists(),
+        "python not found at {} (hint: {SETUP_HINT})",
+        p.display()
+    );
+    p
+}
+
+/// Runs `scripts/make-inputs DIR` and returns DIR.
+fn make_inputs(dir: &Path) -> PathBuf {
+    let out = Command::new(python())
+        .arg(repo().join("scripts/make-inputs"))
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "scripts/make-inputs failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        dir.to_str().unwrap(),
+        "make-inputs prints the mirror it filled"
+    );
+    dir.to_owned()
+}
+
+fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((
+                    p.strip_prefix(dir).unwrap().to_owned(),
+                    std::fs::read(&p).unwrap(),
+                ));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn the_generated_mirror_matches_the_committed_digests() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mirror = make_inputs(&tmp.path().join("mirror"));
+    let lm = reprobox::manifest::load(&example()).unwrap();
+    let m = InputsMirror::new(&mirror);
+    let opts = DigestOptions::default();
+
+    let base = lm
+        .manifest
+        .base_model
+        .as_ref()
+        .expect("the example declares a base model");
+    let dir = m.model_dir(&base.id, &base.revision).unwrap();
+    assert!(dir.join("model.safetensors").is_file(), "{}", dir.display());
+    assert_eq!(
+        Some(digest_tree(&dir, &opts).unwrap().root),
+        base.digest,
+        "scripts/make-inputs no longer produces the base model the manifest declares (hint: \
+         if the change is intended, run `reprobox hash {}` and update base_model.digest)",
+        dir.display()
+    );
+
+    assert_eq!(lm.manifest.datasets.len(), 1);
+    let ds = &lm.manifest.datasets[0];
+    let dir = m.dataset_dir(&ds.id, &ds.revision).unwrap();
+    assert!(dir.join("train.txt").is_file(), "{}", dir.display());
+    assert_eq!(
+        Some(digest_tree(&dir, &opts).unwrap().root),
+        ds.digest,
+        "scripts/make-inputs no longer produces the dataset the manifest declares (hint: \
+         if the change is intended, run `reprobox hash {}` and update the dataset's digest)",
+        dir.display()
+    );
+
+    // A second run leaves the same bytes, and a stray file in an input directory is removed
+    // (it would change the digest).
+    let before = files(&mirror);
+    std::fs::write(dir.join("stray.txt"), "x").unwrap();
+    make_inputs(&mirror);
+    assert_eq!(files(&mirror), before);
+}
+
+#[test]
+fn check_accepts_the_example_with_and_without_the_mirror() {
+    let out = Command::new(BIN)
+        .arg("check")
+        .arg(example())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let mirror = make_inputs(&tmp.path().join("mirror"));
+    let out = Command::new(BIN)
+        .args(["check", "--format", "json", "--inputs"])
+        .arg(&mirror)
+        .arg(example())
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)));
+    assert_eq!(out.status.code(), Some(0), "{v}");
+    assert_eq!(v["compliant"], true, "{v}");
+    assert_eq!(v["findings"].as_array().map(Vec::len), Some(0), "{v}");
+    // With the mirror, the base model was inspected: the generated stand-in is a Llama.
+    let models = v["models"].as_array().unwrap();
+    assert!(
+        models.iter().any(|m| m["role"] == "base_model"),
+        "the mirror's base model was inspected: {v}"
+    );
+}
+
+fn python_image_id() -> String {
+    let out = Command::new("docker")
+        .args([
+            "image",
+            "inspect",
+            "--format",
+            "{{.Id}}",
+            "reprobox/python:1",
+        ])
+        .output()
+        .expect("the docker client runs");
+    assert!(
+        out.status.success(),
+        "the image reprobox/python:1 is missing (hint: run scripts/setup, which builds it): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dst = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dst);
+        } else {
+            std::fs::copy(e.path(), &dst).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_dry_run_of_the_example_trains_and_hashes_a_model() {
+    let image = python_image_id();
+    let tmp = tempfile::tempdir().unwrap();
+    let mirror = make_inputs(&tmp.path().join("mirror"));
+    let sub = tmp.path().join("honest");
+    copy_dir(&example(), &sub);
+    let dockerfile = std::fs::read_to_string(sub.join("Dockerfile")).unwrap();
+    assert!(dockerfile.contains(PLACEHOLDER_FROM), "{dockerfile}");
+    std::fs::write(
+        sub.join("Dockerfile"),
+        dockerfile.replace(PLACEHOLDER_FROM, &format!("FROM {image}")),
+    )
+    .unwrap();
+    let audits = tmp.path().join("audits");
+
+    let out = Command::new(BIN)
+        .arg("verify")
+        .arg(&sub)
+        .args(["--dry-run", "--gpu", "none", "--format", "json", "--inputs"])
+        .arg(&mirror)
+        .arg("--out")
+        .arg(&audits)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e})\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let run_dir = std::fs::read_dir(&audits)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .next()
+        .expect("a run directory");
+    let train_log = std::fs::read_to_string(run_dir.join("logs/train.log")).unwrap_or_default();
+    // Training succeeded and the model was hashed; evaluation inside verify does not exist yet.
+    assert_eq!(v["verdict"], "EVAL_FAILED", "{v}\ntrain.log:\n{train_log}");
+    assert_eq!(v["stage"], "evaluate", "{v}");
+    assert_eq!(out.status.code(), Some(reprobox::exit_codes::EVAL_FAILED));
+
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        report["training"]["status"]["status"], "succeeded",
+        "{report}"
+    );
+    assert_eq!(
+        report["inputs"].as_array().map(Vec::len),
+        Some(2),
+        "{report}"
+    );
+    let model_dir = run_dir.join("out/model");
+    let recomputed = digest_tree(&model_dir, &DigestOptions::default()).unwrap();
+    assert_eq!(
+        report["model"]["digest"].as_str(),
+        Some(recomputed.root.to_string().as_str()),
+        "{report}"
+    );
+    // The model really is the trained one: the base config, new weights, and a falling loss.
+    assert_eq!(
+        std::fs::read(model_dir.join("config.json")).unwrap(),
+        std::fs::read(
+            InputsMirror::new(&mirror)
+                .model_dir(
+                    "openlm-research/open_llama_3b_v2",
+                    "0000000000000000000000000000000000000001"
+                )
+                .unwrap()
+                .join("config.json")
+        )
+        .unwrap()
+    );
+    let loss = |step: u32| -> f64 {
+        let tag = format!("step {step} loss ");
+        let line = train_log
+            .lines()
+            .find_map(|l| l.split_once(&tag).map(|(_, rest)| rest.trim().to_owned()))
+            .unwrap_or_else(|| panic!("no `{tag}` line in train.log:\n{train_log}"));
+        line.parse().unwrap()
+    };
+    assert!(
+        loss(200) < loss(1) / 2.0,
+        "the loss fell: {} -> {}",
+        loss(1),
+        loss(200)
+    );
+    assert!(
+        train_log.contains("seed 1863"),
+        "REPROBOX_SEED reached the container:\n{train_log}"
+    );
+
+    let audit = Command::new(BIN)
+        .args(["audit", "verify"])
+        .arg(&run_dir)
+        .output()
+        .unwrap();
+    assert_eq!(
+        audit.status.code(),
+        Some(0),
+        "audit verify on a fresh run directory:\n{}{}",
+        String::from_utf8_lossy(&audit.stdout),
+        String::from_utf8_lossy(&audit.stderr)
+    );
+}
