@@ -66,6 +66,12 @@ impl GpuWatch {
         GpuWatch { stop, handle }
     }
 
+    /// True once the sampler has ended on its own (the GPU was lost, the file failed).
+    #[cfg(test)]
+    fn is_finished(&self) -> bool {
+        self.handle.is_finished()
+    }
+
     pub(crate) fn stop(self) -> GpuSummary {
         self.stop.store(true, Ordering::SeqCst);
         self.handle.join().unwrap_or_else(|_| GpuSummary {
@@ -160,6 +166,19 @@ mod tests {
     use crate::gpu::fake::FakeGpuProbe;
     use crate::gpu::{GpuInfo, GpuProcess};
 
+    /// Polls `done` until it holds or ten seconds pass: the tests wait for what the sampler
+    /// did, never for a fixed time, so a loaded CI machine cannot make them fail.
+    fn wait_until(mut done: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(
+                Instant::now() < deadline,
+                "the sampler did not get there in 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     fn gpu() -> GpuInfo {
         GpuInfo {
             index: 0,
@@ -194,7 +213,7 @@ mod tests {
             path.clone(),
             Box::new(|pid| pid == 100),
         );
-        std::thread::sleep(Duration::from_millis(200));
+        wait_until(|| std::fs::read_to_string(&path).is_ok_and(|l| l.lines().count() >= 3));
         let s = watch.stop();
         assert!(s.samples >= 3, "{s:?}");
         assert_eq!(s.foreign_pids, vec![4242]);
@@ -217,7 +236,7 @@ mod tests {
             t.path().join("telemetry.jsonl"),
             Box::new(|_| true),
         );
-        std::thread::sleep(Duration::from_millis(150));
+        wait_until(|| watch.is_finished());
         let s = watch.stop();
         assert_eq!(s.samples, 2);
         assert!(s.error.is_some_and(|e| e.to_lowercase().contains("lost")));
