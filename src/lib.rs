@@ -13,7 +13,6 @@ pub mod audit;
 pub mod check;
 pub mod digest;
 pub mod engine;
-pub mod eval;
 pub mod exit_codes;
 pub mod gpu;
 pub mod journal;

@@ -576,3 +576,78 @@ fn an_approved_gpu_reaches_the_sandbox_and_a_host_without_the_nvidia_runtime_is_
     assert_eq!(plan["gpu"]["name"], "NVIDIA A100-SXM4-40GB");
     assert!(plan["gpu"]["uuid"].as_str().unwrap().starts_with("GPU-"));
 }
+
+#[test]
+fn a_runner_that_died_before_recording_its_container_is_resumed_by_label() {
+    let s = setup(&format!("sleep 4\n{WRITES_MODEL}"));
+    let mut child = s.verify_cmd(&[]).spawn().unwrap();
+    let rd = wait_for_journal_event(&s.audits, "train_started", Duration::from_secs(60));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Make it as if the runner died between creating the container and recording its id: the
+    // last line goes (a prefix of the chain is still a valid journal).
+    let journal = rd.join("journal.jsonl");
+    let text = std::fs::read_to_string(&journal).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    let last: serde_json::Value = serde_json::from_str(lines.pop().unwrap()).unwrap();
+    assert_eq!(last["event"], "train_started");
+    let id = last["data"]["container_id"].as_str().unwrap().to_owned();
+    let deadline = last["data"]["deadline_unix"].as_f64().unwrap();
+    std::fs::write(&journal, lines.join("\n") + "\n").unwrap();
+
+    let (code, v) = resume(&rd, &s.sandboxes);
+    assert_eq!(v["verdict"], "EVAL_FAILED", "{v}");
+    assert_eq!(code, 5);
+    let events = journal_events(&rd);
+    let count = |name: &str| events.iter().filter(|e| e["event"] == name).count();
+    assert_eq!(count("train_starting"), 1, "no second container");
+    let started = events
+        .iter()
+        .find(|e| e["event"] == "train_started")
+        .expect("resume records the container it found");
+    assert_eq!(started["data"]["container_id"], id.as_str());
+    assert_eq!(started["data"]["deadline_unix"].as_f64().unwrap(), deadline);
+    assert_eq!(report(&rd)["training"]["status"]["status"], "succeeded");
+    audit_ok(&rd);
+    no_containers_left(report(&rd)["run_id"].as_str().unwrap());
+}
+
+#[test]
+fn ctrl_c_during_training_is_an_infra_error_with_the_report_written() {
+    let s = setup("echo training\nwhile true; do sleep 1; done\n");
+    let child = s
+        .verify_cmd(&[])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rd = wait_for_journal_event(&s.audits, "train_started", Duration::from_secs(60));
+    // The runner is watching once the first log line is in.
+    let started = Instant::now();
+    while !std::fs::read_to_string(rd.join("logs/train.log")).is_ok_and(|l| l.contains("training"))
+    {
+        assert!(started.elapsed() < Duration::from_secs(30), "no log line");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    // The shell's builtin `kill`: no procps needed.
+    let sent = Command::new("sh")
+        .args(["-c", "kill -INT \"$0\"", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    let (code, v) = parse(out);
+    assert_eq!(v["verdict"], "INFRA_ERROR", "{v}");
+    assert_eq!(code, 6);
+    let events = journal_events(&rd);
+    assert!(events.iter().any(|e| e["event"] == "train_interrupted"));
+    let r = report(&rd);
+    assert_eq!(r["verdict"], "INFRA_ERROR");
+    assert!(r["reason"].as_str().unwrap().contains("interrupted"), "{r}");
+    audit_ok(&rd);
+    no_containers_left(r["run_id"].as_str().unwrap());
+
+    // The decision stands: resuming does not train again.
+    let (code, v) = resume(&rd, &s.sandboxes);
+    assert_eq!((code, v["verdict"].as_str()), (6, Some("INFRA_ERROR")));
+}

@@ -1,5 +1,6 @@
 //! `reprobox eval …` runs the native evaluator, which lives in the `reprobox-eval` binary beside
-//! this one (see src/bin/reprobox-eval.rs for why). Arguments are passed through unchanged.
+//! this one (crates/reprobox-eval: it is the only code that links libtorch, see its main.rs).
+//! Arguments are passed through unchanged.
 
 use std::ffi::OsString;
 use std::path::PathBuf;

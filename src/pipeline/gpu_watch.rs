@@ -28,6 +28,8 @@ pub struct GpuSummary {
     pub foreign_pids: Vec<u32>,
     /// Why sampling stopped early (the GPU was lost, the file could not be written).
     pub error: Option<String>,
+    /// NVML said the GPU fell off the bus: the run says nothing about the submission.
+    pub lost: bool,
 }
 
 /// A running sampler; [`GpuWatch::stop`] ends it and returns the summary.
@@ -141,6 +143,7 @@ fn sample_loop(
                 energy.push(s);
             }
             Err(e) => {
+                summary.lost = e.is_gpu_lost();
                 summary.error = Some(e.to_string());
                 break;
             }
@@ -218,6 +221,7 @@ mod tests {
         assert!(s.samples >= 3, "{s:?}");
         assert_eq!(s.foreign_pids, vec![4242]);
         assert_eq!(s.error, None);
+        assert!(!s.lost);
         // Each sample adds 2.5 J to the counter.
         assert_eq!(s.energy_j, Some((s.samples - 1) as f64 * 2.5));
         let lines = std::fs::read_to_string(&path).unwrap();
@@ -239,6 +243,7 @@ mod tests {
         wait_until(|| watch.is_finished());
         let s = watch.stop();
         assert_eq!(s.samples, 2);
-        assert!(s.error.is_some_and(|e| e.to_lowercase().contains("lost")));
+        assert!(s.lost, "{s:?}");
+        assert!(s.error.is_some_and(|e| e.contains("fell off the bus")));
     }
 }

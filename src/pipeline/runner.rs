@@ -2,8 +2,9 @@
 //!
 //! Every stage first looks at the [`RunState`] folded from the journal: a stage whose
 //! `*_finished` event is there is not repeated. The training deadline is written to the journal
-//! the moment the container starts and is only ever read back afterwards, so a resumed run keeps
-//! the original wall clock.
+//! before the container is created (`train_starting`) and only ever read back afterwards, so a
+//! resumed run keeps the original wall clock; the outcome is written before the container is
+//! removed. docs/report-format.md has the table of what `resume` does after each event.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
@@ -14,7 +15,9 @@ use super::gpu_watch::{GpuSummary, GpuWatch, container_pids};
 use super::plan::{PlanLimits, RunPlan, new_run_id};
 use super::progress::Progress;
 use super::report::{Report, write_json_atomic};
-use super::state::{InputRecord, ModelRecord, RunState, TrainStart, VerdictRecord, events};
+use super::state::{
+    InputRecord, ModelRecord, RunState, TrainStart, TrainStarting, VerdictRecord, events,
+};
 use crate::check::{CheckOptions, Finding, check_submission, has_errors};
 use crate::digest::{DigestOptions, digest_tree};
 use crate::engine::{ContainerEngine, DockerEngine, EngineError};
@@ -83,7 +86,7 @@ pub enum PipelineError {
     CpuRunNotAllowed { policy: String },
     #[error("cannot use the GPU: {0}")]
     Gpu(#[from] GpuError),
-    #[error("cannot create the run directory `{}`: {source}", path.display())]
+    #[error("cannot create the run directory `{}`: {source} (hint: pass --audits DIR on a writable disk)", path.display())]
     RunDir {
         path: PathBuf,
         #[source]
@@ -111,8 +114,14 @@ pub enum PipelineError {
     },
     #[error("cannot read the signing key: {0}")]
     SignKey(#[source] crate::provenance::ProvenanceError),
-    #[error("interrupted: the training container was stopped; the run directory `{}` keeps what was recorded", run_dir.display())]
-    Interrupted { run_dir: PathBuf },
+    #[error("cannot read the submission `{}` to hash it: {detail} (hint: every file in the submission must be readable by the user running reprobox)", path.display())]
+    ReadSubmission { path: PathBuf, detail: String },
+    #[error("cannot write the provenance statements in `{}`", path.display())]
+    Provenance {
+        path: PathBuf,
+        #[source]
+        source: crate::provenance::ProvenanceError,
+    },
 }
 
 impl PipelineError {
@@ -181,6 +190,8 @@ pub async fn verify(
             "dry_run": opts.dry_run,
             "gpu": gpu,
             "nvml_lib": opts.nvml_lib,
+            "inputs_mirror": abs(opts.inputs.root()),
+            "train_limit_s": opts.train_limit.map(|d| d.as_secs_f64()),
             "reprobox_version": crate::VERSION,
         }),
     )?;
@@ -293,11 +304,26 @@ pub async fn resume(
             serde_json::json!({ "pid": std::process::id() }),
         )?;
     }
+    // The plan holds what the first runner decided; a runner that died before writing it
+    // recorded its arguments in `run_started`.
     let inputs = plan
         .as_ref()
-        .map(|p| InputsMirror::new(&p.inputs_mirror))
+        .map(|p| p.inputs_mirror.clone())
+        .or_else(|| {
+            first
+                .get("inputs_mirror")
+                .and_then(|v| v.as_str())
+                .map(PathBuf::from)
+        })
+        .map(|root| InputsMirror::new(&root))
         .unwrap_or_else(InputsMirror::default_location);
-    let train_limit = plan.as_ref().map(|p| p.limits.train());
+    let train_limit = plan.as_ref().map(|p| p.limits.train()).or_else(|| {
+        first
+            .get("train_limit_s")
+            .and_then(|v| v.as_f64())
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .map(Duration::from_secs_f64)
+    });
     let mut driver = Driver {
         run_dir: rd,
         run_id,
@@ -359,9 +385,9 @@ fn digest_submission(dir: &Path) -> Result<String, PipelineError> {
     };
     digest_tree(dir, &opts)
         .map(|t| t.root.to_string())
-        .map_err(|e| PipelineError::Write {
+        .map_err(|e| PipelineError::ReadSubmission {
             path: dir.to_owned(),
-            source: std::io::Error::other(e.to_string()),
+            detail: e.to_string(),
         })
 }
 
@@ -408,7 +434,17 @@ impl Driver {
         let decided = match &self.state.verdict {
             Some(v) => v.clone(),
             None => {
-                let Decided(decided) = self.stages(progress).await?;
+                let Decided(decided) = match self.stages(progress).await {
+                    Ok(d) => d,
+                    Err(e) => {
+                        // Nothing more can be recorded: no container of this run may go on
+                        // running (and holding the GPU) with no runner and no journal.
+                        if let Ok(engine) = DockerEngine::connect().await {
+                            let _ = sandbox::cleanup_by_label(&engine, &self.run_id).await;
+                        }
+                        return Err(e);
+                    }
+                };
                 self.record(
                     events::VERDICT,
                     "verdict",
@@ -497,9 +533,11 @@ impl Driver {
             let mut findings: Vec<Finding> =
                 match check_submission(&self.lm.root, &self.policies, &opts) {
                     Ok(r) => r.findings,
+                    // The manifest loaded before the run began; what fails now is this host
+                    // reading the submission, which says nothing about the rules.
                     Err(e) => {
                         return Ok(Err(decide(
-                            Verdict::NonCompliant,
+                            Verdict::InfraError,
                             "check",
                             format!("the submission cannot be checked: {e}"),
                         )));
@@ -679,6 +717,10 @@ impl Driver {
         progress: &mut dyn Progress,
     ) -> Result<Result<(), Decided>, PipelineError> {
         if let Some(id) = &self.state.image_id {
+            // Training under way or done: the image is not needed again, even if it is gone.
+            if self.state.train.is_some() || self.state.outcome.is_some() {
+                return Ok(Ok(()));
+            }
             match engine.image_exists(id).await {
                 Ok(true) => return Ok(Ok(())),
                 Ok(false) => {} // cleaned up while no runner watched: build again
@@ -716,7 +758,7 @@ impl Driver {
         plan: &RunPlan,
         progress: &mut dyn Progress,
     ) -> Result<Result<(), Decided>, PipelineError> {
-        if self.state.outcome.is_none() {
+        if self.state.outcome.is_none() && self.state.interrupted.is_none() {
             let profile = match load_profile(&plan.sandbox_profile) {
                 Ok(p) => p,
                 Err(e) => {
@@ -727,190 +769,259 @@ impl Driver {
                 log: self.run_dir.train_log(),
                 telemetry: self.run_dir.telemetry(),
             };
-            let (id, deadline, since) = match self.state.train.clone() {
-                Some(t) => {
-                    // A resumed run: the container was started by a runner that died.
-                    match engine.inspect_container(&t.container_id).await {
-                        Ok(_) => {}
-                        Err(e) => {
-                            return Ok(Err(decide(
-                                Verdict::InfraError,
-                                "train",
-                                format!(
-                                    "the training container {} cannot be found again: {e}",
-                                    t.container_id
-                                ),
-                            )));
-                        }
-                    }
-                    let deadline =
-                        SystemTime::UNIX_EPOCH + Duration::from_secs_f64(t.deadline_unix.max(0.0));
-                    (
-                        t.container_id,
-                        deadline,
-                        sandbox::logs::last_timestamp_in(&paths.log).ok().flatten(),
-                    )
-                }
-                None => {
-                    let Some(image) = self.state.image_id.clone() else {
-                        return Ok(Err(decide(
-                            Verdict::BuildFailed,
-                            "build",
-                            "no image was recorded",
-                        )));
-                    };
-                    // The wall clock counts from the container's start. It is fixed just before
-                    // the container is created (so the container can carry it as a label), which
-                    // gives the submission a fraction of a second less, never more, and it is
-                    // written to the journal before anything else can go wrong.
-                    let deadline = SystemTime::now() + plan.limits.train();
-                    let unix = deadline
-                        .duration_since(SystemTime::UNIX_EPOCH)
-                        .map(|d| d.as_secs_f64())
-                        .unwrap_or(0.0);
-                    let spec = RunSpec {
-                        run_id: self.run_id.clone(),
-                        stage: "train".into(),
-                        image,
-                        command: plan.command.clone(),
-                        env: seed_env(plan.seed),
-                        workdir: None,
-                        profile: profile.clone(),
-                        limits: ContainerLimits {
-                            memory_bytes: plan.limits.memory_bytes,
-                            disk_bytes: plan.limits.disk_bytes,
-                            cpus: None,
-                        },
-                        out_dir: self.run_dir.out_dir(),
-                        inputs: self
-                            .state
-                            .inputs
-                            .iter()
-                            .flatten()
-                            .map(|i| InputMount {
-                                host: self.run_dir.inputs_dir().join(&i.name),
-                                target: i.name.clone(),
-                            })
-                            .collect(),
-                        gpu: plan
-                            .gpu
-                            .as_ref()
-                            .map(|g| crate::gpu::device_request(&g.uuid)),
-                        storage_quota_supported: false,
-                        deadline_unix: Some(unix.ceil() as u64),
-                    };
-                    progress.stage("train", "training in the sandbox");
-                    let id = match sandbox::start_container(engine, &spec).await {
-                        Ok(id) => id,
-                        Err(e) if e.is_infra() => {
-                            return Ok(Err(decide(Verdict::InfraError, "train", e.to_string())));
-                        }
-                        Err(e) if missing_gpu_runtime(&e) => {
-                            return Ok(Err(decide(
-                                Verdict::InfraError,
-                                "train",
-                                format!(
-                                    "{e} (hint: this host's Docker cannot hand out NVIDIA GPUs; install the NVIDIA Container Toolkit and restart dockerd)"
-                                ),
-                            )));
-                        }
-                        Err(e) => {
-                            return Ok(Err(decide(Verdict::TrainFailed, "train", e.to_string())));
-                        }
-                    };
-                    self.record(
-                        events::TRAIN_STARTED,
-                        "train",
-                        serde_json::to_value(TrainStart {
-                            container_id: id.clone(),
-                            deadline_unix: unix,
-                        })
-                        .unwrap_or_default(),
-                    )?;
-                    (id, deadline, None)
-                }
+            let (id, deadline) = match self.find_or_start(engine, plan, &profile, progress).await? {
+                Ok(started) => started,
+                Err(decided) => return Ok(Err(decided)),
             };
-            // GPU telemetry for the whole time the container runs under this runner.
-            let gpu_watch = match &plan.gpu {
-                Some(g) => match NvmlProbe::new(self.nvml_lib.as_deref()) {
-                    Ok(probe) => Some(GpuWatch::start(
-                        std::sync::Arc::new(probe),
-                        g.uuid.clone(),
-                        profile.telemetry_interval,
-                        paths.telemetry.clone(),
-                        container_pids(&id),
-                    )),
-                    Err(e) => {
-                        let _ = engine.kill_container(&id, "SIGKILL").await;
-                        return Ok(Err(decide(
-                            Verdict::InfraError,
-                            "train",
-                            format!("the GPU cannot be watched: {e}"),
-                        )));
-                    }
-                },
-                None => None,
+            let since = sandbox::logs::last_timestamp_in(&paths.log).ok().flatten();
+            if let Err(decided) = self
+                .watch_training(
+                    engine, plan, &profile, &paths, &id, deadline, since, progress,
+                )
+                .await?
+            {
+                return Ok(Err(decided));
+            }
+        }
+        Ok(self.train_verdict(plan))
+    }
+
+    /// The training container of this run: the one a dead runner started (found by the id it
+    /// recorded, or by label when it died before recording the id), or a new one. The deadline
+    /// is written to the journal before the container is created and only read back after.
+    async fn find_or_start(
+        &mut self,
+        engine: &DockerEngine,
+        plan: &RunPlan,
+        profile: &SandboxProfile,
+        progress: &mut dyn Progress,
+    ) -> Result<Result<(String, SystemTime), Decided>, PipelineError> {
+        let at = |unix: f64| SystemTime::UNIX_EPOCH + Duration::from_secs_f64(unix.max(0.0));
+        if let Some(t) = self.state.train.clone() {
+            return Ok(match engine.inspect_container(&t.container_id).await {
+                Ok(_) => Ok((t.container_id, at(t.deadline_unix))),
+                Err(e) => Err(decide(
+                    Verdict::InfraError,
+                    "train",
+                    format!(
+                        "the training container {} cannot be found again: {e} (hint: it was removed while no runner watched it; start a new run with `reprobox verify`)",
+                        t.container_id
+                    ),
+                )),
+            });
+        }
+        if let Some(starting) = self.state.train_starting.clone() {
+            // The last runner fixed the deadline and died before recording a container id.
+            let found = match engine
+                .list_containers(&format!("{}={}", sandbox::LABEL_RUN, self.run_id))
+                .await
+            {
+                Ok(list) => list.into_iter().find(|c| {
+                    c.labels.get(sandbox::LABEL_STAGE).map(String::as_str) == Some("train")
+                }),
+                Err(e) => return Ok(Err(infra("train", &e))),
             };
-            let outcome = watch(
-                engine,
-                &id,
-                &profile,
-                &paths,
-                deadline,
-                since,
-                plan.limits.train(),
-                progress,
-            )
-            .await;
-            let gpu_summary: Option<GpuSummary> = gpu_watch.map(GpuWatch::stop);
-            let outcome = match outcome {
-                Ok(o) => stopped_after_deadline(o, deadline),
-                Err(SandboxError::Interrupted { .. }) => {
-                    return Err(PipelineError::Interrupted {
-                        run_dir: self.run_dir.root().to_owned(),
-                    });
-                }
-                Err(e) if e.is_infra() => {
-                    return Ok(Err(decide(Verdict::InfraError, "train", e.to_string())));
-                }
-                Err(e) => return Ok(Err(decide(Verdict::TrainFailed, "train", e.to_string()))),
-            };
-            let _ = engine.remove_container(&id).await;
-            let gpu_lost = gpu_summary
+            if let Some(c) = found {
+                self.record(
+                    events::TRAIN_STARTED,
+                    "train",
+                    serde_json::to_value(TrainStart {
+                        container_id: c.id.clone(),
+                        deadline_unix: starting.deadline_unix,
+                    })
+                    .unwrap_or_default(),
+                )?;
+                return Ok(Ok((c.id, at(starting.deadline_unix))));
+            }
+            // No container carries the run's label: it was never created, and the wall clock
+            // (which counts from the container's start) had not begun.
+        }
+        let Some(image) = self.state.image_id.clone() else {
+            return Ok(Err(decide(
+                Verdict::BuildFailed,
+                "build",
+                "no image was recorded",
+            )));
+        };
+        // Fixed just before the container is created, so the container can carry it as a label:
+        // the submission gets a fraction of a second less, never more.
+        let deadline = SystemTime::now() + plan.limits.train();
+        let unix = deadline
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        self.record(
+            events::TRAIN_STARTING,
+            "train",
+            serde_json::to_value(TrainStarting {
+                deadline_unix: unix,
+            })
+            .unwrap_or_default(),
+        )?;
+        let spec = RunSpec {
+            run_id: self.run_id.clone(),
+            stage: "train".into(),
+            image,
+            command: plan.command.clone(),
+            env: seed_env(plan.seed),
+            workdir: None,
+            profile: profile.clone(),
+            limits: ContainerLimits {
+                memory_bytes: plan.limits.memory_bytes,
+                disk_bytes: plan.limits.disk_bytes,
+                cpus: None,
+            },
+            out_dir: self.run_dir.out_dir(),
+            inputs: self
+                .state
+                .inputs
+                .iter()
+                .flatten()
+                .map(|i| InputMount {
+                    host: self.run_dir.inputs_dir().join(&i.name),
+                    target: i.name.clone(),
+                })
+                .collect(),
+            gpu: plan
+                .gpu
                 .as_ref()
-                .and_then(|g| g.error.as_deref())
-                .is_some_and(|e| e.to_lowercase().contains("lost"));
-            self.record(
-                events::TRAIN_FINISHED,
-                "train",
-                serde_json::json!({ "outcome": outcome, "gpu": gpu_summary }),
-            )?;
-            if gpu_lost {
+                .map(|g| crate::gpu::device_request(&g.uuid)),
+            storage_quota_supported: false,
+            deadline_unix: Some(unix.ceil() as u64),
+        };
+        progress.stage("train", "training in the sandbox");
+        let id = match sandbox::start_container(engine, &spec).await {
+            Ok(id) => id,
+            Err(e) if e.is_infra() => {
+                return Ok(Err(decide(Verdict::InfraError, "train", e.to_string())));
+            }
+            Err(e) if missing_gpu_runtime(&e) => {
                 return Ok(Err(decide(
                     Verdict::InfraError,
                     "train",
-                    "the GPU was lost during training; the run says nothing about the submission (retry it)",
+                    format!(
+                        "{e} (hint: this host's Docker cannot hand out NVIDIA GPUs; install the NVIDIA Container Toolkit and restart dockerd)"
+                    ),
                 )));
             }
-            progress.done("train", &format!("{:?}", outcome.status));
+            Err(e) => {
+                return Ok(Err(decide(Verdict::TrainFailed, "train", e.to_string())));
+            }
+        };
+        self.record(
+            events::TRAIN_STARTED,
+            "train",
+            serde_json::to_value(TrainStart {
+                container_id: id.clone(),
+                deadline_unix: unix,
+            })
+            .unwrap_or_default(),
+        )?;
+        Ok(Ok((id, deadline)))
+    }
+
+    /// Watches the training container (and its GPU) until it stops, then records the outcome
+    /// before the container is removed.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "each argument is a distinct part of the run"
+    )]
+    async fn watch_training(
+        &mut self,
+        engine: &DockerEngine,
+        plan: &RunPlan,
+        profile: &SandboxProfile,
+        paths: &RunPaths,
+        id: &str,
+        deadline: SystemTime,
+        since: Option<String>,
+        progress: &mut dyn Progress,
+    ) -> Result<Result<(), Decided>, PipelineError> {
+        // GPU telemetry for the whole time the container runs under this runner.
+        let gpu_watch = match &plan.gpu {
+            Some(g) => match NvmlProbe::new(self.nvml_lib.as_deref()) {
+                Ok(probe) => Some(GpuWatch::start(
+                    std::sync::Arc::new(probe),
+                    g.uuid.clone(),
+                    profile.telemetry_interval,
+                    paths.telemetry.clone(),
+                    container_pids(id),
+                )),
+                Err(e) => {
+                    let _ = engine.kill_container(id, "SIGKILL").await;
+                    return Ok(Err(decide(
+                        Verdict::InfraError,
+                        "train",
+                        format!("the GPU cannot be watched: {e}"),
+                    )));
+                }
+            },
+            None => None,
+        };
+        let outcome = watch(
+            engine,
+            id,
+            profile,
+            paths,
+            deadline,
+            since,
+            plan.limits.train(),
+            progress,
+        )
+        .await;
+        let gpu_summary: Option<GpuSummary> = gpu_watch.map(GpuWatch::stop);
+        let outcome = match outcome {
+            Ok(o) => stopped_after_deadline(o, deadline),
+            Err(SandboxError::Interrupted { .. }) => {
+                let reason = "training was interrupted (Ctrl-C) and its container killed; the run says nothing about the submission (hint: start a new run with `reprobox verify`)";
+                self.record(
+                    events::TRAIN_INTERRUPTED,
+                    "train",
+                    serde_json::json!({ "container_id": id, "reason": reason, "gpu": gpu_summary }),
+                )?;
+                return Ok(Err(decide(Verdict::InfraError, "train", reason)));
+            }
+            // The decided verdict's cleanup removes the container, running or not.
+            Err(e) if e.is_infra() => {
+                return Ok(Err(decide(Verdict::InfraError, "train", e.to_string())));
+            }
+            Err(e) => return Ok(Err(decide(Verdict::TrainFailed, "train", e.to_string()))),
+        };
+        // Recorded while the container still exists: a runner that dies here leaves it for
+        // `resume` to read again, never a removed container with no outcome.
+        self.record(
+            events::TRAIN_FINISHED,
+            "train",
+            serde_json::json!({ "outcome": outcome, "gpu": gpu_summary }),
+        )?;
+        let _ = engine.remove_container(id).await;
+        progress.done("train", &format!("{:?}", outcome.status));
+        Ok(Ok(()))
+    }
+
+    /// The verdict of the training stage, from what the journal recorded.
+    fn train_verdict(&self, plan: &RunPlan) -> Result<(), Decided> {
+        if let Some(reason) = &self.state.interrupted {
+            return Err(decide(Verdict::InfraError, "train", reason.clone()));
         }
-        let status = self
-            .state
-            .outcome
-            .as_ref()
+        if self.state.gpu_lost() {
+            return Err(decide(
+                Verdict::InfraError,
+                "train",
+                "the GPU was lost during training; the run says nothing about the submission (hint: retry it on another GPU)",
+            ));
+        }
+        let outcome = self.state.outcome.as_ref();
+        let status = outcome
             .and_then(|o| o.get("status"))
             .and_then(|s| s.get("status"))
             .and_then(|s| s.as_str())
-            .unwrap_or("")
-            .to_owned();
-        let code = self
-            .state
-            .outcome
-            .as_ref()
+            .unwrap_or("");
+        let code = outcome
             .and_then(|o| o.get("exit_code"))
             .and_then(|c| c.as_i64());
         let limit = plan.limits.train_secs;
-        Ok(match status.as_str() {
+        match status {
             "succeeded" => Ok(()),
             "oom" => Err(decide(
                 Verdict::Oom,
@@ -934,7 +1045,7 @@ impl Driver {
                         .unwrap_or_else(|| "unknown".into())
                 ),
             )),
-        })
+        }
     }
 
     fn collect(
@@ -1068,9 +1179,9 @@ impl Driver {
                 &path,
                 self.sign_key.as_ref(),
             )
-            .map_err(|e| PipelineError::Write {
+            .map_err(|source| PipelineError::Provenance {
                 path: self.run_dir.provenance(),
-                source: std::io::Error::other(e.to_string()),
+                source,
             })?;
         }
         Ok(())
@@ -1105,9 +1216,9 @@ fn missing_gpu_runtime(e: &SandboxError) -> bool {
     e.to_string().contains("could not select device driver")
 }
 
-/// A container that stopped at or after its deadline without this runner's SIGTERM (another
-/// runner's reaper killed it while no runner watched) timed out; its exit code says only how it
-/// was killed.
+/// A container that stopped after its deadline timed out, however it ended: a reaper killed it
+/// while no runner watched, or it finished on its own after the wall clock ran out while its
+/// runner was dead. Its exit code says only how it was stopped.
 fn stopped_after_deadline(
     mut outcome: sandbox::RunOutcome,
     deadline: SystemTime,
@@ -1121,9 +1232,7 @@ fn stopped_after_deadline(
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(f64::MAX);
-    if matches!(outcome.status, sandbox::RunStatus::Failed { .. })
-        && finished.is_some_and(|f| f >= deadline)
-    {
+    if finished.is_some_and(|f| f > deadline) {
         outcome.status = sandbox::RunStatus::Timeout;
     }
     outcome
@@ -1196,5 +1305,49 @@ mod tests {
         assert_eq!(model_dir_problem(&d), Some("has no *.safetensors weights"));
         std::fs::write(d.join("model.safetensors"), "x").unwrap();
         assert_eq!(model_dir_problem(&d), None);
+    }
+
+    fn outcome(status: sandbox::RunStatus, finished_at: Option<&str>) -> sandbox::RunOutcome {
+        sandbox::RunOutcome {
+            container_id: "c".into(),
+            status,
+            exit_code: None,
+            oom_killed: false,
+            started_at: None,
+            finished_at: finished_at.map(str::to_owned),
+            deadline_unix: 0.0,
+            watched_s: 0.0,
+            termination: None,
+            log: Default::default(),
+            telemetry_samples: 0,
+        }
+    }
+
+    #[test]
+    fn anything_that_stopped_after_the_deadline_timed_out() {
+        use sandbox::RunStatus::*;
+        // 2023-11-14T22:13:20Z
+        let deadline = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let after = Some("2023-11-14T22:13:21.5Z");
+        let before = Some("2023-11-14T22:13:19Z");
+        for status in [Succeeded, Failed { exit_code: 137 }, Oom, Timeout] {
+            assert_eq!(
+                stopped_after_deadline(outcome(status, after), deadline).status,
+                Timeout,
+                "{status:?} after the deadline"
+            );
+        }
+        for status in [Succeeded, Failed { exit_code: 1 }, Oom] {
+            assert_eq!(
+                stopped_after_deadline(outcome(status, before), deadline).status,
+                status,
+                "{status:?} before the deadline stays"
+            );
+            assert_eq!(
+                stopped_after_deadline(outcome(status, None), deadline).status,
+                status,
+                "no finish time, no judgement"
+            );
+        }
     }
 }

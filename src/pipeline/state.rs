@@ -20,7 +20,11 @@ pub(crate) mod events {
     pub const INPUTS_STAGED: &str = "inputs_staged";
     pub const BUILD_STARTED: &str = "build_started";
     pub const BUILD_FINISHED: &str = "build_finished";
+    /// The deadline is fixed, before the container is created.
+    pub const TRAIN_STARTING: &str = "train_starting";
     pub const TRAIN_STARTED: &str = "train_started";
+    /// The operator stopped training (Ctrl-C): the run says nothing about the submission.
+    pub const TRAIN_INTERRUPTED: &str = "train_interrupted";
     pub const TRAIN_FINISHED: &str = "train_finished";
     pub const MODEL_COLLECTED: &str = "model_collected";
     pub const EVAL_FINISHED: &str = "eval_finished";
@@ -45,6 +49,15 @@ pub struct InputRecord {
 pub struct TrainStart {
     pub container_id: String,
     /// The absolute deadline, UNIX seconds: never recomputed after this event.
+    pub deadline_unix: f64,
+}
+
+/// The deadline, fixed before the training container is created: a runner that dies between
+/// creating the container and recording its id leaves enough for `resume` to find it by label
+/// and keep this wall clock.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainStarting {
+    /// The absolute deadline, UNIX seconds.
     pub deadline_unix: f64,
 }
 
@@ -76,7 +89,11 @@ pub struct RunState {
     pub inputs: Option<Vec<InputRecord>>,
     pub image_id: Option<String>,
     pub build_ms: Option<u64>,
+    /// The deadline of a training container being created (`train_starting`).
+    pub train_starting: Option<TrainStarting>,
     pub train: Option<TrainStart>,
+    /// Why training was interrupted, when the operator stopped it.
+    pub interrupted: Option<String>,
     /// The training outcome as recorded (`sandbox::RunOutcome`'s JSON).
     pub outcome: Option<serde_json::Value>,
     /// The GPU telemetry summary of training, when a GPU was used.
@@ -111,10 +128,24 @@ impl RunState {
                     s.image_id = Some(serde_json::from_value(field("image_id")).map_err(bad)?);
                     s.build_ms = serde_json::from_value(field("duration_ms")).ok();
                 }
+                events::TRAIN_STARTING => {
+                    s.train_starting = Some(serde_json::from_value(e.data.clone()).map_err(bad)?)
+                }
                 events::TRAIN_STARTED => {
                     s.train = Some(serde_json::from_value(e.data.clone()).map_err(bad)?)
                 }
-                events::TRAIN_FINISHED => s.outcome = Some(field("outcome")),
+                events::TRAIN_INTERRUPTED => {
+                    s.interrupted = Some(
+                        field("reason")
+                            .as_str()
+                            .unwrap_or("training was interrupted")
+                            .to_owned(),
+                    )
+                }
+                events::TRAIN_FINISHED => {
+                    s.outcome = Some(field("outcome"));
+                    s.gpu = Some(field("gpu")).filter(|g| !g.is_null());
+                }
                 events::MODEL_COLLECTED => {
                     s.model = Some(serde_json::from_value(e.data.clone()).map_err(bad)?)
                 }
@@ -126,5 +157,103 @@ impl RunState {
             }
         }
         Ok(s)
+    }
+
+    /// True when the recorded GPU summary says the GPU fell off the bus during training.
+    pub fn gpu_lost(&self) -> bool {
+        self.gpu
+            .as_ref()
+            .and_then(|g| g.get("lost"))
+            .and_then(|l| l.as_bool())
+            .unwrap_or(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::GENESIS;
+
+    fn entries(events: &[(&str, serde_json::Value)]) -> Vec<Entry> {
+        events
+            .iter()
+            .enumerate()
+            .map(|(i, (event, data))| Entry {
+                seq: i as u64 + 1,
+                ts: chrono::Utc::now(),
+                prev: GENESIS,
+                hash: GENESIS,
+                event: (*event).into(),
+                stage: None,
+                data: data.clone(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_training_events_fold_into_deadline_container_outcome_and_gpu() {
+        let s = RunState::from_entries(&entries(&[
+            (
+                events::TRAIN_STARTING,
+                serde_json::json!({ "deadline_unix": 1700000000.5 }),
+            ),
+            (
+                events::TRAIN_STARTED,
+                serde_json::json!({ "container_id": "abc", "deadline_unix": 1700000000.5 }),
+            ),
+            (
+                events::TRAIN_FINISHED,
+                serde_json::json!({ "outcome": { "status": { "status": "succeeded" } }, "gpu": { "lost": true } }),
+            ),
+        ]))
+        .unwrap();
+        assert_eq!(s.train_starting.unwrap().deadline_unix, 1700000000.5);
+        assert_eq!(s.train.unwrap().container_id, "abc");
+        assert!(s.outcome.is_some());
+        assert!(s.gpu.is_some());
+        assert!(
+            RunState {
+                gpu: Some(serde_json::json!({ "lost": true })),
+                ..RunState::default()
+            }
+            .gpu_lost()
+        );
+    }
+
+    #[test]
+    fn a_run_without_a_gpu_records_no_gpu_summary_and_no_loss() {
+        let s = RunState::from_entries(&entries(&[(
+            events::TRAIN_FINISHED,
+            serde_json::json!({ "outcome": {}, "gpu": null }),
+        )]))
+        .unwrap();
+        assert_eq!(s.gpu, None);
+        assert!(!s.gpu_lost());
+    }
+
+    #[test]
+    fn an_interruption_keeps_its_reason() {
+        let s = RunState::from_entries(&entries(&[(
+            events::TRAIN_INTERRUPTED,
+            serde_json::json!({ "reason": "training was interrupted (Ctrl-C)" }),
+        )]))
+        .unwrap();
+        assert_eq!(
+            s.interrupted.as_deref(),
+            Some("training was interrupted (Ctrl-C)")
+        );
+    }
+
+    #[test]
+    fn a_malformed_known_event_names_its_line() {
+        let err = RunState::from_entries(&entries(&[
+            (events::RUN_STARTED, serde_json::json!({})),
+            (
+                events::TRAIN_STARTING,
+                serde_json::json!({ "deadline_unix": "soon" }),
+            ),
+        ]))
+        .unwrap_err();
+        assert!(err.contains("journal line 2 (`train_starting`)"), "{err}");
     }
 }

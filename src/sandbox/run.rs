@@ -573,12 +573,12 @@ mod tests {
             term.sigkilled && term.stopped_after_deadline_s >= 0.29,
             "{term:?}"
         );
-        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
         assert!(out.telemetry_samples >= 1);
         assert_eq!(out.log.tail, ["ignoring SIGTERM"]);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_deadline_already_past_kills_at_once() {
         let d = tempfile::tempdir().unwrap();
         let paths = RunPaths {
@@ -589,11 +589,14 @@ mod tests {
         profile.grace_period = Duration::from_millis(50);
         let engine = Stubborn::new();
         let past = SystemTime::now() - Duration::from_secs(3600);
-        let t = Instant::now();
+        // Tokio's paused clock: only the runner's own sleeps move it, not a loaded machine.
+        let t = tokio::time::Instant::now();
         let out = attach(&engine, "fake", &profile, &paths, Deadline::At(past), None)
             .await
             .unwrap();
         assert_eq!(out.status, RunStatus::Timeout);
-        assert!(t.elapsed() < Duration::from_secs(1));
+        assert_eq!(*engine.signals.lock().unwrap(), ["SIGTERM", "SIGKILL"]);
+        // SIGTERM at once, SIGKILL after the 50 ms grace period: nothing waited for a second.
+        assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
     }
 }

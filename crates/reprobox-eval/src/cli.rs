@@ -5,8 +5,10 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use reprobox::eval::{self, Dtype, EvalDevice, EvalOptions, EvalReport, ExampleValue, Method};
 use reprobox::exit_codes;
+use reprobox_eval::{
+    self as eval, Dtype, EvalDevice, EvalOptions, EvalReport, ExampleValue, Method,
+};
 
 use super::output::{self, Format};
 

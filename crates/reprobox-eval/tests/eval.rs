@@ -1,5 +1,5 @@
 //! Parity of the native evaluator with Hugging Face transformers, on tiny random models that
-//! tests/fixtures/eval/make_models.py creates (one per architecture), and the `reprobox eval`
+//! tests/fixtures/eval/make_models.py creates (one per architecture), and the `reprobox-eval`
 //! command line. The models are generated once per fixture version into
 //! `target/tmp/eval-models-<hash>/`.
 
@@ -9,19 +9,19 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use reprobox::eval::{
+use reprobox_eval::{
     Dataset, Dtype, EvalDevice, EvalError, EvalOptions, ExampleValue, GenerateOptions, Method,
     evaluate, evaluate_dataset, generate_greedy, read_dataset,
 };
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/eval");
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/eval");
 
 fn python() -> PathBuf {
     let py = std::env::var_os("REPROBOX_TEST_PYTHON")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python"));
     let ok = Command::new(&py)
         .args(["-c", "import transformers, tokenizers, safetensors, torch"])
         .output()
@@ -271,7 +271,7 @@ fn bf16_is_close_to_fp32_but_computed_in_bf16() {
         &model,
         &data,
         &EvalOptions {
-            dtype: reprobox::eval::Dtype::Bf16,
+            dtype: reprobox_eval::Dtype::Bf16,
             ..cpu()
         },
     )
@@ -293,7 +293,7 @@ fn unsupported_architecture_is_named_and_points_to_the_harness() {
         r#"{"architectures":["FalconForCausalLM"],"model_type":"falcon"}"#,
     )
     .unwrap();
-    let data = Dataset::Text(vec![reprobox::eval::TextExample {
+    let data = Dataset::Text(vec![reprobox_eval::TextExample {
         id: "a".into(),
         text: "hello there".into(),
     }]);
@@ -315,7 +315,7 @@ fn pickle_only_checkpoint_is_refused_with_a_hint() {
     }
     // Never parsed: the loader refuses on the file name alone.
     std::fs::write(dir.path().join("pytorch_model.bin"), b"\x80\x02}q\x00.").unwrap();
-    let data = Dataset::Text(vec![reprobox::eval::TextExample {
+    let data = Dataset::Text(vec![reprobox_eval::TextExample {
         id: "a".into(),
         text: "hello there".into(),
     }]);
@@ -324,8 +324,10 @@ fn pickle_only_checkpoint_is_refused_with_a_hint() {
     assert!(err.to_string().contains("hint"), "{err}");
 }
 
-fn reprobox(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_reprobox"))
+/// The evaluator binary, as `reprobox eval` execs it (the forwarding itself is tested in the
+/// reprobox package with a stand-in evaluator).
+fn reprobox_eval(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_reprobox-eval"))
         .args(args)
         .output()
         .unwrap()
@@ -335,8 +337,7 @@ fn reprobox(args: &[&str]) -> std::process::Output {
 fn cli_prints_json_and_exits_0() {
     let model = models().join("gpt_neox");
     let data = Path::new(FIXTURES).join("choice.jsonl");
-    let out = reprobox(&[
-        "eval",
+    let out = reprobox_eval(&[
         model.to_str().unwrap(),
         "--method",
         "choice_loglikelihood",
@@ -366,8 +367,7 @@ fn cli_bad_jsonl_line_exits_2_naming_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("bad.jsonl");
     std::fs::write(&data, "{\"id\":\"a\",\"text\":\"x y\"}\n{\"id\":\"b\"\n").unwrap();
-    let out = reprobox(&[
-        "eval",
+    let out = reprobox_eval(&[
         dir.path().to_str().unwrap(),
         "--method",
         "text_loss",
@@ -386,8 +386,7 @@ fn cli_bad_jsonl_line_exits_2_naming_file_and_line() {
 fn cli_missing_model_exits_5() {
     let dir = tempfile::tempdir().unwrap();
     let data = Path::new(FIXTURES).join("text_loss.jsonl");
-    let out = reprobox(&[
-        "eval",
+    let out = reprobox_eval(&[
         dir.path().to_str().unwrap(),
         "--method",
         "text_loss",
