@@ -651,3 +651,62 @@ fn ctrl_c_during_training_is_an_infra_error_with_the_report_written() {
     let (code, v) = resume(&rd, &s.sandboxes);
     assert_eq!((code, v["verdict"].as_str()), (6, Some("INFRA_ERROR")));
 }
+
+#[test]
+fn ctrl_c_during_the_build_is_an_infra_error_and_leaves_no_image() {
+    let s = setup(WRITES_MODEL);
+    std::fs::write(
+        s.submission.join("Dockerfile"),
+        format!(
+            "FROM {}\nRUN sleep 60\nCOPY train.sh /app/train.sh\n",
+            shell_image_id()
+        ),
+    )
+    .unwrap();
+    let child = s
+        .verify_cmd(&[])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rd = wait_for_journal_event(&s.audits, "build_started", Duration::from_secs(60));
+    std::thread::sleep(Duration::from_secs(2));
+    let t = Instant::now();
+    let sent = Command::new("sh")
+        .args(["-c", "kill -INT \"$0\"", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let (code, v) = parse(child.wait_with_output().unwrap());
+    assert!(
+        t.elapsed() < Duration::from_secs(30),
+        "the runner waited for the build"
+    );
+    assert_eq!(
+        (code, v["verdict"].as_str()),
+        (6, Some("INFRA_ERROR")),
+        "{v}"
+    );
+    let interrupted = journal_events(&rd)
+        .into_iter()
+        .find(|e| e["event"] == "run_interrupted")
+        .expect("the interruption is recorded");
+    assert_eq!(interrupted["stage"], "build");
+    let r = report(&rd);
+    assert!(r["reason"].as_str().unwrap().contains("interrupted"), "{r}");
+    audit_ok(&rd);
+    let run_id = r["run_id"].as_str().unwrap();
+    no_containers_left(run_id);
+    let images = Command::new("docker")
+        .args([
+            "images",
+            "-q",
+            "--filter",
+            &format!("label=reprobox.run={run_id}"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&images.stdout).trim().is_empty(),
+        "no image of the run is left"
+    );
+}

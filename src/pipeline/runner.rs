@@ -7,6 +7,8 @@
 //! removed. docs/report-format.md has the table of what `resume` does after each event.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::FutureExt;
@@ -211,6 +213,8 @@ pub async fn verify(
         plan: None,
         sign_key,
         nvml_lib: opts.nvml_lib.clone(),
+        stage: "check",
+        watching: Arc::default(),
     };
     driver.refresh_state()?;
     driver.run(progress).await
@@ -343,6 +347,8 @@ pub async fn resume(
             .get("nvml_lib")
             .and_then(|v| v.as_str())
             .map(PathBuf::from),
+        stage: "check",
+        watching: Arc::default(),
     };
     driver.refresh_state()?;
     driver.run(progress).await
@@ -408,6 +414,36 @@ struct Driver {
     plan: Option<RunPlan>,
     sign_key: Option<crate::provenance::SigningKey>,
     nvml_lib: Option<PathBuf>,
+    /// The stage under way, for an interruption's reason.
+    stage: &'static str,
+    /// True while the training container is watched.
+    watching: Arc<AtomicBool>,
+}
+
+/// Ctrl-C was pressed.
+struct Interrupted;
+
+/// Completes on the first Ctrl-C pressed while `watching` is false (while it is true, the
+/// training watcher handles Ctrl-C itself: it kills the container and records the GPU summary);
+/// never, when the handler cannot be installed.
+async fn ctrl_c_unless(watching: Arc<AtomicBool>) {
+    loop {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        if !watching.load(Ordering::SeqCst) {
+            return;
+        }
+    }
+}
+
+/// Runs hashing or staging on the blocking pool, so the runner's task still sees Ctrl-C. The
+/// work has no other side effects than its result; a panic in it is re-raised here.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(v) => v,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
 }
 
 impl Driver {
@@ -434,7 +470,31 @@ impl Driver {
         let decided = match &self.state.verdict {
             Some(v) => v.clone(),
             None => {
-                let Decided(decided) = match self.stages(progress).await {
+                // Ctrl-C anywhere in the run (training handles its own first, and kills the
+                // container) stops it with INFRA_ERROR and the report written. The heavy hashing
+                // runs off this task, so the signal is seen while it goes on.
+                let watching = self.watching.clone();
+                let run = tokio::select! {
+                    biased;
+                    r = self.stages(progress) => Ok(r),
+                    () = ctrl_c_unless(watching) => Err(Interrupted),
+                };
+                let run = match run {
+                    Ok(r) => r,
+                    Err(Interrupted) => {
+                        let stage = self.stage;
+                        let reason = format!(
+                            "the run was interrupted (Ctrl-C) during the {stage} stage; it says nothing about the submission (hint: start a new run with `reprobox verify`)"
+                        );
+                        self.record(
+                            events::RUN_INTERRUPTED,
+                            stage,
+                            serde_json::json!({ "reason": reason }),
+                        )
+                        .map(|()| decide(Verdict::InfraError, stage, reason))
+                    }
+                };
+                let Decided(decided) = match run {
                     Ok(d) => d,
                     Err(e) => {
                         // Nothing more can be recorded: no container of this run may go on
@@ -486,18 +546,29 @@ impl Driver {
                 }
             };
         }
+        if let Some(reason) = &self.state.interrupted {
+            // The runner recorded an interruption and died before its verdict.
+            return Ok(decide(Verdict::InfraError, "train", reason.clone()));
+        }
+        self.stage = "check";
         step!(self.check(progress));
+        self.stage = "plan";
         let plan = step!(self.plan());
-        step!(self.stage_inputs(&plan, progress));
+        self.stage = "inputs";
+        step!(self.stage_inputs(&plan, progress).await);
         // Only now is the engine needed: a non-compliant submission is decided without it.
+        self.stage = "build";
         let engine = match DockerEngine::connect().await {
             Ok(e) => e,
             Err(e) => return Ok(infra("build", &e)),
         };
         self.reap(&engine).await?;
         step!(self.build(&engine, &plan, progress).await);
+        self.stage = "train";
         step!(self.train(&engine, &plan, progress).await);
-        step!(self.collect(&plan, progress));
+        self.stage = "collect";
+        step!(self.collect(&plan, progress).await);
+        self.stage = "evaluate";
         Ok(self.evaluate(&plan))
     }
 
@@ -668,7 +739,7 @@ impl Driver {
         Ok(Ok(plan))
     }
 
-    fn stage_inputs(
+    async fn stage_inputs(
         &mut self,
         _plan: &RunPlan,
         progress: &mut dyn Progress,
@@ -678,18 +749,20 @@ impl Driver {
         }
         progress.stage("inputs", "staging and verifying declared inputs");
         self.record(events::INPUTS_STARTED, "inputs", serde_json::json!({}))?;
-        let staged = match stage_inputs(
-            &self.lm.manifest,
-            &self.inputs,
-            &self.run_dir.inputs_dir(),
-            !self.dry_run,
-        ) {
-            Ok(s) => s,
-            Err(e) if e.is_non_compliant() => {
-                return Ok(Err(decide(Verdict::NonCompliant, "inputs", e.to_string())));
-            }
-            Err(e) => return Ok(Err(decide(Verdict::InfraError, "inputs", e.to_string()))),
-        };
+        let (manifest, mirror, dir) = (
+            self.lm.manifest.clone(),
+            self.inputs.clone(),
+            self.run_dir.inputs_dir(),
+        );
+        let require_digests = !self.dry_run;
+        let staged =
+            match blocking(move || stage_inputs(&manifest, &mirror, &dir, require_digests)).await {
+                Ok(s) => s,
+                Err(e) if e.is_non_compliant() => {
+                    return Ok(Err(decide(Verdict::NonCompliant, "inputs", e.to_string())));
+                }
+                Err(e) => return Ok(Err(decide(Verdict::InfraError, "inputs", e.to_string()))),
+            };
         let records: Vec<InputRecord> = staged
             .iter()
             .map(|s| InputRecord {
@@ -774,12 +847,14 @@ impl Driver {
                 Err(decided) => return Ok(Err(decided)),
             };
             let since = sandbox::logs::last_timestamp_in(&paths.log).ok().flatten();
-            if let Err(decided) = self
+            self.watching.store(true, Ordering::SeqCst);
+            let watched = self
                 .watch_training(
                     engine, plan, &profile, &paths, &id, deadline, since, progress,
                 )
-                .await?
-            {
+                .await;
+            self.watching.store(false, Ordering::SeqCst);
+            if let Err(decided) = watched? {
                 return Ok(Err(decided));
             }
         }
@@ -1048,7 +1123,7 @@ impl Driver {
         }
     }
 
-    fn collect(
+    async fn collect(
         &mut self,
         plan: &RunPlan,
         progress: &mut dyn Progress,
@@ -1069,7 +1144,9 @@ impl Driver {
                 ),
             )));
         }
-        let tree = match digest_tree(&dir, &DigestOptions::default()) {
+        let model_dir = dir.clone();
+        let tree = match blocking(move || digest_tree(&model_dir, &DigestOptions::default())).await
+        {
             Ok(t) => t,
             Err(e) => {
                 return Ok(Err(decide(

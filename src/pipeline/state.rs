@@ -25,6 +25,8 @@ pub(crate) mod events {
     pub const TRAIN_STARTED: &str = "train_started";
     /// The operator stopped training (Ctrl-C): the run says nothing about the submission.
     pub const TRAIN_INTERRUPTED: &str = "train_interrupted";
+    /// The operator stopped the run (Ctrl-C) outside training.
+    pub const RUN_INTERRUPTED: &str = "run_interrupted";
     pub const TRAIN_FINISHED: &str = "train_finished";
     pub const MODEL_COLLECTED: &str = "model_collected";
     pub const EVAL_FINISHED: &str = "eval_finished";
@@ -92,7 +94,7 @@ pub struct RunState {
     /// The deadline of a training container being created (`train_starting`).
     pub train_starting: Option<TrainStarting>,
     pub train: Option<TrainStart>,
-    /// Why training was interrupted, when the operator stopped it.
+    /// Why the run was interrupted, when the operator stopped it.
     pub interrupted: Option<String>,
     /// The training outcome as recorded (`sandbox::RunOutcome`'s JSON).
     pub outcome: Option<serde_json::Value>,
@@ -134,7 +136,7 @@ impl RunState {
                 events::TRAIN_STARTED => {
                     s.train = Some(serde_json::from_value(e.data.clone()).map_err(bad)?)
                 }
-                events::TRAIN_INTERRUPTED => {
+                events::TRAIN_INTERRUPTED | events::RUN_INTERRUPTED => {
                     s.interrupted = Some(
                         field("reason")
                             .as_str()
