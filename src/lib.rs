@@ -10,7 +10,9 @@
 //! The library never prints and never exits: the `reprobox` binary (`src/main.rs`, `src/cli/`) does.
 
 pub mod audit;
+pub mod campaign;
 pub mod check;
+pub mod compare;
 pub mod digest;
 pub mod engine;
 pub mod exit_codes;
@@ -21,6 +23,7 @@ pub mod model;
 pub mod pipeline;
 pub mod policy;
 pub mod provenance;
+pub mod render;
 pub mod rundir;
 pub mod sandbox;
 pub mod stage;

@@ -1,8 +1,9 @@
 //! The example submission `examples/submissions/honest` and the demo mirror that
 //! `scripts/make-inputs` generates: the generator's bytes must keep matching the digests committed
 //! in the example's manifest, `check` must accept the example, and a CPU dry run of it against the
-//! real Docker Engine (with the local `reprobox/python:1` image that `scripts/setup` builds) must
-//! train, hash the model and leave an intact run directory. The same path as `scripts/demo`.
+//! real Docker Engine (with the local `reprobox/python:1` and `reprobox/eval-demo:1` images that
+//! `scripts/setup` builds) must train, hash and evaluate the model, reproduce the honest claims,
+//! refute an inflated one, and leave intact run directories. The same path as `scripts/demo`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -185,8 +186,20 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-#[test]
-fn a_dry_run_of_the_example_trains_and_hashes_a_model() {
+/// The evaluation image `scripts/setup` builds from examples/evaluator.
+const EVAL_IMAGE: &str = "reprobox/eval-demo:1";
+
+struct DryRun {
+    _tmp: tempfile::TempDir,
+    mirror: PathBuf,
+    run_dir: PathBuf,
+    code: Option<i32>,
+    v: serde_json::Value,
+}
+
+/// `reprobox verify --dry-run` of a copy of the example (its base image pinned by id, `edit`
+/// applied to the copy) with the demo evaluation image: what `scripts/demo` does.
+fn dry_run(edit: impl FnOnce(&Path)) -> DryRun {
     let image = python_image_id();
     let tmp = tempfile::tempdir().unwrap();
     let mirror = make_inputs(&tmp.path().join("mirror"));
@@ -199,6 +212,7 @@ fn a_dry_run_of_the_example_trains_and_hashes_a_model() {
         dockerfile.replace(PLACEHOLDER_FROM, &format!("FROM {image}")),
     )
     .unwrap();
+    edit(&sub);
     let audits = tmp.path().join("audits");
 
     let out = Command::new(BIN)
@@ -208,6 +222,7 @@ fn a_dry_run_of_the_example_trains_and_hashes_a_model() {
         .arg(&mirror)
         .arg("--out")
         .arg(&audits)
+        .args(["--eval-image", EVAL_IMAGE])
         .output()
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
@@ -222,11 +237,34 @@ fn a_dry_run_of_the_example_trains_and_hashes_a_model() {
         .map(|e| e.unwrap().path())
         .next()
         .expect("a run directory");
+    DryRun {
+        _tmp: tmp,
+        mirror,
+        run_dir,
+        code: out.status.code(),
+        v,
+    }
+}
+
+#[test]
+fn a_dry_run_of_the_honest_example_is_reproduced() {
+    let DryRun {
+        _tmp,
+        mirror,
+        run_dir,
+        code,
+        v,
+    } = dry_run(|_| {});
     let train_log = std::fs::read_to_string(run_dir.join("logs/train.log")).unwrap_or_default();
-    // Training succeeded and the model was hashed; evaluation inside verify does not exist yet.
-    assert_eq!(v["verdict"], "EVAL_FAILED", "{v}\ntrain.log:\n{train_log}");
-    assert_eq!(v["stage"], "evaluate", "{v}");
-    assert_eq!(out.status.code(), Some(reprobox::exit_codes::EVAL_FAILED));
+    let eval_log = std::fs::read_to_string(run_dir.join("logs/eval.log")).unwrap_or_default();
+    assert_eq!(
+        v["verdict"], "REPRODUCED",
+        "{v}\ntrain.log:\n{train_log}\neval.log:\n{eval_log}"
+    );
+    assert_eq!(v["stage"], "compare", "{v}");
+    assert_eq!(code, Some(reprobox::exit_codes::OK));
+    // The evaluator really ran the rebuilt model: it scored every task, from ten examples each.
+    assert!(eval_log.contains("evaluate.py: gsm: 10/10"), "{eval_log}");
 
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run_dir.join("report.json")).unwrap())
@@ -291,5 +329,35 @@ fn a_dry_run_of_the_example_trains_and_hashes_a_model() {
         "audit verify on a fresh run directory:\n{}{}",
         String::from_utf8_lossy(&audit.stdout),
         String::from_utf8_lossy(&audit.stderr)
+    );
+}
+
+#[test]
+fn an_inflated_claim_on_the_example_is_not_reproduced() {
+    let run = dry_run(|sub| {
+        let path = sub.join("reprobox.toml");
+        let m = std::fs::read_to_string(&path).unwrap();
+        assert!(m.contains("mmlu = 0.2,"), "{m}");
+        std::fs::write(&path, m.replace("mmlu = 0.2,", "mmlu = 0.45,")).unwrap();
+    });
+    assert_eq!(run.v["verdict"], "NOT_REPRODUCED", "{}", run.v);
+    assert_eq!(run.code, Some(reprobox::exit_codes::NOT_REPRODUCED));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.run_dir.join("report.json")).unwrap())
+            .unwrap();
+    let cmp = &report["evaluation"]["comparison"];
+    assert_eq!(cmp["decided_by"], "mmlu", "{report}");
+    assert_eq!(cmp["tasks"][1]["claimed"], 0.45);
+    assert_eq!(cmp["tasks"][1]["reproduced"], 0.2);
+    // Every other task was reproduced exactly.
+    let others: Vec<&serde_json::Value> = cmp["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["task"] != "mmlu")
+        .collect();
+    assert!(
+        others.iter().all(|t| t["within_tolerance"] == true),
+        "{cmp}"
     );
 }

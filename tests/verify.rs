@@ -1,7 +1,9 @@
 //! End-to-end `reprobox verify` / `resume` against the real Docker Engine, with the local
 //! `reprobox/shell:1` image that `scripts/setup` builds. Each test makes a compliant submission
 //! (the check fixture, with a training script of its own) and an inputs mirror in a temp dir,
-//! runs the CLI, and checks the verdict, the report, the journal and `audit verify`.
+//! runs the CLI, and checks the verdict, the report, the journal and `audit verify`. The
+//! evaluation runs `reprobox-test/eval:1`, a stand-in for an organizer's evaluation image built
+//! here from tests/fixtures/eval-image (it grades the model's `answers.txt` against a key).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -36,6 +38,33 @@ fn shell_image_id() -> String {
     );
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
+
+/// The test evaluation image, built once per test process (`docker build` is idempotent, so
+/// processes that race build the same thing).
+fn eval_image() -> &'static str {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        shell_image_id();
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/eval-image");
+        let out = Command::new("docker")
+            .args(["build", "-q", "-t", EVAL_IMAGE])
+            .arg(&dir)
+            .env("DOCKER_BUILDKIT", "0")
+            .output()
+            .expect("the docker client runs");
+        assert!(
+            out.status.success(),
+            "cannot build {EVAL_IMAGE}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+    EVAL_IMAGE
+}
+
+const EVAL_IMAGE: &str = "reprobox-test/eval:1";
+
+/// What every policy task is claimed at: the test model answers 7 of the key's 10 lines.
+const HONEST_CLAIM: &str = "0.7";
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -95,6 +124,7 @@ fn setup(train_sh: &str) -> Setup {
             r#"command = ["python3", "train.py"]"#,
             r#"command = ["sh", "/app/train.sh"]"#,
         );
+    let manifest = with_claims(&manifest, HONEST_CLAIM);
     std::fs::write(submission.join("reprobox.toml"), manifest).unwrap();
     std::fs::write(
         submission.join("Dockerfile"),
@@ -126,7 +156,33 @@ fn setup(train_sh: &str) -> Setup {
     }
 }
 
+/// The manifest with every task of the NeurIPS policy claimed at `value`.
+fn with_claims(manifest: &str, value: &str) -> String {
+    let line = manifest
+        .lines()
+        .find(|l| l.starts_with("scores = {"))
+        .expect("the fixture claims scores on one line");
+    let claims = [
+        "bigbench",
+        "mmlu",
+        "truthful_qa",
+        "summarization_cnndm",
+        "gsm",
+        "bbq",
+    ]
+    .map(|t| format!("{t} = {value}"))
+    .join(", ");
+    manifest.replace(line, &format!("scores = {{ {claims} }}"))
+}
+
 impl Setup {
+    /// Claims `value` for every task.
+    fn claim(&self, value: &str) {
+        let path = self.submission.join("reprobox.toml");
+        let m = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, with_claims(&m, value)).unwrap();
+    }
+
     fn verify_cmd(&self, extra: &[&str]) -> Command {
         let mut c = Command::new(BIN);
         c.arg("verify")
@@ -137,6 +193,9 @@ impl Setup {
             .arg(&self.audits)
             .args(extra)
             .env("REPROBOX_SANDBOXES", &self.sandboxes);
+        if !extra.contains(&"--eval-image") {
+            c.args(["--eval-image", eval_image()]);
+        }
         c
     }
 
@@ -202,19 +261,26 @@ fn no_containers_left(run_id: &str) {
     );
 }
 
-const WRITES_MODEL: &str = "set -e\nmkdir -p /out/model\necho '{\"model_type\": \"llama\"}' > /out/model/config.json\necho weights > /out/model/model.safetensors\necho step 1 loss 2.5\n";
+/// Writes a model that the test evaluator grades 7/10 on every task.
+const WRITES_MODEL: &str = "set -e\nmkdir -p /out/model\necho '{\"model_type\": \"llama\"}' > /out/model/config.json\necho weights > /out/model/model.safetensors\nprintf 'paris\\n4\\nblue\\nnewton\\n1969\\noxygen\\nseven\\nneon\\nright\\nfalse\\n' > /out/model/answers.txt\necho step 1 loss 2.5\n";
 
 #[test]
 fn a_training_run_is_built_trained_hashed_and_audited() {
     let s = setup(WRITES_MODEL);
     let (code, v) = s.verify(&[]);
-    // The evaluate stage cannot score policy tasks yet, so a run that trains and hashes its
-    // model ends there, saying so.
-    assert_eq!(v["verdict"], "EVAL_FAILED", "{v}");
-    assert_eq!(v["stage"], "evaluate", "{v}");
-    assert_eq!(code, 5);
+    assert_eq!(v["verdict"], "REPRODUCED", "{v}");
+    assert_eq!(v["stage"], "compare", "{v}");
+    assert_eq!(code, 0);
     let rd = s.run_dir();
     let r = report(&rd);
+    let cmp = &r["evaluation"]["comparison"];
+    assert_eq!(cmp["verdict"], "REPRODUCED", "{r}");
+    assert_eq!(cmp["tasks"].as_array().unwrap().len(), 6);
+    assert_eq!(cmp["tasks"][1]["task"], "mmlu");
+    assert_eq!(cmp["tasks"][1]["reproduced"], 0.7);
+    assert_eq!(cmp["aggregate"]["within_tolerance"], true);
+    assert_eq!(r["evaluation"]["image"], EVAL_IMAGE);
+    assert_eq!(r["evaluation"]["outcome"]["status"]["status"], "succeeded");
     assert_eq!(r["dry_run"], true);
     assert_eq!(r["training"]["status"]["status"], "succeeded", "{r}");
     let model = r["model"]["digest"].as_str().unwrap();
@@ -246,7 +312,7 @@ fn signed_provenance_verifies_with_the_public_key() {
         String::from_utf8_lossy(&st.stderr)
     );
     let (_, v) = s.verify(&["--sign-key", key.to_str().unwrap()]);
-    assert_eq!(v["verdict"], "EVAL_FAILED", "{v}");
+    assert_eq!(v["verdict"], "REPRODUCED", "{v}");
     let rd = s.run_dir();
     let prov = std::fs::read_to_string(rd.join("provenance.intoto.jsonl")).unwrap();
     assert_eq!(prov.lines().count(), 2);
@@ -411,8 +477,8 @@ fn a_runner_killed_mid_training_is_resumed_without_repeating_stages() {
     child.wait().unwrap();
 
     let (code, v) = resume(&rd, &s.sandboxes);
-    assert_eq!(v["verdict"], "EVAL_FAILED", "{v}");
-    assert_eq!(code, 5);
+    assert_eq!(v["verdict"], "REPRODUCED", "{v}");
+    assert_eq!(code, 0);
     let events = journal_events(&rd);
     let count = |name: &str| events.iter().filter(|e| e["event"] == name).count();
     assert_eq!(count("build_finished"), 1, "the build is not repeated");
@@ -493,7 +559,7 @@ fn a_later_runner_stops_an_orphaned_container_past_its_deadline() {
     // Any later run on the host stops it, and says so in its own journal.
     let other = setup(WRITES_MODEL);
     let (_, v) = other.verify(&[]);
-    assert_eq!(v["verdict"], "EVAL_FAILED", "{v}");
+    assert_eq!(v["verdict"], "REPRODUCED", "{v}");
     assert!(!container_running(&id), "the orphan was stopped");
     let reaped = journal_events(&other.run_dir())
         .into_iter()
@@ -537,6 +603,7 @@ fn gpu_verify(s: &Setup, gpu_name: &str) -> (i32, serde_json::Value) {
         .arg(&lib)
         .arg("--lease-dir")
         .arg(&leases)
+        .args(["--eval-image", eval_image()])
         .env("FAKE_NVML_GPUS", gpu_name)
         .env("REPROBOX_SANDBOXES", &s.sandboxes)
         .output()
@@ -596,8 +663,8 @@ fn a_runner_that_died_before_recording_its_container_is_resumed_by_label() {
     std::fs::write(&journal, lines.join("\n") + "\n").unwrap();
 
     let (code, v) = resume(&rd, &s.sandboxes);
-    assert_eq!(v["verdict"], "EVAL_FAILED", "{v}");
-    assert_eq!(code, 5);
+    assert_eq!(v["verdict"], "REPRODUCED", "{v}");
+    assert_eq!(code, 0);
     let events = journal_events(&rd);
     let count = |name: &str| events.iter().filter(|e| e["event"] == name).count();
     assert_eq!(count("train_starting"), 1, "no second container");
@@ -709,4 +776,410 @@ fn ctrl_c_during_the_build_is_an_infra_error_and_leaves_no_image() {
         String::from_utf8_lossy(&images.stdout).trim().is_empty(),
         "no image of the run is left"
     );
+}
+
+#[test]
+fn an_inflated_claim_is_not_reproduced_and_the_report_names_the_task() {
+    let s = setup(WRITES_MODEL);
+    s.claim("0.9");
+    let (code, v) = s.verify(&[]);
+    assert_eq!(v["verdict"], "NOT_REPRODUCED", "{v}");
+    assert_eq!(v["stage"], "compare", "{v}");
+    assert_eq!(code, 1);
+    let reason = v["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("bigbench") && reason.contains("worse than claimed"),
+        "{reason}"
+    );
+    let rd = s.run_dir();
+    let r = report(&rd);
+    let cmp = &r["evaluation"]["comparison"];
+    assert_eq!(cmp["decided_by"], "bigbench", "{r}");
+    let first = &cmp["tasks"][0];
+    assert_eq!(first["claimed"], 0.9);
+    assert_eq!(first["reproduced"], 0.7);
+    assert_eq!(first["within_tolerance"], false);
+    assert_eq!(first["examples"], 10);
+    let interval: Vec<f64> = serde_json::from_value(first["interval"].clone()).unwrap();
+    assert!(
+        interval[0] < 0.7 && 0.7 < interval[1] && interval[1] <= 1.0,
+        "{interval:?}"
+    );
+    // The scores the harness wrote are kept, hashed, and covered by the audit.
+    assert!(rd.join("eval/scores.json").is_file());
+    let artifacts = r["artifacts"].to_string();
+    assert!(artifacts.contains("eval/scores.json"), "{artifacts}");
+    assert!(
+        std::fs::read_to_string(rd.join("logs/eval.log"))
+            .unwrap()
+            .contains("eval: wrote /out/scores.json")
+    );
+    audit_ok(&rd);
+    no_containers_left(r["run_id"].as_str().unwrap());
+}
+
+#[test]
+fn an_evaluation_that_fails_is_eval_failed() {
+    let cases = [
+        ("touch /out/model/eval-crash", "crashing as asked"),
+        ("touch /out/model/eval-no-scores", "scores.json"),
+    ];
+    for (extra_train, needle) in cases {
+        let s = setup(&format!("{WRITES_MODEL}{extra_train}\n"));
+        let (code, v) = s.verify(&[]);
+        assert_eq!(v["verdict"], "EVAL_FAILED", "{extra_train}: {v}");
+        assert_eq!(v["stage"], "evaluate", "{v}");
+        assert_eq!(code, 5, "{v}");
+        assert!(v["reason"].as_str().unwrap().contains(needle), "{v}");
+        let rd = s.run_dir();
+        let r = report(&rd);
+        assert_eq!(r["evaluation"]["verdict"], "EVAL_FAILED", "{r}");
+        assert!(
+            r["model"]["digest"].is_string(),
+            "the model is still hashed"
+        );
+        audit_ok(&rd);
+        no_containers_left(r["run_id"].as_str().unwrap());
+    }
+}
+
+#[test]
+fn a_missing_evaluation_image_is_an_infra_error_before_anything_is_built() {
+    let s = setup(WRITES_MODEL);
+    let (code, v) = s.verify(&["--eval-image", "reprobox-test/absent:1"]);
+    assert_eq!(v["verdict"], "INFRA_ERROR", "{v}");
+    assert_eq!(v["stage"], "plan", "{v}");
+    assert_eq!(code, 6);
+    let reason = v["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("reprobox-test/absent:1") && reason.contains("docker load"),
+        "{reason}"
+    );
+    let rd = s.run_dir();
+    let events = journal_events(&rd);
+    assert!(
+        !events.iter().any(|e| e["event"] == "build_started"),
+        "nothing was built: {events:?}"
+    );
+    audit_ok(&rd);
+}
+
+#[test]
+fn a_runner_that_died_after_evaluating_is_resumed_without_evaluating_again() {
+    let s = setup(WRITES_MODEL);
+    s.claim("0.9");
+    let (code, _) = s.verify(&[]);
+    assert_eq!(code, 1);
+    let rd = s.run_dir();
+    // As if the runner died right after recording the evaluation: the verdict line and the
+    // report go (a prefix of the chain is still a valid journal).
+    let journal = rd.join("journal.jsonl");
+    let text = std::fs::read_to_string(&journal).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    let last: serde_json::Value = serde_json::from_str(lines.pop().unwrap()).unwrap();
+    assert_eq!(last["event"], "verdict");
+    std::fs::write(&journal, lines.join("\n") + "\n").unwrap();
+    std::fs::remove_file(rd.join("report.json")).unwrap();
+
+    let (code, v) = resume(&rd, &s.sandboxes);
+    assert_eq!(v["verdict"], "NOT_REPRODUCED", "{v}");
+    assert_eq!(code, 1);
+    let events = journal_events(&rd);
+    let count = |name: &str| events.iter().filter(|e| e["event"] == name).count();
+    assert_eq!(count("eval_started"), 1, "the evaluation is not repeated");
+    assert_eq!(count("eval_finished"), 1);
+    assert_eq!(
+        report(&rd)["evaluation"]["comparison"]["decided_by"],
+        "bigbench"
+    );
+    audit_ok(&rd);
+}
+
+/// Chromium, as `scripts/setup` installs it from Debian.
+fn chromium() -> &'static str {
+    for c in ["chromium", "chromium-browser"] {
+        if Command::new(c)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
+            return c;
+        }
+    }
+    panic!("no chromium on PATH: scripts/setup installs Debian's chromium package for this test");
+}
+
+/// Runs headless Chromium on `page` with the arguments given, in a profile of its own.
+fn chromium_run(page: &Path, args: &[&str]) -> Output {
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--hide-scrollbars",
+            "--force-device-scale-factor=1",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(args)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium runs");
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Pixels of a decoded RGB(A) screenshot within `tol` of `rgb` in every channel.
+fn pixels_near(png_path: &Path, rgb: [u8; 3], tol: u8) -> usize {
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(png_path).unwrap(),
+    ));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let step = match info.color_type {
+        png::ColorType::Rgb => 3,
+        png::ColorType::Rgba => 4,
+        other => panic!("unexpected screenshot colour type {other:?}"),
+    };
+    buf[..info.buffer_size()]
+        .chunks(step)
+        .filter(|p| (0..3).all(|i| p[i].abs_diff(rgb[i]) <= tol))
+        .count()
+}
+
+#[test]
+fn the_html_report_shows_the_verdict_and_its_charts_in_a_headless_browser() {
+    let s = setup(&format!(
+        "{WRITES_MODEL}for i in 2 3 4 5 6 7 8; do echo \"step $i loss 2.$((9 - i))\"; sleep 0.3; done\n"
+    ));
+    s.claim("0.9");
+    let (code, v) = s.verify(&[]);
+    assert_eq!(code, 1, "{v}");
+    let rd = s.run_dir();
+
+    let md = std::fs::read_to_string(rd.join("report.md")).unwrap();
+    assert!(md.starts_with("# reprobox: NOT_REPRODUCED"), "{md}");
+    assert!(md.contains("| bigbench (decided) | 0.9 | 0.7 |"), "{md}");
+    assert!(md.contains("reprobox audit verify"), "{md}");
+
+    let page = rd.join("report.html");
+    let html = std::fs::read_to_string(&page).unwrap();
+    for external in ["<script", "src=", "href=", "url(", "@import"] {
+        assert!(
+            !html.contains(external),
+            "the page must be self-contained: {external}"
+        );
+    }
+
+    // What the browser built from the page: the verdict and five charts, with lines drawn.
+    let dom = String::from_utf8(chromium_run(&page, &["--dump-dom"]).stdout).unwrap();
+    assert!(dom.contains("<h1>NOT_REPRODUCED</h1>"), "{dom}");
+    assert_eq!(dom.matches("<svg").count(), 5, "{dom}");
+    assert!(dom.contains("Training loss"), "{dom}");
+    assert!(
+        dom.matches("<polyline").count() >= 2,
+        "loss and container memory are drawn"
+    );
+    assert_eq!(
+        dom.matches(r#"class="reproduced""#).count(),
+        6,
+        "one dot per task"
+    );
+
+    // What a person sees: the red verdict banner, and the loss line in its colour.
+    let shot = rd.parent().unwrap().join("report.png");
+    chromium_run(
+        &page,
+        &[
+            "--window-size=1024,3000",
+            &format!("--screenshot={}", shot.display()),
+        ],
+    );
+    let banner = pixels_near(&shot, [0xc0, 0x39, 0x2b], 4);
+    assert!(
+        banner > 20_000,
+        "the red banner fills its box: {banner} pixels"
+    );
+    let loss = pixels_near(&shot, [0xca, 0x6f, 0x1e], 40);
+    assert!(loss > 100, "the loss line is drawn: {loss} pixels");
+    audit_ok(&rd);
+}
+
+/// Waits for the campaign's entry directory `runs/<entry>` to hold a run whose journal has
+/// `event`; returns that run directory.
+fn wait_for_entry_event(out: &Path, entry: &str, event: &str, limit: Duration) -> PathBuf {
+    let started = Instant::now();
+    loop {
+        for campaign in std::fs::read_dir(out).into_iter().flatten().flatten() {
+            let runs = campaign.path().join("runs").join(entry);
+            if runs.is_dir() {
+                return wait_for_journal_event(
+                    &runs,
+                    event,
+                    limit.saturating_sub(started.elapsed()),
+                );
+            }
+        }
+        assert!(
+            started.elapsed() < limit,
+            "no entry {entry} after {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn finalists_falls_back_past_an_inflated_claim_and_a_killed_campaign_resumes() {
+    let s = setup(WRITES_MODEL);
+    let subs = s.audits.parent().unwrap().join("subs");
+    for (dir, claim, train) in [
+        ("a", "0.9", WRITES_MODEL.to_owned()),
+        ("b", HONEST_CLAIM, format!("sleep 4\n{WRITES_MODEL}")),
+        ("c", HONEST_CLAIM, WRITES_MODEL.to_owned()),
+    ] {
+        copy_dir(&s.submission, &subs.join(dir));
+        let m = subs.join(dir).join("reprobox.toml");
+        let text = std::fs::read_to_string(&m).unwrap();
+        std::fs::write(&m, with_claims(&text, claim)).unwrap();
+        std::fs::write(subs.join(dir).join("train.sh"), train).unwrap();
+    }
+    let board = subs.join("leaderboard.csv");
+    std::fs::write(
+        &board,
+        "rank,team,submission,score\n1,alpha,a,0.9\n2,beta,b,0.7\n3,gamma,c,0.7\n",
+    )
+    .unwrap();
+    let out = s.audits.parent().unwrap().join("campaigns");
+    let finalists = |extra: &[&str]| {
+        let mut c = Command::new(BIN);
+        c.arg("finalists")
+            .args(extra)
+            .args(["--format", "json"])
+            .env("REPROBOX_SANDBOXES", &s.sandboxes);
+        c
+    };
+    let mut child = finalists(&[
+        board.to_str().unwrap(),
+        "--policy",
+        "neurips-2023-llm-efficiency",
+        "--track",
+        "a100-40gb",
+        "--top",
+        "1",
+        "--submissions",
+        subs.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--inputs",
+        s.mirror.to_str().unwrap(),
+        "--dry-run",
+        "--eval-image",
+        eval_image(),
+    ])
+    .stdout(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    // alpha is verified and replaced; kill the campaign while beta trains.
+    let beta_run =
+        wait_for_entry_event(&out, "002-beta", "train_started", Duration::from_secs(120));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let campaign = beta_run
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_owned();
+
+    let o = finalists(&["--resume", campaign.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let (code, v) = parse(o);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["status"], "complete", "{v}");
+    assert_eq!(v["winners"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["winners"][0]["team"], "beta", "{v}");
+    assert_eq!(v["entries"][0]["team"], "alpha");
+    assert_eq!(v["entries"][0]["outcome"], "replaced");
+    assert_eq!(v["entries"][0]["verdict"], "NOT_REPRODUCED");
+
+    // beta's run was continued, not started again, and gamma was never run.
+    let events = journal_events(&beta_run);
+    let count = |name: &str| events.iter().filter(|e| e["event"] == name).count();
+    assert_eq!(count("train_starting"), 1, "no second training container");
+    assert!(!campaign.join("runs/003-gamma").exists());
+    let cj = std::fs::read_to_string(campaign.join("campaign.jsonl")).unwrap();
+    assert!(cj.contains("\"event\":\"entry_resumed\""), "{cj}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(campaign.join("campaign.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["not_reached"], serde_json::json!(["gamma"]));
+    let md = std::fs::read_to_string(campaign.join("campaign.md")).unwrap();
+    assert!(
+        md.contains("| 1 | alpha | 0.9 | replaced | NOT_REPRODUCED |"),
+        "{md}"
+    );
+    assert!(md.contains("| 3 | gamma | 0.7 | not reached |"), "{md}");
+    for run in [
+        v["entries"][0]["run_dir"].as_str().unwrap(),
+        beta_run.to_str().unwrap(),
+    ] {
+        audit_ok(Path::new(run));
+    }
+
+    // A finished campaign is not run again.
+    let again = finalists(&["--resume", campaign.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already finished"));
+}
+
+#[test]
+fn finalists_rejects_a_bad_leaderboard_before_running_anything() {
+    let s = setup(WRITES_MODEL);
+    let board = s.audits.parent().unwrap().join("lb.csv");
+    std::fs::write(&board, "rank,team,submission\n1,alpha,missing\n").unwrap();
+    let out = s.audits.parent().unwrap().join("campaigns");
+    let o = Command::new(BIN)
+        .arg("finalists")
+        .arg(&board)
+        .args([
+            "--policy",
+            "neurips-2023-llm-efficiency",
+            "--track",
+            "a100-40gb",
+        ])
+        .arg("--submissions")
+        .arg(s.audits.parent().unwrap())
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("line 2") && err.contains("not a directory") && err.contains("hint:"),
+        "{err}"
+    );
+    assert!(!out.exists(), "nothing was written");
+    let o = Command::new(BIN)
+        .arg("finalists")
+        .arg(&board)
+        .args(["--policy", "neurips-2023-llm-efficiency", "--track", "h100"])
+        .arg("--submissions")
+        .arg(s.audits.parent().unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no track `h100`"));
 }

@@ -23,6 +23,9 @@ enum Command {
     Check(super::check::CheckArgs),
     /// Score a Hugging Face model directory on a JSONL file with the native evaluator.
     Eval(super::eval_forward::EvalForwardArgs),
+    /// Verify a leaderboard from the top, replacing each entry that does not reproduce by the
+    /// next, until --top entries reproduce; --resume continues a campaign.
+    Finalists(super::finalists::FinalistsArgs),
     /// List the GPUs (NVML) and the policy tracks each is approved for.
     Gpu(super::gpu::GpuArgs),
     /// Print the OpenSSF model-signing (OMS) root digest of a model or data directory.
@@ -54,6 +57,7 @@ pub fn main() -> i32 {
         Command::Audit(args) => super::audit::run(args),
         Command::Check(args) => super::check::run(args),
         Command::Eval(args) => super::eval_forward::run(args),
+        Command::Finalists(args) => super::finalists::run(args),
         Command::Gpu(args) => super::gpu::run(args),
         Command::Hash(args) => super::hash::run(args),
         Command::Policy(args) => super::policy::run(args),

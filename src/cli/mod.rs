@@ -5,6 +5,7 @@ mod app;
 mod audit;
 mod check;
 mod eval_forward;
+mod finalists;
 mod gpu;
 mod hash;
 mod output;

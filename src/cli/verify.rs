@@ -52,6 +52,10 @@ pub struct VerifyArgs {
     /// Sign the provenance statements (DSSE, Ed25519) with this key (`reprobox audit keygen`).
     #[arg(long, value_name = "FILE")]
     pub sign_key: Option<PathBuf>,
+    /// The organizer's evaluation image (a local tag or id) to run instead of the policy's
+    /// harness image; it must write the scores file (docs/evaluation.md).
+    #[arg(long, value_name = "IMAGE")]
+    pub eval_image: Option<String>,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -72,7 +76,7 @@ pub struct ResumeArgs {
     pub format: Format,
 }
 
-fn parse_gpu(s: &str) -> Result<GpuSelector, String> {
+pub(super) fn parse_gpu(s: &str) -> Result<GpuSelector, String> {
     s.parse()
         .map_err(|e: reprobox::gpu::GpuError| e.to_string())
 }
@@ -90,13 +94,13 @@ struct ResultJson<'a> {
 }
 
 /// Progress on stderr: a rewritten status line on a terminal, one line per stage otherwise.
-struct TermProgress {
+pub(super) struct TermProgress {
     tty: bool,
     last_line: std::time::Instant,
 }
 
 impl TermProgress {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         TermProgress {
             tty: std::io::stderr().is_terminal(),
             last_line: std::time::Instant::now(),
@@ -145,7 +149,7 @@ impl Progress for TermProgress {
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, i32> {
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime, i32> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -155,7 +159,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, i32> {
         })
 }
 
-fn load_policies(dir: Option<&std::path::Path>) -> Result<PolicySet, i32> {
+pub(super) fn load_policies(dir: Option<&std::path::Path>) -> Result<PolicySet, i32> {
     PolicySet::load(dir).map_err(|e| {
         output::print_error(&e);
         reprobox::exit_codes::UNREADABLE_INPUT
@@ -214,6 +218,7 @@ pub fn run(args: VerifyArgs) -> i32 {
         policies,
         train_limit: args.train_limit.map(Duration::from_secs),
         sign_key: args.sign_key,
+        eval_image: args.eval_image,
     };
     let rt = match runtime() {
         Ok(rt) => rt,

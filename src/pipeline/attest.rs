@@ -55,10 +55,17 @@ pub(crate) fn write_provenance(
             .filter(|a| a.name.starts_with("inputs/"))
             .map(ArtifactRecord::descriptor),
     );
-    let byproducts: Vec<ArtifactRecord> = ["plan", "build_log", "train_log", "telemetry"]
-        .iter()
-        .filter_map(|n| by_name(n))
-        .collect();
+    let byproducts: Vec<ArtifactRecord> = [
+        "plan",
+        "build_log",
+        "train_log",
+        "telemetry",
+        "eval_log",
+        "scores",
+    ]
+    .iter()
+    .filter_map(|n| by_name(n))
+    .collect();
     let outcome = state.outcome.as_ref();
     let field = |k: &str| outcome.and_then(|o| o.get(k)).and_then(|v| v.as_str());
     let now = chrono::Utc::now();
@@ -129,7 +136,45 @@ pub(crate) fn write_provenance(
             track: plan.track.clone(),
             digest: plan.policy_digest.parse().ok(),
         },
-        tasks: m
+        tasks: task_scores(m, state),
+        journal_head,
+        report: Some(ArtifactRecord::file(run_dir, "report", &report_rel)?),
+        evaluated_on: now,
+    };
+    let statements = [run.statement()?, verdict.statement()?];
+    provenance::write_bundle(&run_dir.provenance(), &statements, key)?;
+    Ok(true)
+}
+
+/// The verdict statement's tasks: the comparison's, when the evaluation got that far, else the
+/// claims alone.
+fn task_scores(m: &crate::manifest::Manifest, state: &RunState) -> Vec<TaskScore> {
+    let compared = state
+        .eval
+        .as_ref()
+        .and_then(|e| e.get("comparison"))
+        .and_then(|c| c.get("tasks"))
+        .and_then(|t| t.as_array());
+    match compared {
+        Some(tasks) => tasks
+            .iter()
+            .filter_map(|t| {
+                Some(TaskScore {
+                    task: t.get("task")?.as_str()?.to_owned(),
+                    claimed: t.get("claimed").and_then(|v| v.as_f64()),
+                    reproduced: t.get("reproduced").and_then(|v| v.as_f64()),
+                    tolerance: t
+                        .get("tolerance")
+                        .and_then(|v| v.get("absolute"))
+                        .and_then(|v| v.as_f64()),
+                    within_tolerance: t.get("within_tolerance").and_then(|v| v.as_bool()),
+                    interval: t
+                        .get("interval")
+                        .and_then(|v| serde_json::from_value(v.clone()).ok()),
+                })
+            })
+            .collect(),
+        None => m
             .claims
             .scores
             .iter()
@@ -142,11 +187,5 @@ pub(crate) fn write_provenance(
                 interval: None,
             })
             .collect(),
-        journal_head,
-        report: Some(ArtifactRecord::file(run_dir, "report", &report_rel)?),
-        evaluated_on: now,
-    };
-    let statements = [run.statement()?, verdict.statement()?];
-    provenance::write_bundle(&run_dir.provenance(), &statements, key)?;
-    Ok(true)
+    }
 }

@@ -3,7 +3,7 @@
 //! stages and without resetting the training deadline.
 //!
 //! ```text
-//! check ─► gpu ─► hash submission ─► plan ─► stage inputs ─► build ─► train ─► collect ─► evaluate ─► verdict
+//! check ─► gpu ─► hash submission ─► plan ─► stage inputs ─► build ─► train ─► collect ─► evaluate ─► compare ─► verdict
 //! ```
 //!
 //! The journal is the source of truth: [`state::RunState`] is folded from its entries, and
@@ -11,6 +11,7 @@
 //! sink the CLI provides.
 
 mod attest;
+mod evaluate;
 mod gpu_watch;
 mod plan;
 mod progress;
@@ -18,6 +19,7 @@ mod report;
 mod runner;
 mod state;
 
+pub use evaluate::{EvalRecord, HarnessPlan, MODEL_TARGET};
 pub use gpu_watch::GpuSummary;
 pub use plan::{PlanLimits, RunPlan, new_run_id};
 pub use progress::{NoProgress, Progress};

@@ -62,6 +62,9 @@ pub struct RunPlan {
     pub limits: PlanLimits,
     /// The inputs mirror the run stages from.
     pub inputs_mirror: PathBuf,
+    /// The harness evaluation, when the policy names one or `--eval-image` gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub harness: Option<super::evaluate::HarnessPlan>,
 }
 
 /// A fresh run id: `<team>-<UTC date and time>-<4 hex>`, lowercase and safe as a Docker name.

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::FutureExt;
 
+use super::evaluate::{EvalRecord, HarnessPlan};
 use super::gpu_watch::{GpuSummary, GpuWatch, container_pids};
 use super::plan::{PlanLimits, RunPlan, new_run_id};
 use super::progress::Progress;
@@ -55,6 +56,9 @@ pub struct VerifyOptions {
     pub train_limit: Option<Duration>,
     /// Sign each provenance statement in a DSSE envelope with this Ed25519 key file.
     pub sign_key: Option<PathBuf>,
+    /// The organizer's evaluation image (a local tag or id), replacing the policy's harness
+    /// image.
+    pub eval_image: Option<String>,
 }
 
 /// What `resume` needs beyond the run directory.
@@ -194,6 +198,7 @@ pub async fn verify(
             "nvml_lib": opts.nvml_lib,
             "inputs_mirror": abs(opts.inputs.root()),
             "train_limit_s": opts.train_limit.map(|d| d.as_secs_f64()),
+            "eval_image": opts.eval_image,
             "reprobox_version": crate::VERSION,
         }),
     )?;
@@ -210,6 +215,7 @@ pub async fn verify(
         dry_run: opts.dry_run,
         inputs: opts.inputs.clone(),
         train_limit: opts.train_limit,
+        eval_image: opts.eval_image.clone(),
         plan: None,
         sign_key,
         nvml_lib: opts.nvml_lib.clone(),
@@ -341,6 +347,10 @@ pub async fn resume(
         dry_run,
         inputs,
         train_limit,
+        eval_image: first
+            .get("eval_image")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned),
         plan,
         sign_key,
         nvml_lib: first
@@ -411,6 +421,7 @@ struct Driver {
     dry_run: bool,
     inputs: InputsMirror,
     train_limit: Option<Duration>,
+    eval_image: Option<String>,
     plan: Option<RunPlan>,
     sign_key: Option<crate::provenance::SigningKey>,
     nvml_lib: Option<PathBuf>,
@@ -563,13 +574,14 @@ impl Driver {
             Err(e) => return Ok(infra("build", &e)),
         };
         self.reap(&engine).await?;
+        step!(self.eval_image_present(&engine, &plan).await);
         step!(self.build(&engine, &plan, progress).await);
         self.stage = "train";
         step!(self.train(&engine, &plan, progress).await);
         self.stage = "collect";
         step!(self.collect(&plan, progress).await);
         self.stage = "evaluate";
-        Ok(self.evaluate(&plan))
+        self.evaluate(&engine, &plan, progress).await
     }
 
     /// Stops any reprobox container on this host whose deadline passed while no runner watched
@@ -725,6 +737,7 @@ impl Driver {
                 max_context_bytes: policy.submission.max_context_bytes.unwrap_or(1 << 30),
             },
             inputs_mirror: self.inputs.root().to_owned(),
+            harness: super::evaluate::harness_plan(&policy, self.eval_image.as_deref()),
         };
         write_json_atomic(&self.run_dir.plan(), &plan).map_err(|source| PipelineError::Write {
             path: self.run_dir.plan(),
@@ -1170,30 +1183,333 @@ impl Driver {
         Ok(Ok(()))
     }
 
-    /// The evaluate stage. reprobox cannot yet score a policy's tasks inside `verify` (the
-    /// native evaluator scores one method on one file: `reprobox eval`), so a run that got this
-    /// far ends with `EVAL_FAILED` and says so plainly; the rebuilt model is hashed and recorded.
-    fn evaluate(&self, plan: &RunPlan) -> Decided {
-        let tasks: Vec<String> = self
-            .policy
-            .as_ref()
-            .map(|p| p.evaluation.tasks.iter().map(|t| t.name.clone()).collect())
-            .unwrap_or_default();
+    /// The evaluate and compare stages. A policy evaluated natively (subnet 37) cannot be
+    /// scored inside `verify` yet, so such a run ends `EVAL_FAILED` and says so plainly; a
+    /// harness evaluation runs the organizer's image in the sandbox and compares its scores
+    /// with the claims ([`crate::compare`]). The decision is journaled with the scores, so a
+    /// resumed run decides the same without evaluating again.
+    async fn evaluate(
+        &mut self,
+        engine: &DockerEngine,
+        plan: &RunPlan,
+        progress: &mut dyn Progress,
+    ) -> Result<Decided, PipelineError> {
+        if let Some(rec) = self
+            .state
+            .eval
+            .clone()
+            .and_then(|v| serde_json::from_value::<EvalRecord>(v).ok())
+        {
+            return Ok(decide(rec.verdict, &rec.stage, rec.reason));
+        }
         let digest = self
             .state
             .model
             .as_ref()
             .map(|m| m.digest.to_string())
             .unwrap_or_default();
-        decide(
-            Verdict::EvalFailed,
-            "evaluate",
-            format!(
-                "the rebuilt model was trained and hashed ({digest}, at out/{}), but this reprobox cannot yet evaluate the policy's tasks ({}) inside verify",
-                plan.output,
-                tasks.join(", ")
+        let Some(harness) = plan.harness.clone() else {
+            let tasks: Vec<String> = self
+                .policy
+                .as_ref()
+                .map(|p| p.evaluation.tasks.iter().map(|t| t.name.clone()).collect())
+                .unwrap_or_default();
+            return Ok(decide(
+                Verdict::EvalFailed,
+                "evaluate",
+                format!(
+                    "the rebuilt model was trained and hashed ({digest}, at out/{}), but this reprobox cannot yet evaluate the policy's native tasks ({}) inside verify (hint: score it with `reprobox eval`, or pass --eval-image with an organizer's evaluation image)",
+                    plan.output,
+                    tasks.join(", ")
+                ),
+            ));
+        };
+        let decided = self.run_harness(engine, plan, &harness, progress).await?;
+        let Decided(v) = &decided.0;
+        self.record(
+            events::EVAL_FINISHED,
+            &v.stage,
+            serde_json::to_value(&decided.1).unwrap_or_default(),
+        )?;
+        progress.done("evaluate", v.verdict.as_str());
+        Ok(decided.0)
+    }
+
+    /// The harness image must be on the host before anything is built or trained: finding it
+    /// missing after a day of training would waste the day. Checked until the evaluation ran.
+    async fn eval_image_present(
+        &self,
+        engine: &DockerEngine,
+        plan: &RunPlan,
+    ) -> Result<Result<(), Decided>, PipelineError> {
+        let Some(h) = &plan.harness else {
+            return Ok(Ok(()));
+        };
+        if self.state.eval.is_some() {
+            return Ok(Ok(()));
+        }
+        Ok(match engine.image_exists(&h.image).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(decide(
+                Verdict::InfraError,
+                "plan",
+                format!(
+                    "the evaluation image `{}` is not on this host, so nothing was built or trained; the verdict says nothing about the submission (hint: load the organizer's image with `docker load -i FILE`, or name a local one with --eval-image, then run verify again)",
+                    h.image
+                ),
+            )),
+            Err(e) => Err(infra("plan", &e)),
+        })
+    }
+
+    /// Runs the harness container and judges what it wrote. Returns the verdict and the record
+    /// to journal; `Err` only when nothing can be recorded.
+    async fn run_harness(
+        &mut self,
+        engine: &DockerEngine,
+        plan: &RunPlan,
+        harness: &HarnessPlan,
+        progress: &mut dyn Progress,
+    ) -> Result<(Decided, EvalRecord), PipelineError> {
+        let fail = |verdict: Verdict,
+                    stage: &str,
+                    outcome: Option<&sandbox::RunOutcome>,
+                    reason: String| {
+            let rec = EvalRecord::new(harness, outcome, verdict, stage, reason.clone());
+            Ok((decide(verdict, stage, reason), rec))
+        };
+        if !super::evaluate::scores_file_is_safe(&harness.scores_file) {
+            return fail(
+                Verdict::InfraError,
+                "evaluate",
+                None,
+                format!(
+                    "the policy's harness scores_file `{}` leaves the evaluation directory (hint: name a file such as `scores.json`)",
+                    harness.scores_file
+                ),
+            );
+        }
+        match engine.image_exists(&harness.image).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return fail(
+                    Verdict::InfraError,
+                    "evaluate",
+                    None,
+                    format!(
+                        "the evaluation image `{}` was removed from this host after the run began; nothing was evaluated and the verdict says nothing about the submission (hint: the rebuilt model is kept at {}; load the image with `docker load -i FILE` and start a new run)",
+                        harness.image,
+                        self.run_dir.root().join(&plan.output).display()
+                    ),
+                );
+            }
+            Err(e) => return fail(Verdict::InfraError, "evaluate", None, e.to_string()),
+        }
+        let profile = match load_profile(&plan.sandbox_profile) {
+            Ok(p) => p,
+            Err(e) => return fail(Verdict::InfraError, "evaluate", None, e.to_string()),
+        };
+        let Some(model) = self.state.model.clone() else {
+            return fail(
+                Verdict::MissingArtifact,
+                "collect",
+                None,
+                "no rebuilt model was recorded".into(),
+            );
+        };
+        // A container of an earlier runner of this run (it died during evaluation) goes first:
+        // the evaluation starts over, with nothing of the last attempt's output.
+        match engine
+            .list_containers(&format!("{}={}", sandbox::LABEL_RUN, self.run_id))
+            .await
+        {
+            Ok(list) => {
+                for c in list {
+                    if c.labels.get(sandbox::LABEL_STAGE).map(String::as_str) == Some("eval")
+                        && let Err(e) = engine.remove_container(&c.id).await
+                    {
+                        return fail(Verdict::InfraError, "evaluate", None, e.to_string());
+                    }
+                }
+            }
+            Err(e) => return fail(Verdict::InfraError, "evaluate", None, e.to_string()),
+        }
+        let eval_dir = self.run_dir.eval_dir();
+        let scores_path = eval_dir.join(&harness.scores_file);
+        if let Err(e) = std::fs::remove_file(&scores_path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            return Err(PipelineError::Write {
+                path: scores_path,
+                source: e,
+            });
+        }
+        let tasks: Vec<String> = self
+            .policy
+            .as_ref()
+            .map(|p| p.evaluation.tasks.iter().map(|t| t.name.clone()).collect())
+            .unwrap_or_default();
+        let mut env = vec![
+            (
+                "REPROBOX_MODEL".to_string(),
+                format!(
+                    "{}/{}",
+                    sandbox::container::INPUTS_ROOT,
+                    super::evaluate::MODEL_TARGET
+                ),
             ),
+            (
+                "REPROBOX_SCORES".to_string(),
+                format!("{}/{}", sandbox::container::OUT_MOUNT, harness.scores_file),
+            ),
+            ("REPROBOX_TASKS".to_string(), tasks.join(",")),
+            (
+                "REPROBOX_DRY_RUN".to_string(),
+                if self.dry_run { "1" } else { "0" }.to_string(),
+            ),
+        ];
+        if self.dry_run
+            && let Some(n) = self.policy.as_ref().and_then(|p| p.dry_run.eval_examples)
+        {
+            env.push(("REPROBOX_DRY_RUN_EXAMPLES".into(), n.to_string()));
+        }
+        let spec = RunSpec {
+            run_id: self.run_id.clone(),
+            stage: "eval".into(),
+            image: harness.image.clone(),
+            command: harness.command.clone(),
+            env,
+            workdir: None,
+            profile: profile.clone(),
+            limits: ContainerLimits {
+                memory_bytes: plan.limits.memory_bytes,
+                disk_bytes: plan.limits.disk_bytes,
+                cpus: None,
+            },
+            out_dir: eval_dir,
+            inputs: vec![InputMount {
+                host: self.run_dir.root().join(&model.path),
+                target: super::evaluate::MODEL_TARGET.into(),
+            }],
+            gpu: plan
+                .gpu
+                .as_ref()
+                .map(|g| crate::gpu::device_request(&g.uuid)),
+            storage_quota_supported: false,
+            deadline_unix: None,
+        };
+        self.record(
+            events::EVAL_STARTED,
+            "evaluate",
+            serde_json::json!({
+                "image": harness.image,
+                "command": harness.command,
+                "eval_secs": harness.eval_secs,
+                "model": model.digest,
+            }),
+        )?;
+        progress.stage(
+            "evaluate",
+            &format!("evaluating the rebuilt model with {}", harness.image),
+        );
+        let paths = RunPaths {
+            log: self.run_dir.eval_log(),
+            telemetry: self.run_dir.telemetry(),
+        };
+        let outcome = match sandbox::run_container(
+            engine,
+            &spec,
+            &paths,
+            Deadline::AfterStart(Duration::from_secs(harness.eval_secs)),
         )
+        .await
+        {
+            Ok(o) => o,
+            Err(e) if e.is_infra() || missing_gpu_runtime(&e) => {
+                return fail(Verdict::InfraError, "evaluate", None, e.to_string());
+            }
+            Err(e) => return fail(Verdict::EvalFailed, "evaluate", None, e.to_string()),
+        };
+        let tail = || {
+            let t = outcome.log.tail.join("\n");
+            if t.trim().is_empty() {
+                String::new()
+            } else {
+                format!("; the log ends:\n{t}")
+            }
+        };
+        let failed = match outcome.status {
+            sandbox::RunStatus::Succeeded => None,
+            sandbox::RunStatus::Failed { exit_code } => Some(format!(
+                "the evaluation exited with code {exit_code} (logs/eval.log){}",
+                tail()
+            )),
+            sandbox::RunStatus::Oom => Some(format!(
+                "the evaluation ran out of memory ({} bytes){}",
+                plan.limits.memory_bytes,
+                tail()
+            )),
+            sandbox::RunStatus::Timeout => Some(format!(
+                "the evaluation ran past its wall clock of {} s{}",
+                harness.eval_secs,
+                tail()
+            )),
+        };
+        if let Some(reason) = failed {
+            return fail(Verdict::EvalFailed, "evaluate", Some(&outcome), reason);
+        }
+        let scores = match crate::compare::read_scores(&scores_path) {
+            Ok(s) => s,
+            Err(e) => {
+                return fail(
+                    Verdict::EvalFailed,
+                    "evaluate",
+                    Some(&outcome),
+                    e.to_string(),
+                );
+            }
+        };
+        use sha2::Digest as _;
+        let scores_sha256 = std::fs::read(&scores_path)
+            .ok()
+            .map(|b| format!("sha256:{}", hex::encode(sha2::Sha256::digest(&b))));
+        let claims = &self.lm.manifest.claims.scores;
+        let Some(policy) = self.policy.as_ref() else {
+            return fail(
+                Verdict::InfraError,
+                "compare",
+                Some(&outcome),
+                format!("the policy `{}` is no longer available", plan.policy),
+            );
+        };
+        let mut rec;
+        let decided =
+            match crate::compare::compare(&policy.evaluation, claims, &scores, &self.run_id) {
+                Ok(c) => {
+                    rec = EvalRecord::new(
+                        harness,
+                        Some(&outcome),
+                        c.verdict,
+                        "compare",
+                        c.reason.clone(),
+                    )
+                    .with_comparison(&c);
+                    decide(c.verdict, "compare", c.reason)
+                }
+                Err(e) => {
+                    rec = EvalRecord::new(
+                        harness,
+                        Some(&outcome),
+                        Verdict::EvalFailed,
+                        "compare",
+                        e.to_string(),
+                    );
+                    decide(Verdict::EvalFailed, "compare", e.to_string())
+                }
+            };
+        rec.scores_file = Some(format!("{}/{}", rundir::EVAL_DIR, harness.scores_file));
+        rec.scores_sha256 = scores_sha256;
+        Ok((decided, rec))
     }
 
     fn write_report(&mut self, decided: &VerdictRecord) -> Result<(), PipelineError> {
@@ -1209,6 +1525,7 @@ impl Driver {
             ("plan", Some(rundir::PLAN)),
             ("build_log", Some(rundir::BUILD_LOG)),
             ("train_log", Some(rundir::TRAIN_LOG)),
+            ("eval_log", Some(rundir::EVAL_LOG)),
             ("telemetry", Some(rundir::TELEMETRY)),
         ] {
             if let Some(rel) = rel
@@ -1229,6 +1546,16 @@ impl Driver {
         if let Some(m) = &self.state.model {
             add(ArtifactRecord::tree(&rd, "model", &m.path, None));
         }
+        if let Some(rel) = self
+            .state
+            .eval
+            .as_ref()
+            .and_then(|e| e.get("scores_file"))
+            .and_then(|v| v.as_str())
+            && rd.root().join(rel).is_file()
+        {
+            add(ArtifactRecord::file(&rd, "scores", rel));
+        }
         let head = self.journal.head();
         let report = Report::new(
             self.plan.as_ref(),
@@ -1243,6 +1570,12 @@ impl Driver {
         report.write(&path).map_err(|source| PipelineError::Write {
             path: path.clone(),
             source,
+        })?;
+        crate::render::write_human_reports(&self.run_dir, &report).map_err(|source| {
+            PipelineError::Write {
+                path: self.run_dir.root().join(rundir::REPORT_HTML),
+                source,
+            }
         })?;
         if let Some(plan) = &self.plan {
             super::attest::write_provenance(

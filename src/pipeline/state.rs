@@ -29,6 +29,8 @@ pub(crate) mod events {
     pub const RUN_INTERRUPTED: &str = "run_interrupted";
     pub const TRAIN_FINISHED: &str = "train_finished";
     pub const MODEL_COLLECTED: &str = "model_collected";
+    /// The evaluation container is about to be created.
+    pub const EVAL_STARTED: &str = "eval_started";
     pub const EVAL_FINISHED: &str = "eval_finished";
     pub const VERDICT: &str = "verdict";
     pub const CONTAINERS_REAPED: &str = "containers_reaped";

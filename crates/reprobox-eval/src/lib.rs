@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod data;
+pub mod ifeval;
 pub mod tokenize;
 
 #[cfg(feature = "tch")]

@@ -1,0 +1,544 @@
+//! `reprobox finalists`: verify a leaderboard from the top, replacing each entry that is not
+//! reproduced by the next, until `top` entries are reproduced or the leaderboard ends ("no
+//! winner" for the places left). The NEURIPS 2023 rule this serves: "replicate their entire
+//! process … otherwise move on to the next team" (shared/reference/competitions-and-peers.md §1).
+//!
+//! A campaign lives in its own directory: `campaign.jsonl` (a hash-chained journal like a run's,
+//! every transition with its reason), `runs/<rank>-<team>/` (each entry's run directory, made by
+//! `verify`), and `campaign.json` / `campaign.md`, rewritten after every transition.
+//!
+//! Host failures are not the team's: an entry that ends `INFRA_ERROR` (or whose run cannot
+//! start for the host's sake) stops the campaign as `interrupted` without moving down the
+//! ranking; [`resume`] continues it, re-attaching to a run the dead runner left behind and
+//! repeating nothing that finished.
+
+pub mod leaderboard;
+mod report;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use leaderboard::{Entry, LeaderboardError};
+
+use crate::journal::{Journal, JournalError};
+use crate::pipeline::{PipelineError, RunResult};
+use crate::verdict::Verdict;
+
+/// The campaign journal.
+pub const JOURNAL: &str = "campaign.jsonl";
+/// The machine-readable summary.
+pub const SUMMARY_JSON: &str = "campaign.json";
+/// The summary people read.
+pub const SUMMARY_MD: &str = "campaign.md";
+/// Where the entries' run directories go.
+pub const RUNS_DIR: &str = "runs";
+/// `campaign.json`'s format.
+pub const FORMAT_VERSION: &str = "0.1";
+
+/// What a campaign was asked to do, recorded in its first journal line so that [`resume`]
+/// needs nothing else.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CampaignSpec {
+    pub policy: String,
+    pub track: String,
+    /// How many reproduced entries end the campaign.
+    pub top: u32,
+    /// The leaderboard file and its sha256, as read at the start.
+    pub leaderboard: PathBuf,
+    pub leaderboard_sha256: String,
+    pub entries: Vec<Entry>,
+    /// How each entry is verified.
+    pub verify: VerifySettings,
+}
+
+/// The `verify` settings every entry gets.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VerifySettings {
+    pub dry_run: bool,
+    /// `--gpu` as given (`none`, an index or a UUID).
+    pub gpu: String,
+    pub inputs: Option<PathBuf>,
+    pub train_limit_secs: Option<u64>,
+    pub eval_image: Option<String>,
+    pub nvml_lib: Option<PathBuf>,
+    pub lease_dir: Option<PathBuf>,
+    pub sign_key: Option<PathBuf>,
+}
+
+/// How an entry ended in the campaign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Reproduced: the entry keeps its place.
+    Accepted,
+    /// Not reproduced, non-compliant, failed to build or train, or its manifest is for another
+    /// competition: the next entry moves up.
+    Replaced,
+}
+
+/// One finished entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EntryResult {
+    pub rank: u32,
+    pub team: String,
+    pub outcome: Outcome,
+    /// The run's verdict; `None` when no run could be made (e.g. an unreadable manifest).
+    pub verdict: Option<Verdict>,
+    pub stage: Option<String>,
+    pub reason: String,
+    /// The entry's run directory, when a run was made.
+    pub run_dir: Option<PathBuf>,
+}
+
+/// Where a campaign stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    InProgress,
+    /// `top` entries were reproduced.
+    Complete,
+    /// The leaderboard ended first: fewer than `top` winners (possibly none).
+    Exhausted,
+    /// The host failed; `reprobox finalists --resume DIR` continues.
+    Interrupted,
+}
+
+/// Why a campaign cannot go on.
+#[derive(Debug, thiserror::Error)]
+pub enum CampaignError {
+    #[error(transparent)]
+    Leaderboard(#[from] LeaderboardError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("cannot write `{}`: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{}` is not a campaign directory: it has no {JOURNAL} (hint: pass the directory `reprobox finalists` printed)", path.display())]
+    NotACampaign { path: PathBuf },
+    #[error("the campaign journal `{}` cannot be replayed: {detail} (hint: run `reprobox audit verify`-style checks on it; start a new campaign if it is damaged)", path.display())]
+    State { path: PathBuf, detail: String },
+    #[error("the campaign `{}` has already finished ({status:?}) (hint: start a new campaign to verify again)", path.display())]
+    Finished { path: PathBuf, status: Status },
+    #[error("{0} (hint: --top is at least 1)")]
+    BadTop(u32),
+}
+
+/// What runs one entry: `verify` on a fresh submission, `resume` on a run a dead runner left.
+/// The CLI's verifier calls the pipeline; tests use scripted ones.
+#[allow(async_fn_in_trait)]
+pub trait Verifier {
+    async fn verify(
+        &mut self,
+        submission: &Path,
+        audits_dir: &Path,
+    ) -> Result<RunResult, PipelineError>;
+    async fn resume(&mut self, run_dir: &Path) -> Result<RunResult, PipelineError>;
+}
+
+/// A transition as it happens (for progress on the terminal).
+pub trait CampaignProgress {
+    fn transition(&mut self, event: &str, text: &str);
+}
+
+impl<F: FnMut(&str, &str)> CampaignProgress for F {
+    fn transition(&mut self, event: &str, text: &str) {
+        self(event, text)
+    }
+}
+
+/// The result of [`run`] and [`resume`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CampaignResult {
+    pub dir: PathBuf,
+    pub status: Status,
+    /// The accepted entries, best first.
+    pub winners: Vec<EntryResult>,
+    pub entries: Vec<EntryResult>,
+    /// Why an interrupted campaign stopped.
+    pub interruption: Option<String>,
+}
+
+/// Starts a campaign in a new directory under `out`.
+pub async fn start<V: Verifier>(
+    spec: CampaignSpec,
+    out: &Path,
+    verifier: &mut V,
+    progress: &mut dyn CampaignProgress,
+) -> Result<CampaignResult, CampaignError> {
+    if spec.top == 0 {
+        return Err(CampaignError::BadTop(spec.top));
+    }
+    let dir = out.join(campaign_id(&spec));
+    let write = |path: &Path| {
+        let path = path.to_owned();
+        move |source| CampaignError::Write { path, source }
+    };
+    std::fs::create_dir_all(dir.join(RUNS_DIR)).map_err(write(&dir))?;
+    let mut journal = Journal::create(dir.join(JOURNAL))?;
+    let data = serde_json::to_value(&spec).map_err(|e| CampaignError::State {
+        path: dir.clone(),
+        detail: e.to_string(),
+    })?;
+    journal.append("campaign_started", None, data)?;
+    progress.transition(
+        "campaign_started",
+        &format!(
+            "{} entries, verifying until {} reproduced ({} / {})",
+            spec.entries.len(),
+            spec.top,
+            spec.policy,
+            spec.track
+        ),
+    );
+    drive(dir, spec, journal, Vec::new(), verifier, progress).await
+}
+
+/// Continues a campaign whose runner died or whose host failed.
+pub async fn resume<V: Verifier>(
+    dir: &Path,
+    verifier: &mut V,
+    progress: &mut dyn CampaignProgress,
+) -> Result<CampaignResult, CampaignError> {
+    let path = dir.join(JOURNAL);
+    if !path.is_file() {
+        return Err(CampaignError::NotACampaign {
+            path: dir.to_owned(),
+        });
+    }
+    let (mut journal, events) = Journal::open_for_append(&path)?;
+    let state_err = |detail: String| CampaignError::State {
+        path: path.clone(),
+        detail,
+    };
+    let first = events
+        .first()
+        .filter(|e| e.event == "campaign_started")
+        .ok_or_else(|| state_err("the first line is not `campaign_started`".into()))?;
+    let spec: CampaignSpec =
+        serde_json::from_value(first.data.clone()).map_err(|e| state_err(e.to_string()))?;
+    let mut done = Vec::new();
+    for e in &events {
+        match e.event.as_str() {
+            "entry_finished" => done.push(
+                serde_json::from_value::<EntryResult>(e.data.clone())
+                    .map_err(|x| state_err(format!("line {}: {x}", e.seq)))?,
+            ),
+            "campaign_finished" => {
+                let status =
+                    serde_json::from_value(e.data["status"].clone()).unwrap_or(Status::Complete);
+                return Err(CampaignError::Finished {
+                    path: dir.to_owned(),
+                    status,
+                });
+            }
+            _ => {}
+        }
+    }
+    journal.append(
+        "campaign_resumed",
+        None,
+        serde_json::json!({"finished_entries": done.len()}),
+    )?;
+    progress.transition(
+        "campaign_resumed",
+        &format!(
+            "{} of {} entries already decided",
+            done.len(),
+            spec.entries.len()
+        ),
+    );
+    drive(dir.to_owned(), spec, journal, done, verifier, progress).await
+}
+
+/// `<policy>-<track>-<UTC time>-<4 hex>`.
+fn campaign_id(spec: &CampaignSpec) -> String {
+    let run = crate::pipeline::new_run_id(&format!("campaign-{}-{}", spec.policy, spec.track));
+    run
+}
+
+/// The entry's own directory for run directories: `runs/<rank>-<team slug>`.
+fn entry_dir(dir: &Path, e: &Entry) -> PathBuf {
+    let slug: String = e
+        .team
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .take(40)
+        .collect();
+    dir.join(RUNS_DIR)
+        .join(format!("{:03}-{}", e.rank, slug.trim_matches('-')))
+}
+
+/// The newest run directory an entry has (run ids sort by time within one team).
+fn latest_run(entry_dir: &Path) -> Option<PathBuf> {
+    let mut runs: Vec<PathBuf> = std::fs::read_dir(entry_dir)
+        .ok()?
+        .filter_map(|d| d.ok().map(|d| d.path()))
+        .filter(|p| p.join(crate::rundir::JOURNAL).is_file())
+        .collect();
+    runs.sort();
+    runs.pop()
+}
+
+/// The verdict a finished run's report holds.
+fn finished_run(run_dir: &Path) -> Option<RunResult> {
+    let text = std::fs::read_to_string(run_dir.join(crate::rundir::REPORT_JSON)).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    Some(RunResult {
+        run_id: v["run_id"].as_str()?.to_owned(),
+        run_dir: run_dir.to_owned(),
+        verdict: serde_json::from_value(v["verdict"].clone()).ok()?,
+        stage: v["decided_by"].as_str()?.to_owned(),
+        reason: v["reason"].as_str().unwrap_or_default().to_owned(),
+        cleanup_error: None,
+    })
+}
+
+async fn drive<V: Verifier>(
+    dir: PathBuf,
+    spec: CampaignSpec,
+    mut journal: Journal,
+    mut done: Vec<EntryResult>,
+    verifier: &mut V,
+    progress: &mut dyn CampaignProgress,
+) -> Result<CampaignResult, CampaignError> {
+    let accepted = |done: &[EntryResult]| {
+        done.iter()
+            .filter(|d| d.outcome == Outcome::Accepted)
+            .count() as u32
+    };
+    for entry in &spec.entries {
+        if accepted(&done) >= spec.top {
+            break;
+        }
+        if done.iter().any(|d| d.rank == entry.rank) {
+            continue;
+        }
+        let edir = entry_dir(&dir, entry);
+        let who = format!("#{} {}", entry.rank, entry.team);
+        // A manifest for another competition never reaches a sandbox.
+        let mismatch = match crate::manifest::load(&entry.submission) {
+            Ok(lm) => {
+                let s = &lm.manifest.submission;
+                (s.policy != spec.policy || s.track != spec.track).then(|| {
+                    format!(
+                        "its manifest is for {} / {}, the campaign verifies {} / {}",
+                        s.policy, s.track, spec.policy, spec.track
+                    )
+                })
+            }
+            Err(_) => None, // `verify` reports a bad manifest with its own words.
+        };
+        let result = if let Some(reason) = mismatch {
+            EntryResult {
+                rank: entry.rank,
+                team: entry.team.clone(),
+                outcome: Outcome::Replaced,
+                verdict: None,
+                stage: None,
+                reason,
+                run_dir: None,
+            }
+        } else {
+            let previous = latest_run(&edir);
+            let reused = previous
+                .as_deref()
+                .and_then(finished_run)
+                .filter(|r| r.verdict != Verdict::InfraError);
+            let run = if let Some(r) = reused {
+                Ok(r)
+            } else if let Some(p) = previous.filter(|p| finished_run(p).is_none()) {
+                journal.append(
+                    "entry_resumed",
+                    None,
+                    serde_json::json!({"rank": entry.rank, "team": entry.team, "run_dir": p}),
+                )?;
+                progress.transition(
+                    "entry_resumed",
+                    &format!("{who}: continuing {}", p.display()),
+                );
+                verifier.resume(&p).await
+            } else {
+                std::fs::create_dir_all(&edir).map_err(|source| CampaignError::Write {
+                    path: edir.clone(),
+                    source,
+                })?;
+                journal.append(
+                    "entry_started",
+                    None,
+                    serde_json::json!({"rank": entry.rank, "team": entry.team, "submission": entry.submission}),
+                )?;
+                progress.transition(
+                    "entry_started",
+                    &format!("{who}: verifying {}", entry.submission.display()),
+                );
+                verifier.verify(&entry.submission, &edir).await
+            };
+            match run {
+                Ok(r) if r.verdict == Verdict::InfraError => {
+                    return interrupt(
+                        &dir,
+                        &spec,
+                        journal,
+                        done,
+                        entry,
+                        r.reason,
+                        Some(r.run_dir),
+                        progress,
+                    );
+                }
+                Err(e) if e.exit_code() == crate::exit_codes::INFRA_ERROR => {
+                    return interrupt(
+                        &dir,
+                        &spec,
+                        journal,
+                        done,
+                        entry,
+                        e.to_string(),
+                        None,
+                        progress,
+                    );
+                }
+                Ok(r) => EntryResult {
+                    rank: entry.rank,
+                    team: entry.team.clone(),
+                    outcome: if r.verdict == Verdict::Reproduced {
+                        Outcome::Accepted
+                    } else {
+                        Outcome::Replaced
+                    },
+                    verdict: Some(r.verdict),
+                    stage: Some(r.stage),
+                    reason: r.reason,
+                    run_dir: Some(r.run_dir),
+                },
+                Err(e) => EntryResult {
+                    rank: entry.rank,
+                    team: entry.team.clone(),
+                    outcome: Outcome::Replaced,
+                    verdict: None,
+                    stage: None,
+                    reason: e.to_string(),
+                    run_dir: None,
+                },
+            }
+        };
+        journal.append(
+            "entry_finished",
+            None,
+            serde_json::to_value(&result).unwrap_or_default(),
+        )?;
+        progress.transition(
+            "entry_finished",
+            &format!(
+                "{who}: {} ({}): {}",
+                match result.outcome {
+                    Outcome::Accepted => "accepted",
+                    Outcome::Replaced => "replaced by the next entry",
+                },
+                result.verdict.map(|v| v.as_str()).unwrap_or("no run"),
+                result.reason
+            ),
+        );
+        done.push(result);
+        write_summary(&dir, &spec, &journal, &done, Status::InProgress, None)?;
+    }
+    let status = if accepted(&done) >= spec.top {
+        Status::Complete
+    } else {
+        Status::Exhausted
+    };
+    journal.append(
+        "campaign_finished",
+        None,
+        serde_json::json!({"status": status, "winners": done.iter().filter(|d| d.outcome == Outcome::Accepted).map(|d| &d.team).collect::<Vec<_>>()}),
+    )?;
+    progress.transition(
+        "campaign_finished",
+        &match status {
+            Status::Complete => format!("{} reproduced", spec.top),
+            _ => format!(
+                "the leaderboard ended with {} of {} places reproduced{}",
+                accepted(&done),
+                spec.top,
+                if accepted(&done) == 0 {
+                    ": no winner"
+                } else {
+                    ""
+                }
+            ),
+        },
+    );
+    write_summary(&dir, &spec, &journal, &done, status, None)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn interrupt(
+    dir: &Path,
+    spec: &CampaignSpec,
+    mut journal: Journal,
+    done: Vec<EntryResult>,
+    entry: &Entry,
+    reason: String,
+    run_dir: Option<PathBuf>,
+    progress: &mut dyn CampaignProgress,
+) -> Result<CampaignResult, CampaignError> {
+    journal.append(
+        "campaign_interrupted",
+        None,
+        serde_json::json!({"rank": entry.rank, "team": entry.team, "reason": reason, "run_dir": run_dir}),
+    )?;
+    progress.transition(
+        "campaign_interrupted",
+        &format!(
+            "#{} {}: the host failed, not the team: {reason}",
+            entry.rank, entry.team
+        ),
+    );
+    write_summary(
+        dir,
+        spec,
+        &journal,
+        &done,
+        Status::Interrupted,
+        Some(reason),
+    )
+}
+
+fn write_summary(
+    dir: &Path,
+    spec: &CampaignSpec,
+    journal: &Journal,
+    done: &[EntryResult],
+    status: Status,
+    interruption: Option<String>,
+) -> Result<CampaignResult, CampaignError> {
+    let result = CampaignResult {
+        dir: dir.to_owned(),
+        status,
+        winners: done
+            .iter()
+            .filter(|d| d.outcome == Outcome::Accepted)
+            .cloned()
+            .collect(),
+        entries: done.to_vec(),
+        interruption,
+    };
+    let transitions = crate::journal::read_verified(journal.path())
+        .map(|(e, _)| e)
+        .unwrap_or_default();
+    report::write(dir, spec, &result, &transitions, journal.head().hash)?;
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,305 @@
+//! `reprobox finalists LEADERBOARD --policy ID --track T --top N --submissions DIR`: verify down
+//! the ranking with fallback (`reprobox::campaign`), and `--resume CAMPAIGN_DIR` to continue one.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+use sha2::{Digest, Sha256};
+
+use reprobox::campaign::{
+    self, CampaignError, CampaignResult, CampaignSpec, Status, Verifier, VerifySettings,
+};
+use reprobox::exit_codes;
+use reprobox::gpu::GpuSelector;
+use reprobox::pipeline::{
+    self, NoProgress, PipelineError, Progress, ResumeOptions, RunResult, VerifyOptions,
+};
+use reprobox::policy::PolicySet;
+use reprobox::stage::InputsMirror;
+
+use super::output::{self, Format};
+use super::verify::{TermProgress, load_policies, parse_gpu, runtime};
+
+/// Arguments of `reprobox finalists`.
+#[derive(Debug, Args)]
+pub struct FinalistsArgs {
+    /// The leaderboard: CSV (`rank,team,submission,score`) or JSON, best first.
+    #[arg(required_unless_present = "resume")]
+    pub leaderboard: Option<PathBuf>,
+    /// The policy every entry is verified under.
+    #[arg(long, required_unless_present = "resume")]
+    pub policy: Option<String>,
+    /// The policy's track.
+    #[arg(long, required_unless_present = "resume")]
+    pub track: Option<String>,
+    /// How many reproduced entries end the campaign.
+    #[arg(long, default_value_t = 3)]
+    pub top: u32,
+    /// The directory the leaderboard's submission paths are relative to.
+    #[arg(long, value_name = "DIR", required_unless_present = "resume")]
+    pub submissions: Option<PathBuf>,
+    /// Continue the campaign in this directory (what an earlier `finalists` printed).
+    #[arg(long, value_name = "CAMPAIGN_DIR", conflicts_with_all = ["leaderboard", "policy", "track", "submissions"])]
+    pub resume: Option<PathBuf>,
+    /// Where the campaign directory is created.
+    #[arg(long, value_name = "DIR", default_value = "audits")]
+    pub out: PathBuf,
+    /// Rehearse every entry (`verify --dry-run`).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The GPU every run uses (`verify --gpu`).
+    #[arg(long, default_value = "none", value_parser = parse_gpu)]
+    pub gpu: GpuSelector,
+    /// The local inputs mirror (`verify --inputs`).
+    #[arg(long, value_name = "MIRROR")]
+    pub inputs: Option<PathBuf>,
+    /// Shorten each training wall clock to this many seconds (`verify --train-limit`).
+    #[arg(long, value_name = "SECS")]
+    pub train_limit: Option<u64>,
+    /// The organizer's evaluation image (`verify --eval-image`).
+    #[arg(long, value_name = "IMAGE")]
+    pub eval_image: Option<String>,
+    #[arg(long, value_name = "DIR", env = "REPROBOX_POLICIES")]
+    pub policies: Option<PathBuf>,
+    #[arg(long, value_name = "PATH")]
+    pub nvml_lib: Option<PathBuf>,
+    #[arg(long, value_name = "DIR")]
+    pub lease_dir: Option<PathBuf>,
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+/// Runs each entry through the real pipeline.
+struct PipelineVerifier {
+    base: VerifyOptions,
+    resume: ResumeOptions,
+    text: bool,
+}
+
+impl PipelineVerifier {
+    fn progress(&self) -> Box<dyn Progress> {
+        if self.text {
+            Box::new(TermProgress::new())
+        } else {
+            Box::new(NoProgress)
+        }
+    }
+}
+
+impl Verifier for PipelineVerifier {
+    async fn verify(
+        &mut self,
+        submission: &Path,
+        audits_dir: &Path,
+    ) -> Result<RunResult, PipelineError> {
+        let mut opts = self.base.clone();
+        opts.submission = submission.to_owned();
+        opts.audits_dir = audits_dir.to_owned();
+        pipeline::verify(&opts, self.progress().as_mut()).await
+    }
+
+    async fn resume(&mut self, run_dir: &Path) -> Result<RunResult, PipelineError> {
+        pipeline::resume(run_dir, &self.resume, self.progress().as_mut()).await
+    }
+}
+
+fn verifier(s: &VerifySettings, policies: PolicySet, text: bool) -> Result<PipelineVerifier, i32> {
+    let gpu = s.gpu.parse::<GpuSelector>().map_err(|e| {
+        output::print_error(&e);
+        exit_codes::UNREADABLE_INPUT
+    })?;
+    Ok(PipelineVerifier {
+        base: VerifyOptions {
+            submission: PathBuf::new(),
+            audits_dir: PathBuf::new(),
+            dry_run: s.dry_run,
+            gpu,
+            nvml_lib: s.nvml_lib.clone(),
+            lease_dir: s.lease_dir.clone(),
+            inputs: s
+                .inputs
+                .clone()
+                .map(InputsMirror::new)
+                .unwrap_or_else(InputsMirror::default_location),
+            policies: policies.clone(),
+            train_limit: s.train_limit_secs.map(Duration::from_secs),
+            sign_key: s.sign_key.clone(),
+            eval_image: s.eval_image.clone(),
+        },
+        resume: ResumeOptions {
+            policies,
+            lease_dir: s.lease_dir.clone(),
+            sign_key: s.sign_key.clone(),
+        },
+        text,
+    })
+}
+
+/// The campaign as the user asked for it, checked before anything is written.
+fn spec(args: &FinalistsArgs, policies: &PolicySet) -> Result<CampaignSpec, i32> {
+    let bad = |msg: String| {
+        eprintln!("error: {msg}");
+        exit_codes::UNREADABLE_INPUT
+    };
+    let (Some(lb), Some(policy), Some(track), Some(subs)) = (
+        &args.leaderboard,
+        &args.policy,
+        &args.track,
+        &args.submissions,
+    ) else {
+        return Err(bad("a leaderboard, --policy, --track and --submissions are needed (hint: or --resume CAMPAIGN_DIR)".into()));
+    };
+    let Some(p) = policies.get(policy) else {
+        return Err(bad(format!(
+            "unknown policy `{policy}` (hint: one of {}; `reprobox policy list`)",
+            policies.ids().collect::<Vec<_>>().join(", ")
+        )));
+    };
+    if p.track(track).is_none() {
+        return Err(bad(format!(
+            "policy `{policy}` has no track `{track}` (hint: one of {})",
+            p.track_ids().join(", ")
+        )));
+    }
+    if args.top == 0 {
+        return Err(bad("--top must be at least 1".into()));
+    }
+    let entries = campaign::leaderboard::load(lb, subs).map_err(|e| {
+        output::print_error(&e);
+        exit_codes::UNREADABLE_INPUT
+    })?;
+    let bytes =
+        std::fs::read(lb).map_err(|e| bad(format!("cannot read `{}`: {e}", lb.display())))?;
+    Ok(CampaignSpec {
+        policy: policy.clone(),
+        track: track.clone(),
+        top: args.top,
+        leaderboard: std::path::absolute(lb).unwrap_or_else(|_| lb.clone()),
+        leaderboard_sha256: hex(&Sha256::digest(&bytes)),
+        entries,
+        verify: VerifySettings {
+            dry_run: args.dry_run,
+            gpu: args.gpu.to_string(),
+            inputs: args.inputs.clone(),
+            train_limit_secs: args.train_limit,
+            eval_image: args.eval_image.clone(),
+            nvml_lib: args.nvml_lib.clone(),
+            lease_dir: args.lease_dir.clone(),
+            sign_key: args.sign_key.clone(),
+        },
+    })
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Runs `reprobox finalists`.
+pub fn run(args: FinalistsArgs) -> i32 {
+    let policies = match load_policies(args.policies.as_deref()) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let text = args.format == Format::Text;
+    let mut say = |event: &str, line: &str| {
+        if text {
+            eprintln!("[finalists] {event}: {line}");
+        }
+    };
+    let result = if let Some(dir) = &args.resume {
+        // The settings come from the campaign's own journal.
+        let settings = match campaign_settings(dir) {
+            Ok(s) => s,
+            Err(e) => {
+                output::print_error(&e);
+                return exit_codes::UNREADABLE_INPUT;
+            }
+        };
+        let mut v = match verifier(&settings, policies, text) {
+            Ok(v) => v,
+            Err(code) => return code,
+        };
+        rt.block_on(campaign::resume(dir, &mut v, &mut say))
+    } else {
+        let spec = match spec(&args, &policies) {
+            Ok(s) => s,
+            Err(code) => return code,
+        };
+        let mut v = match verifier(&spec.verify, policies, text) {
+            Ok(v) => v,
+            Err(code) => return code,
+        };
+        rt.block_on(campaign::start(spec, &args.out, &mut v, &mut say))
+    };
+    finish(result, args.format)
+}
+
+fn campaign_settings(dir: &Path) -> Result<VerifySettings, CampaignError> {
+    let path = dir.join(campaign::JOURNAL);
+    if !path.is_file() {
+        return Err(CampaignError::NotACampaign {
+            path: dir.to_owned(),
+        });
+    }
+    let (entries, _) = reprobox::journal::read_verified(&path)?;
+    let spec: CampaignSpec = entries
+        .first()
+        .and_then(|e| serde_json::from_value(e.data.clone()).ok())
+        .ok_or_else(|| CampaignError::State {
+            path,
+            detail: "the first line is not a readable `campaign_started`".into(),
+        })?;
+    Ok(spec.verify)
+}
+
+fn finish(result: Result<CampaignResult, CampaignError>, format: Format) -> i32 {
+    match result {
+        Ok(r) => {
+            match format {
+                Format::Json => output::print_json(&r),
+                Format::Text => {
+                    let status = match r.status {
+                        Status::Complete => "complete",
+                        Status::Exhausted if r.winners.is_empty() => "no winner",
+                        Status::Exhausted => "leaderboard exhausted",
+                        Status::Interrupted => "interrupted",
+                        Status::InProgress => "in progress",
+                    };
+                    println!("campaign: {status}");
+                    for (i, w) in r.winners.iter().enumerate() {
+                        println!("  {}. {} (rank {})", i + 1, w.team, w.rank);
+                    }
+                    if let Some(why) = &r.interruption {
+                        println!(
+                            "  the host failed: {why}\n  continue with: reprobox finalists --resume {}",
+                            r.dir.display()
+                        );
+                    }
+                    println!("summary: {}", r.dir.join(campaign::SUMMARY_MD).display());
+                }
+            }
+            if r.status == Status::Interrupted {
+                exit_codes::INFRA_ERROR
+            } else {
+                exit_codes::OK
+            }
+        }
+        Err(e) => {
+            output::print_error(&e);
+            match e {
+                CampaignError::Leaderboard(_)
+                | CampaignError::NotACampaign { .. }
+                | CampaignError::Finished { .. }
+                | CampaignError::BadTop(_) => exit_codes::UNREADABLE_INPUT,
+                _ => exit_codes::INFRA_ERROR,
+            }
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! The evaluate stage with a harness evaluator: the organizer's evaluation image runs in the same
+//! sandbox as training (no network, all capabilities dropped, read-only root), with the rebuilt
+//! model mounted read-only at `/inputs/model` and the run's `eval/` as its only writable mount
+//! (`/out`). It must write the scores file there; [`crate::compare`] reads and judges it.
+//!
+//! What the container is told (docs/evaluation.md, "The harness evaluator"):
+//! `REPROBOX_MODEL=/inputs/model`, `REPROBOX_SCORES=/out/<scores_file>`, `REPROBOX_TASKS` (the
+//! policy's task names, comma-separated), `REPROBOX_DRY_RUN` (`1` in a dry run) and
+//! `REPROBOX_DRY_RUN_EXAMPLES` (the policy's examples per task in a dry run, when it sets one).
+
+use serde::{Deserialize, Serialize};
+
+use crate::compare::Comparison;
+use crate::policy::Policy;
+use crate::sandbox::RunOutcome;
+use crate::verdict::Verdict;
+
+/// Where the model appears in the evaluation container, under `/inputs`.
+pub const MODEL_TARGET: &str = "model";
+
+/// The evaluation wall clock when the policy sets none: the NeurIPS 2023 challenge's 2 h
+/// (reference/competitions-and-peers.md §1).
+pub const DEFAULT_EVAL_SECS: u64 = 2 * 3600;
+
+/// The harness evaluation a run will do (`plan.json` `harness`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HarnessPlan {
+    /// The evaluation image (a local tag or id): the policy's, or `--eval-image`.
+    pub image: String,
+    /// The command; `None` runs the image's CMD.
+    pub command: Option<Vec<String>>,
+    /// The file the harness writes, relative to `/out` (the run's `eval/`).
+    pub scores_file: String,
+    /// The evaluation wall clock, counted from the container's start.
+    pub eval_secs: u64,
+    /// Whether `--eval-image` replaced the policy's image.
+    pub image_overridden: bool,
+}
+
+/// Resolves the harness evaluation of a run: `None` when the policy names no harness and no
+/// image was given. An `--eval-image` replaces the policy's image and keeps its command and
+/// scores file (without a policy harness: the image's CMD and `scores.json`).
+pub fn harness_plan(policy: &Policy, eval_image: Option<&str>) -> Option<HarnessPlan> {
+    let h = policy.evaluation.harness.as_ref();
+    let image = eval_image
+        .map(str::to_owned)
+        .or_else(|| h.map(|h| h.image.clone()))?;
+    Some(HarnessPlan {
+        image,
+        command: h
+            .map(|h| h.command.clone())
+            .filter(|c| !c.is_empty() && eval_image.is_none()),
+        scores_file: h
+            .map(|h| h.scores_file.clone())
+            .unwrap_or_else(|| "scores.json".into()),
+        eval_secs: policy
+            .limits
+            .eval
+            .map(|d| d.as_secs().max(1))
+            .unwrap_or(DEFAULT_EVAL_SECS),
+        image_overridden: eval_image.is_some(),
+    })
+}
+
+/// Whether a scores file name stays inside `eval/`: one or more plain components.
+pub fn scores_file_is_safe(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('/')
+        && name
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != ".." && !c.contains('\\'))
+}
+
+/// What the `eval_finished` event records, and the report's `evaluation`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EvalRecord {
+    /// `harness` (the only kind `verify` runs today).
+    pub evaluator: String,
+    pub image: String,
+    /// The evaluation container's outcome (`sandbox::RunOutcome`'s JSON).
+    pub outcome: Option<serde_json::Value>,
+    /// The scores file, relative to the run directory, and its sha256.
+    pub scores_file: Option<String>,
+    pub scores_sha256: Option<String>,
+    /// Claimed vs reproduced, when the scores could be compared.
+    pub comparison: Option<serde_json::Value>,
+    /// The verdict this stage decided, so a resumed run decides the same.
+    pub verdict: Verdict,
+    pub stage: String,
+    pub reason: String,
+}
+
+impl EvalRecord {
+    pub(crate) fn new(
+        plan: &HarnessPlan,
+        outcome: Option<&RunOutcome>,
+        verdict: Verdict,
+        stage: &str,
+        reason: String,
+    ) -> EvalRecord {
+        EvalRecord {
+            evaluator: "harness".into(),
+            image: plan.image.clone(),
+            outcome: outcome.and_then(|o| serde_json::to_value(o).ok()),
+            scores_file: None,
+            scores_sha256: None,
+            comparison: None,
+            verdict,
+            stage: stage.into(),
+            reason,
+        }
+    }
+
+    pub(crate) fn with_comparison(mut self, c: &Comparison) -> EvalRecord {
+        self.comparison = serde_json::to_value(c).ok();
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scores_files_stay_inside_eval() {
+        for ok in ["scores.json", "out/scores.json"] {
+            assert!(scores_file_is_safe(ok), "{ok}");
+        }
+        for bad in ["", "/scores.json", "../x", "a/../b", "a//b", "./s", "a\\b"] {
+            assert!(!scores_file_is_safe(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_eval_image_replaces_the_policy_s_image_and_command() {
+        let set = crate::policy::PolicySet::builtin().unwrap();
+        let p = set.get("neurips-2023-llm-efficiency").unwrap();
+        let own = harness_plan(p, None).unwrap();
+        assert_eq!(own.image, "llm-eval");
+        assert!(own.command.as_ref().is_some_and(|c| !c.is_empty()));
+        assert_eq!(own.eval_secs, 2 * 3600);
+        let other = harness_plan(p, Some("site/eval:3")).unwrap();
+        assert_eq!(other.image, "site/eval:3");
+        assert_eq!(other.command, None);
+        assert!(other.image_overridden);
+        assert_eq!(other.scores_file, "scores.json");
+    }
+}

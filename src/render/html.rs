@@ -1,0 +1,290 @@
+//! `report.html`: one self-contained page (inline CSS and SVG, no script, no external
+//! reference, so it opens offline and can be archived as one file).
+
+use std::fmt::Write;
+
+use super::series::RunSeries;
+use super::svg::{self, Line, TaskBar, Unit, plain};
+use super::{Facts, escape};
+use crate::pipeline::Report;
+use crate::verdict::Verdict;
+
+/// The banner colour of a verdict: green reproduced, red not reproduced, amber for the
+/// submission's own failures, grey for the host's.
+pub fn verdict_color(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Reproduced => "#1e8449",
+        Verdict::NotReproduced => "#c0392b",
+        Verdict::InfraError => "#566573",
+        _ => "#b9770e",
+    }
+}
+
+const STYLE: &str = "body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;color:#1b1b1b;background:#fafafa}\
+main{max-width:980px;margin:0 auto;padding:24px}\
+.banner{color:#fff;padding:18px 24px;border-radius:6px}\
+.banner h1{margin:0;font-size:28px;letter-spacing:.5px}\
+.banner p{margin:6px 0 0}\
+.dry{background:#fff3cd;border:1px solid #e0c36c;padding:8px 12px;border-radius:4px;margin-top:12px}\
+table{border-collapse:collapse;margin:8px 0 16px;background:#fff}\
+td,th{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}\
+th{background:#f0f0f0}\
+td.num{text-align:right;font-variant-numeric:tabular-nums}\
+tr.bad td{background:#fdecea}\
+code,pre{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px}\
+pre{background:#fff;border:1px solid #ddd;padding:8px;overflow-x:auto;white-space:pre-wrap}\
+.charts{display:flex;flex-wrap:wrap;gap:12px}\
+svg.chart{background:#fff;border:1px solid #ddd}\
+svg .title{font-size:13px;font-weight:600}\
+svg .tick{font-size:11px;fill:#555}\
+svg .legend{font-size:11px}\
+svg .empty{font-size:13px;fill:#888}\
+svg .grid{stroke:#eee}\
+svg .axis{stroke:#888}";
+
+/// Renders the page.
+pub fn render(report: &Report, series: &RunSeries) -> String {
+    let f = Facts::of(report);
+    let mut s = String::with_capacity(64 << 10);
+    let _ = write!(
+        s,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>reprobox: {} — {}</title><style>{STYLE}</style></head><body><main>",
+        report.verdict,
+        escape(&f.team)
+    );
+    let _ = write!(
+        s,
+        "<section class=\"banner\" id=\"verdict\" style=\"background:{}\"><h1>{}</h1><p>{} · decided at <b>{}</b></p><p>{}</p></section>",
+        verdict_color(report.verdict),
+        report.verdict,
+        escape(&f.team),
+        escape(&report.decided_by),
+        escape(&report.reason)
+    );
+    if report.dry_run {
+        s.push_str("<p class=\"dry\"><b>Dry run</b>: a rehearsal with a short budget; it decides nothing about the final ranking.</p>");
+    }
+
+    s.push_str("<h2>Run</h2><table>");
+    for (k, v) in f.rows() {
+        let _ = write!(s, "<tr><th>{}</th><td>{}</td></tr>", escape(k), escape(&v));
+    }
+    s.push_str("</table>");
+
+    if let Some(c) = &f.comparison {
+        s.push_str("<h2>Claimed vs reproduced</h2><div class=\"charts\">");
+        let bars: Vec<TaskBar<'_>> = c
+            .tasks
+            .iter()
+            .map(|t| TaskBar {
+                task: &t.task,
+                claimed: t.claimed,
+                reproduced: t.reproduced,
+                interval: t.interval,
+                ok: t.within,
+            })
+            .collect();
+        s.push_str(&svg::claims_chart("Per task: claimed vs reproduced", &bars));
+        s.push_str("</div><table id=\"scores\"><tr><th>task</th><th>claimed</th><th>reproduced</th><th>95 % interval</th><th>difference</th><th>tolerance</th><th>within</th></tr>");
+        for t in &c.tasks {
+            let decided = c.decided_by.as_deref() == Some(t.task.as_str());
+            let _ = write!(
+                s,
+                "<tr{}><td>{}{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
+                if t.within == Some(false) {
+                    " class=\"bad\""
+                } else {
+                    ""
+                },
+                escape(&t.task),
+                if decided { " <b>(decided)</b>" } else { "" },
+                opt(t.claimed),
+                plain(t.reproduced),
+                t.interval
+                    .map(|[a, b]| format!("[{}, {}]", plain(a), plain(b)))
+                    .unwrap_or_else(|| "—".into()),
+                opt(t.difference),
+                escape(&t.tolerance),
+                yes_no(t.within)
+            );
+        }
+        if let Some(a) = &c.aggregate {
+            let _ = write!(
+                s,
+                "<tr{}><td><b>aggregate</b> ({})</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>—</td><td>—</td><td>{}</td><td>{}</td></tr>",
+                if a.within == Some(false) {
+                    " class=\"bad\""
+                } else {
+                    ""
+                },
+                escape(&a.method),
+                opt(a.claimed),
+                plain(a.reproduced),
+                escape(&a.tolerance),
+                yes_no(a.within)
+            );
+        }
+        s.push_str("</table>");
+    }
+
+    s.push_str("<h2>Resources over the run</h2><div class=\"charts\">");
+    s.push_str(&svg::line_chart(
+        "GPU utilization",
+        Unit::Seconds,
+        Unit::Percent,
+        &[Line {
+            label: "GPU %",
+            points: &series.gpu_utilization_pct,
+            color: "#2471a3",
+        }],
+        Some(100.0),
+    ));
+    s.push_str(&svg::line_chart(
+        "GPU memory",
+        Unit::Seconds,
+        Unit::Bytes,
+        &[Line {
+            label: "used",
+            points: &series.gpu_memory_bytes,
+            color: "#7d3c98",
+        }],
+        series.gpu_memory_total_bytes,
+    ));
+    s.push_str(&svg::line_chart(
+        "Container memory",
+        Unit::Seconds,
+        Unit::Bytes,
+        &[Line {
+            label: "used",
+            points: &series.container_memory_bytes,
+            color: "#117a65",
+        }],
+        None,
+    ));
+    s.push_str(&svg::line_chart(
+        "Training loss (from the log)",
+        Unit::Plain,
+        Unit::Plain,
+        &[Line {
+            label: if series.loss_by_step {
+                "loss by step"
+            } else {
+                "loss by log line"
+            },
+            points: &series.loss,
+            color: "#ca6f1e",
+        }],
+        None,
+    ));
+    s.push_str("</div>");
+    if let Some(limit) = series.container_memory_limit_bytes {
+        let peak = series
+            .container_memory_bytes
+            .iter()
+            .map(|p| p.1)
+            .fold(0.0, f64::max);
+        let _ = write!(
+            s,
+            "<p>Peak container memory {} of the {} limit.</p>",
+            escape(&Unit::Bytes.format(peak)),
+            escape(&Unit::Bytes.format(limit))
+        );
+    }
+
+    if !report.findings.is_empty() {
+        s.push_str("<h2>Findings</h2><table><tr><th>severity</th><th>kind</th><th>where</th><th>message</th><th>hint</th></tr>");
+        for x in &report.findings {
+            let at = match (&x.path, x.line) {
+                (Some(p), Some(l)) => format!("{p}:{l}"),
+                (Some(p), None) => p.clone(),
+                _ => String::new(),
+            };
+            let _ = write!(
+                s,
+                "<tr><td>{}</td><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+                x.severity,
+                x.kind,
+                escape(&at),
+                escape(&x.message),
+                escape(&x.hint)
+            );
+        }
+        s.push_str("</table>");
+    }
+
+    s.push_str("<h2>Digests</h2><table><tr><th>what</th><th>digest</th></tr>");
+    if let Some(p) = &report.plan {
+        let _ = write!(
+            s,
+            "<tr><td>submission tree</td><td><code>{}</code></td></tr>",
+            p.submission_digest
+        );
+    }
+    for i in &report.inputs {
+        let _ = write!(
+            s,
+            "<tr><td>{} ({}@{})</td><td><code>{}</code></td></tr>",
+            escape(&i.name),
+            escape(&i.id),
+            escape(&i.revision),
+            i.digest
+        );
+    }
+    if let Some(img) = &report.image_id {
+        let _ = write!(
+            s,
+            "<tr><td>built image</td><td><code>{}</code></td></tr>",
+            escape(img)
+        );
+    }
+    if let Some(m) = &report.model {
+        let _ = write!(
+            s,
+            "<tr><td>rebuilt model</td><td><code>{}</code></td></tr>",
+            m.digest
+        );
+    }
+    for a in report.artifacts.iter() {
+        let _ = write!(
+            s,
+            "<tr><td>{} (<code>{}</code>)</td><td><code>{}</code></td></tr>",
+            escape(&a.name),
+            escape(&a.path),
+            a.digest
+        );
+    }
+    let _ = write!(
+        s,
+        "<tr><td>journal head</td><td><code>{}</code></td></tr></table>",
+        report.journal_head
+    );
+
+    if !f.log_tail.is_empty() {
+        s.push_str("<h2>Last lines of the training log</h2><pre>");
+        for l in &f.log_tail {
+            s.push_str(&escape(l));
+            s.push('\n');
+        }
+        s.push_str("</pre>");
+    }
+    let _ = write!(
+        s,
+        "<p>Re-check every digest and the journal chain with <code>reprobox audit verify {}</code>. reprobox {} · report format {}</p></main></body></html>\n",
+        escape(&report.run_id),
+        escape(&report.reprobox_version),
+        escape(&report.format_version)
+    );
+    s
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map(plain).unwrap_or_else(|| "—".into())
+}
+
+fn yes_no(v: Option<bool>) -> &'static str {
+    match v {
+        Some(true) => "yes",
+        Some(false) => "<b>no</b>",
+        None => "—",
+    }
+}

@@ -1,0 +1,151 @@
+//! `report.md`: what an organizer pastes into an announcement. Everything in it comes from
+//! `report.json`; the run directory and `audit verify` are the proof behind it.
+
+use std::fmt::Write;
+
+use super::svg::plain;
+use super::{Facts, md_cell};
+use crate::pipeline::Report;
+
+/// Renders the Markdown report.
+pub fn render(report: &Report) -> String {
+    let f = Facts::of(report);
+    let mut s = String::new();
+    let _ = writeln!(s, "# reprobox: {} — {}", report.verdict, md_cell(&f.team));
+    s.push('\n');
+    if report.dry_run {
+        s.push_str("> **Dry run**: a rehearsal with a short budget; it decides nothing about the final ranking.\n\n");
+    }
+    let _ = writeln!(
+        s,
+        "**{}** (decided at `{}`): {}\n",
+        report.verdict,
+        report.decided_by,
+        md_cell(&report.reason)
+    );
+    s.push_str("| | |\n|---|---|\n");
+    for (k, v) in f.rows() {
+        let _ = writeln!(s, "| {k} | {} |", md_cell(&v));
+    }
+
+    if let Some(c) = &f.comparison {
+        s.push_str("\n## Scores\n\n");
+        s.push_str(
+            "| task | claimed | reproduced | 95 % interval | difference | tolerance | within |\n",
+        );
+        s.push_str("|---|---:|---:|---|---:|---|---|\n");
+        for t in &c.tasks {
+            let _ = writeln!(
+                s,
+                "| {}{} | {} | {} | {} | {} | {} | {} |",
+                md_cell(&t.task),
+                if c.decided_by.as_deref() == Some(t.task.as_str()) {
+                    " (decided)"
+                } else {
+                    ""
+                },
+                opt(t.claimed),
+                plain(t.reproduced),
+                t.interval
+                    .map(|[a, b]| format!("[{}, {}]", plain(a), plain(b)))
+                    .unwrap_or_else(|| "—".into()),
+                opt(t.difference),
+                md_cell(&t.tolerance),
+                yes_no(t.within),
+            );
+        }
+        if let Some(a) = &c.aggregate {
+            let _ = writeln!(
+                s,
+                "| **aggregate** ({}) | {} | {} | — | — | {} | {} |",
+                md_cell(&a.method),
+                opt(a.claimed),
+                plain(a.reproduced),
+                md_cell(&a.tolerance),
+                yes_no(a.within),
+            );
+        }
+        if !c.unknown_claims.is_empty() {
+            let _ = writeln!(
+                s,
+                "\nClaims for tasks the policy does not evaluate (not compared): {}.",
+                md_cell(&c.unknown_claims.join(", "))
+            );
+        }
+    }
+
+    if !report.findings.is_empty() {
+        s.push_str("\n## Findings\n\n");
+        for x in &report.findings {
+            let at = match (&x.path, x.line) {
+                (Some(p), Some(l)) => format!(" `{}:{l}`", md_cell(p)),
+                (Some(p), None) => format!(" `{}`", md_cell(p)),
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                s,
+                "- **{}** `{}`{at}: {} (hint: {})",
+                x.severity,
+                x.kind,
+                md_cell(&x.message),
+                md_cell(&x.hint)
+            );
+        }
+    }
+
+    if !report.inputs.is_empty() || report.model.is_some() {
+        s.push_str("\n## Digests\n\n| what | digest |\n|---|---|\n");
+        if let Some(p) = &report.plan {
+            let _ = writeln!(s, "| submission tree | `{}` |", p.submission_digest);
+        }
+        for i in &report.inputs {
+            let _ = writeln!(
+                s,
+                "| {} ({}@{}) | `{}` |",
+                md_cell(&i.name),
+                md_cell(&i.id),
+                md_cell(&i.revision),
+                i.digest
+            );
+        }
+        if let Some(img) = &report.image_id {
+            let _ = writeln!(s, "| built image | `{}` |", md_cell(img));
+        }
+        if let Some(m) = &report.model {
+            let _ = writeln!(
+                s,
+                "| rebuilt model (`{}`) | `{}` |",
+                md_cell(&m.path),
+                m.digest
+            );
+        }
+    }
+
+    if !f.log_tail.is_empty() {
+        s.push_str("\n## Last lines of the training log\n\n```text\n");
+        for l in &f.log_tail {
+            // A fence inside the log must not end the block.
+            let _ = writeln!(s, "{}", l.replace("```", "'''"));
+        }
+        s.push_str("```\n");
+    }
+
+    let _ = write!(
+        s,
+        "\n## Re-check\n\nEvery digest above and the journal chain (head `{}`) are recomputed by:\n\n```sh\nreprobox audit verify {}\n```\n\nreprobox {} · report format {}\n",
+        report.journal_head, report.run_id, report.reprobox_version, report.format_version
+    );
+    s
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map(plain).unwrap_or_else(|| "—".into())
+}
+
+fn yes_no(v: Option<bool>) -> &'static str {
+    match v {
+        Some(true) => "yes",
+        Some(false) => "**no**",
+        None => "—",
+    }
+}

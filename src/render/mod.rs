@@ -1,0 +1,319 @@
+//! The human reports: `report.md` (what an organizer pastes into an announcement) and
+//! `report.html` (one self-contained page with SVG charts). Both are views of `report.json` plus
+//! the run's telemetry and training log; they are written after it, carry nothing it does not,
+//! and can be made again from the run directory at any time ([`write_human_reports`]).
+//!
+//! Pure rendering: no Docker, no network, and nothing printed.
+
+pub mod html;
+pub mod markdown;
+pub mod series;
+pub mod svg;
+
+use std::io::Write;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::pipeline::Report;
+use crate::rundir::{self, RunDir};
+pub use series::RunSeries;
+
+/// Renders `report.md` and `report.html` for `report` into the run directory, each through a
+/// temp file and a rename so a crash never leaves half a page.
+pub fn write_human_reports(run_dir: &RunDir, report: &Report) -> std::io::Result<()> {
+    let series = RunSeries::load(&run_dir.telemetry(), &run_dir.train_log());
+    write_atomic(
+        &run_dir.root().join(rundir::REPORT_MD),
+        markdown::render(report).as_bytes(),
+    )?;
+    write_atomic(
+        &run_dir.root().join(rundir::REPORT_HTML),
+        html::render(report, &series).as_bytes(),
+    )
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut name = path.file_name().unwrap_or_default().to_owned();
+    name.push(".tmp");
+    let tmp = path.with_file_name(name);
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
+/// Escapes text for HTML and SVG (element content and quoted attributes).
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c if c.is_control() && c != '\n' && c != '\t' => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Text made safe for one Markdown table cell or line: no pipe, no newline, no HTML.
+pub fn md_cell(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('|', "\\|")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace(['\n', '\r'], " ")
+}
+
+/// One task's row of the scores table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskRow {
+    pub task: String,
+    pub claimed: Option<f64>,
+    pub reproduced: f64,
+    pub interval: Option<[f64; 2]>,
+    pub difference: Option<f64>,
+    pub tolerance: String,
+    pub within: Option<bool>,
+}
+
+/// The aggregate's row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AggregateRow {
+    pub method: String,
+    pub claimed: Option<f64>,
+    pub reproduced: f64,
+    pub tolerance: String,
+    pub within: Option<bool>,
+}
+
+/// The comparison as both reports show it (read back from `report.json`'s
+/// `evaluation.comparison`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComparisonView {
+    pub tasks: Vec<TaskRow>,
+    pub aggregate: Option<AggregateRow>,
+    pub decided_by: Option<String>,
+    pub unknown_claims: Vec<String>,
+}
+
+impl ComparisonView {
+    fn of(v: &Value) -> Option<ComparisonView> {
+        let tasks = v["tasks"]
+            .as_array()?
+            .iter()
+            .filter_map(|t| {
+                Some(TaskRow {
+                    task: t["task"].as_str()?.to_owned(),
+                    claimed: t["claimed"].as_f64(),
+                    reproduced: t["reproduced"].as_f64()?,
+                    interval: t["interval"]
+                        .as_array()
+                        .and_then(|a| Some([a.first()?.as_f64()?, a.get(1)?.as_f64()?])),
+                    difference: t["difference"].as_f64(),
+                    tolerance: tolerance(&t["tolerance"]),
+                    within: t["within_tolerance"].as_bool(),
+                })
+            })
+            .collect();
+        let a = &v["aggregate"];
+        let aggregate = a["reproduced"].as_f64().map(|reproduced| AggregateRow {
+            method: a["method"].as_str().unwrap_or("?").to_owned(),
+            claimed: a["claimed"].as_f64(),
+            reproduced,
+            tolerance: tolerance(&a["tolerance"]),
+            within: a["within_tolerance"].as_bool(),
+        });
+        Some(ComparisonView {
+            tasks,
+            aggregate,
+            decided_by: v["decided_by"].as_str().map(str::to_owned),
+            unknown_claims: v["unknown_claims"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+    }
+}
+
+fn tolerance(v: &Value) -> String {
+    crate::compare::describe_tolerance(crate::policy::Tolerance {
+        absolute: v["absolute"].as_f64(),
+        relative: v["relative"].as_f64(),
+    })
+}
+
+/// What both reports say about a run, gathered once.
+pub(crate) struct Facts {
+    pub team: String,
+    pub comparison: Option<ComparisonView>,
+    pub log_tail: Vec<String>,
+    rows: Vec<(&'static str, String)>,
+}
+
+impl Facts {
+    pub(crate) fn of(r: &Report) -> Facts {
+        let mut rows: Vec<(&'static str, String)> = Vec::new();
+        let team = r
+            .plan
+            .as_ref()
+            .map(|p| p.team.clone())
+            .unwrap_or_else(|| r.run_id.clone());
+        rows.push(("run", r.run_id.clone()));
+        if let Some(p) = &r.plan {
+            rows.push(("policy / track", format!("{} / {}", p.policy, p.track)));
+            rows.push((
+                "GPU",
+                p.gpu
+                    .as_ref()
+                    .map(|g| format!("{} ({}, driver {})", g.name, g.uuid, g.driver_version))
+                    .unwrap_or_else(|| "none (CPU run)".into()),
+            ));
+            rows.push((
+                "sandbox",
+                format!("profile `{}`, runtime `{}`", p.sandbox_profile, p.runtime),
+            ));
+        }
+        if let Some(ms) = r.build_ms {
+            let limit = r
+                .plan
+                .as_ref()
+                .map(|p| {
+                    format!(
+                        " of {}",
+                        svg::Unit::Seconds.format(p.limits.build_secs as f64)
+                    )
+                })
+                .unwrap_or_default();
+            rows.push(("build", format!("{}{limit}", secs(ms as f64 / 1000.0))));
+        }
+        let training = r.training.as_ref().unwrap_or(&Value::Null);
+        if let Some(status) = training["status"]["status"].as_str() {
+            let mut t = status.to_owned();
+            if let Some(code) = training["exit_code"].as_i64() {
+                t.push_str(&format!(", exit code {code}"));
+            }
+            if let Some(w) = daemon_wall(training) {
+                t.push_str(&format!(", {}", secs(w)));
+                if let Some(p) = &r.plan {
+                    t.push_str(&format!(
+                        " of {} allowed",
+                        svg::Unit::Seconds.format(p.limits.train_secs as f64)
+                    ));
+                }
+            }
+            if training["oom_killed"].as_bool() == Some(true) {
+                t.push_str(", killed for memory");
+            }
+            if training["log"]["truncated"].as_bool() == Some(true) {
+                t.push_str(", log truncated at the cap");
+            }
+            rows.push(("training", t));
+        }
+        let eval = r.evaluation.as_ref().unwrap_or(&Value::Null);
+        if let Some(img) = eval["image"].as_str() {
+            rows.push(("evaluation", format!("harness image `{img}`")));
+        }
+        if let Some(m) = &r.model {
+            rows.push(("rebuilt model", format!("{} ({} files)", m.digest, m.files)));
+        }
+        if let Some(s) = &r.started_at {
+            rows.push(("started", s.clone()));
+        }
+        rows.push(("finished", r.finished_at.clone()));
+        if r.resumes > 0 {
+            rows.push(("resumed", format!("{} time(s)", r.resumes)));
+        }
+        let log_tail = training["log"]["tail"]
+            .as_array()
+            .map(|a| {
+                let lines: Vec<String> = a
+                    .iter()
+                    .filter_map(|l| l.as_str().map(str::to_owned))
+                    .collect();
+                lines[lines.len().saturating_sub(20)..].to_vec()
+            })
+            .unwrap_or_default();
+        Facts {
+            team,
+            comparison: eval.get("comparison").and_then(ComparisonView::of),
+            log_tail,
+            rows,
+        }
+    }
+
+    pub(crate) fn rows(&self) -> impl Iterator<Item = (&'static str, String)> + '_ {
+        self.rows.iter().cloned()
+    }
+}
+
+fn secs(s: f64) -> String {
+    if s < 120.0 {
+        format!("{s:.1} s")
+    } else {
+        svg::Unit::Seconds.format(s)
+    }
+}
+
+/// The container's wall time by the daemon's clock.
+fn daemon_wall(training: &Value) -> Option<f64> {
+    let t = |k: &str| {
+        training[k]
+            .as_str()
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+    };
+    let d = (t("finished_at")? - t("started_at")?).num_milliseconds();
+    (d >= 0).then_some(d as f64 / 1000.0)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_leaves_no_markup() {
+        assert_eq!(
+            escape(r#"<a href="x">'&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+        assert_eq!(escape("a\u{1b}[31mb"), "a\u{fffd}[31mb");
+        assert_eq!(md_cell("a|b\nc<script>"), "a\\|b c&lt;script&gt;");
+    }
+
+    #[test]
+    fn the_comparison_is_read_back_from_report_json() {
+        let v = serde_json::json!({
+            "tasks": [
+                {"task": "mmlu", "claimed": 0.9, "reproduced": 0.7, "difference": -0.2,
+                 "tolerance": {"absolute": 0.01, "relative": null}, "within_tolerance": false,
+                 "interval": [0.4, 0.9], "examples": 10},
+                {"task": "gsm", "claimed": null, "reproduced": 0.5, "difference": null,
+                 "tolerance": {"absolute": null, "relative": null}, "within_tolerance": null,
+                 "interval": null}
+            ],
+            "aggregate": {"method": "geometric_mean", "claimed": null, "reproduced": 0.6,
+                          "tolerance": {"absolute": null, "relative": 0.05}, "within_tolerance": null},
+            "unknown_claims": ["extra"],
+            "decided_by": "mmlu"
+        });
+        let c = ComparisonView::of(&v).unwrap();
+        assert_eq!(c.tasks.len(), 2);
+        assert_eq!(c.tasks[0].interval, Some([0.4, 0.9]));
+        assert_eq!(c.tasks[0].tolerance, "±0.01");
+        assert_eq!(c.tasks[1].within, None);
+        assert_eq!(c.aggregate.as_ref().unwrap().tolerance, "±5%");
+        assert_eq!(c.decided_by.as_deref(), Some("mmlu"));
+        assert_eq!(c.unknown_claims, vec!["extra".to_owned()]);
+        assert_eq!(ComparisonView::of(&Value::Null), None);
+    }
+}
