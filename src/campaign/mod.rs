@@ -256,8 +256,7 @@ pub async fn resume<V: Verifier>(
 
 /// `<policy>-<track>-<UTC time>-<4 hex>`.
 fn campaign_id(spec: &CampaignSpec) -> String {
-    let run = crate::pipeline::new_run_id(&format!("campaign-{}-{}", spec.policy, spec.track));
-    run
+    crate::pipeline::new_run_id(&format!("campaign-{}-{}", spec.policy, spec.track))
 }
 
 /// The entry's own directory for run directories: `runs/<rank>-<team slug>`.

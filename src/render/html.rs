@@ -267,9 +267,9 @@ pub fn render(report: &Report, series: &RunSeries) -> String {
         }
         s.push_str("</pre>");
     }
-    let _ = write!(
+    let _ = writeln!(
         s,
-        "<p>Re-check every digest and the journal chain with <code>reprobox audit verify {}</code>. reprobox {} · report format {}</p></main></body></html>\n",
+        "<p>Re-check every digest and the journal chain with <code>reprobox audit verify {}</code>. reprobox {} · report format {}</p></main></body></html>",
         escape(&report.run_id),
         escape(&report.reprobox_version),
         escape(&report.format_version)

@@ -180,8 +180,7 @@ pub fn find_number_after(text: &str, key: &str) -> Option<f64> {
             continue;
         }
         let rest = &lower[end..];
-        let rest =
-            rest.trim_start_matches(|c: char| matches!(c, ' ' | '\t' | ':' | '=' | '\'' | '"'));
+        let rest = rest.trim_start_matches([' ', '\t', ':', '=', '\'', '"']);
         let len = rest
             .find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e')))
             .unwrap_or(rest.len());
