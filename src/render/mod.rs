@@ -181,7 +181,7 @@ impl Facts {
             ));
             rows.push((
                 "sandbox",
-                format!("profile `{}`, runtime `{}`", p.sandbox_profile, p.runtime),
+                format!("profile {}, runtime {}", p.sandbox_profile, p.runtime),
             ));
         }
         if let Some(ms) = r.build_ms {
@@ -222,7 +222,7 @@ impl Facts {
         }
         let eval = r.evaluation.as_ref().unwrap_or(&Value::Null);
         if let Some(img) = eval["image"].as_str() {
-            rows.push(("evaluation", format!("harness image `{img}`")));
+            rows.push(("evaluation", format!("harness image {img}")));
         }
         if let Some(m) = &r.model {
             rows.push(("rebuilt model", format!("{} ({} files)", m.digest, m.files)));

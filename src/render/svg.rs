@@ -127,9 +127,8 @@ pub fn line_chart(
         }
         let _ = write!(
             s,
-            r#"<text x="{}" y="{}" fill="{}" class="legend">{}</text>"#,
-            LEFT + 8.0 + 170.0 * i as f64,
-            TOP - 10.0,
+            r#"<text x="{}" y="14" text-anchor="end" fill="{}" class="legend">{}</text>"#,
+            W - RIGHT - 170.0 * i as f64,
             escape(l.color),
             escape(l.label)
         );
