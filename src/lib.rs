@@ -15,6 +15,7 @@ pub mod check;
 pub mod compare;
 pub mod digest;
 pub mod engine;
+pub mod estimate;
 pub mod exit_codes;
 pub mod gpu;
 pub mod journal;

@@ -957,7 +957,7 @@ fn pixels_near(png_path: &Path, rgb: [u8; 3], tol: u8) -> usize {
 #[test]
 fn the_html_report_shows_the_verdict_and_its_charts_in_a_headless_browser() {
     let s = setup(&format!(
-        "{WRITES_MODEL}for i in 2 3 4 5 6 7 8; do echo \"step $i loss 2.$((9 - i))\"; sleep 0.3; done\n"
+        "{WRITES_MODEL}for i in 2 3 4 5 6 7 8; do echo \"step $i/8 loss 2.$((9 - i))\"; sleep 0.3; done\n"
     ));
     s.claim("0.9");
     let (code, v) = s.verify(&[]);
@@ -968,6 +968,20 @@ fn the_html_report_shows_the_verdict_and_its_charts_in_a_headless_browser() {
     assert!(md.starts_with("# reprobox: NOT_REPRODUCED"), "{md}");
     assert!(md.contains("| bigbench (decided) | 0.9 | 0.7 |"), "{md}");
     assert!(md.contains("reprobox audit verify"), "{md}");
+    // A dry run whose log shows `step N/M` projects the full run against the policy's 24 h.
+    let est = &report(&rd)["estimate"];
+    assert_eq!(est["steps_done"], 8, "{est}");
+    assert_eq!(est["steps_total"], 8);
+    assert_eq!(est["limit_secs"], 24 * 3600);
+    assert_eq!(est["fits"], true);
+    assert!(
+        est["projected_secs"].as_f64().unwrap() >= 1.5,
+        "steps 2 to 8 are 0.3 s apart: {est}"
+    );
+    assert!(
+        md.contains("| full-run estimate | step 8 of 8 after "),
+        "{md}"
+    );
 
     let page = rd.join("report.html");
     let html = std::fs::read_to_string(&page).unwrap();

@@ -16,6 +16,10 @@ pub struct PlanLimits {
     pub build_secs: u64,
     /// The training wall clock, counted from the container's start.
     pub train_secs: u64,
+    /// The policy's own training wall clock, which a dry run's budget or `--train-limit` may
+    /// have shortened `train_secs` from: what a dry run's estimate is measured against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_train_secs: Option<u64>,
     pub eval_secs: Option<u64>,
     pub memory_bytes: u64,
     pub disk_bytes: Option<u64>,

@@ -5,7 +5,8 @@
 //! verify`) and the journal's head hash. The human reports (`report.md`, `report.html`) and the
 //! per-task score comparison come with the evaluation stage.
 //!
-//! Changelog: 0.1: first version.
+//! Changelog: 0.1: first version. 0.2: `estimate` (a dry run's projection of the full
+//! training time); `plan.limits.policy_train_secs`.
 
 use std::io::Write;
 use std::path::Path;
@@ -20,7 +21,7 @@ use crate::provenance::Artifacts;
 use crate::verdict::Verdict;
 
 /// The report format, major.minor. Readers accept the same major.
-pub const REPORT_FORMAT_VERSION: &str = "0.1";
+pub const REPORT_FORMAT_VERSION: &str = "0.2";
 
 /// The report.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -50,6 +51,10 @@ pub struct Report {
     pub gpu_telemetry: Option<serde_json::Value>,
     pub model: Option<ModelRecord>,
     pub evaluation: Option<serde_json::Value>,
+    /// A dry run's estimate of whether the full training fits the policy's wall clock; absent
+    /// for a full run or when the training log shows no `step N/M` progress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<crate::estimate::FitEstimate>,
     /// Every file and tree this report vouches for, with its digest.
     pub artifacts: Artifacts,
     /// The journal's last line hash when the report was written.
@@ -87,6 +92,7 @@ impl Report {
             gpu_telemetry: state.gpu.clone(),
             model: state.model.clone(),
             evaluation: state.eval.clone(),
+            estimate: None,
             artifacts,
             journal_head,
         }

@@ -731,6 +731,7 @@ impl Driver {
             limits: PlanLimits {
                 build_secs: build.as_secs(),
                 train_secs: train.as_secs().max(1),
+                policy_train_secs: Some(train_policy.as_secs()),
                 eval_secs: policy.limits.eval.map(|d| d.as_secs()),
                 memory_bytes: memory,
                 disk_bytes: policy.limits.disk_bytes,
@@ -1512,6 +1513,19 @@ impl Driver {
         Ok((decided, rec))
     }
 
+    /// A dry run's estimate of whether the full training fits the policy's wall clock, from
+    /// the progress its log shows.
+    fn fit_estimate(&self) -> Option<crate::estimate::FitEstimate> {
+        if !self.dry_run {
+            return None;
+        }
+        let limits = &self.plan.as_ref()?.limits;
+        let limit = limits.policy_train_secs.unwrap_or(limits.train_secs);
+        let started = self.state.outcome.as_ref()?.get("started_at")?.as_str()?;
+        let started = chrono::DateTime::parse_from_rfc3339(started).ok()?;
+        crate::estimate::from_log(&self.run_dir.train_log(), started.to_utc(), limit)
+    }
+
     fn write_report(&mut self, decided: &VerdictRecord) -> Result<(), PipelineError> {
         let mut artifacts = Artifacts::new();
         let rd = self.run_dir.clone();
@@ -1557,7 +1571,7 @@ impl Driver {
             add(ArtifactRecord::file(&rd, "scores", rel));
         }
         let head = self.journal.head();
-        let report = Report::new(
+        let mut report = Report::new(
             self.plan.as_ref(),
             &self.run_id,
             self.dry_run,
@@ -1566,6 +1580,7 @@ impl Driver {
             artifacts,
             head.hash,
         );
+        report.estimate = self.fit_estimate();
         let path = self.run_dir.report_json();
         report.write(&path).map_err(|source| PipelineError::Write {
             path: path.clone(),

@@ -220,6 +220,20 @@ impl Facts {
             }
             rows.push(("training", t));
         }
+        if let Some(e) = &r.estimate {
+            rows.push((
+                "full-run estimate",
+                format!(
+                    "step {} of {} after {}: all steps would take about {}, {} the {} limit",
+                    e.steps_done,
+                    e.steps_total,
+                    secs(e.elapsed_secs),
+                    secs(e.projected_secs),
+                    if e.fits { "within" } else { "OVER" },
+                    svg::Unit::Seconds.format(e.limit_secs as f64)
+                ),
+            ));
+        }
         let eval = r.evaluation.as_ref().unwrap_or(&Value::Null);
         if let Some(img) = eval["image"].as_str() {
             rows.push(("evaluation", format!("harness image {img}")));
