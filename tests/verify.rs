@@ -295,6 +295,46 @@ fn a_training_run_is_built_trained_hashed_and_audited() {
     assert!(rd.join("plan.json").is_file());
     audit_ok(&rd);
     no_containers_left(r["run_id"].as_str().unwrap());
+
+    // The real run's statements pass the in-toto attestation bindings, and the provenance
+    // names the base image by the id the Dockerfile pins, and the evaluation's byproducts.
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/audit/validate_intoto.py");
+    let python = std::env::var_os("REPROBOX_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
+    let out = Command::new(&python)
+        .arg(&script)
+        .arg(rd.join("provenance.intoto.jsonl"))
+        .output()
+        .unwrap_or_else(|e| panic!("{} does not run ({e}); run scripts/setup", python.display()));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let prov = std::fs::read_to_string(rd.join("provenance.intoto.jsonl")).unwrap();
+    let slsa: serde_json::Value = serde_json::from_str(prov.lines().next().unwrap()).unwrap();
+    let build = &slsa["predicate"]["buildDefinition"];
+    let base = build["resolvedDependencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "base_image")
+        .unwrap_or_else(|| panic!("no base image in {build}"));
+    let id = shell_image_id();
+    assert_eq!(base["digest"]["sha256"], id.trim_start_matches("sha256:"));
+    let builder = &slsa["predicate"]["runDetails"]["builder"]["version"];
+    assert!(
+        builder["docker"].as_str().is_some_and(|v| !v.is_empty()),
+        "{builder}"
+    );
+    let byproducts = slsa["predicate"]["runDetails"]["byproducts"].to_string();
+    for b in ["logs/eval.log", "eval/scores.json", "logs/train.log"] {
+        assert!(byproducts.contains(b), "{b} in {byproducts}");
+    }
 }
 
 #[test]

@@ -300,21 +300,60 @@ pub fn lint_dockerfile(text: &str, label: &str) -> Vec<Finding> {
     findings
 }
 
-fn lint_from(
+/// A base image a Dockerfile builds from: a `FROM` that names neither `scratch` nor an earlier
+/// stage, with its `ARG` defaults resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseImage {
+    /// The reference as resolved, e.g. `python:3.11@sha256:…` or `sha256:<image id>`.
+    pub reference: String,
+    /// The 64 hex digits it is pinned by (a registry manifest digest or a local image id);
+    /// `None` when it is not pinned.
+    pub digest: Option<String>,
+    pub line: u32,
+}
+
+/// The base images of a Dockerfile, in order (what provenance lists as dependencies).
+pub fn base_images(text: &str) -> Vec<BaseImage> {
+    let mut stages = HashSet::new();
+    let mut global_args = Vec::new();
+    let mut seen_from = false;
+    let mut out = Vec::new();
+    for inst in parse(text) {
+        match inst.keyword.as_str() {
+            "ARG" if !seen_from => {
+                if let Some((k, v)) = inst.args.split_once('=') {
+                    global_args.push((k.trim().to_owned(), v.trim().trim_matches('"').to_owned()));
+                }
+            }
+            "FROM" => {
+                seen_from = true;
+                if let Some((_, resolved)) = from_reference(&inst, &global_args, &mut stages) {
+                    out.push(BaseImage {
+                        digest: pinned_digest(&resolved).map(str::to_owned),
+                        reference: resolved,
+                        line: inst.line(),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The image a `FROM` names, as written and resolved; `None` for `scratch` or an earlier stage.
+/// Adds the instruction's own `AS` name to `stages`.
+fn from_reference(
     inst: &Instruction,
     global_args: &[(String, String)],
     stages: &mut HashSet<String>,
-    label: &str,
-    findings: &mut Vec<Finding>,
-) {
+) -> Option<(String, String)> {
     let words: Vec<&str> = inst
         .args
         .split_whitespace()
         .filter(|w| !w.starts_with("--"))
         .collect();
-    let Some(image) = words.first() else {
-        return;
-    };
+    let image = words.first()?;
     let stage_name = (words.len() >= 3 && words[1].eq_ignore_ascii_case("as"))
         .then(|| words[2].to_ascii_lowercase());
     let mut resolved = (*image).to_owned();
@@ -328,17 +367,35 @@ fn lint_from(
     let earlier_stage = stages.contains(&resolved.to_ascii_lowercase());
     stages.extend(stage_name);
     if resolved.eq_ignore_ascii_case("scratch") || earlier_stage {
-        return;
+        return None;
     }
-    // `FROM name@sha256:<digest>` pins a registry manifest; `FROM sha256:<image id>` pins a local
-    // image by its content-addressed id, which is how images built without a registry (as on
-    // reprobox's own hosts) are pinned: the classic builder resolves an id without pulling.
-    let is_digest = |d: &str| d.len() == 64 && is_hex(d);
-    let pinned = resolved
+    Some(((*image).to_owned(), resolved))
+}
+
+/// The digest a resolved `FROM` reference is pinned by. `FROM name@sha256:<digest>` pins a
+/// registry manifest; `FROM sha256:<image id>` pins a local image by its content-addressed id,
+/// which is how images built without a registry (as on reprobox's own hosts) are pinned: the
+/// classic builder resolves an id without pulling.
+fn pinned_digest(resolved: &str) -> Option<&str> {
+    let is_digest = |d: &&str| d.len() == 64 && is_hex(d);
+    resolved
         .split_once("@sha256:")
-        .is_some_and(|(_, d)| is_digest(d))
-        || resolved.strip_prefix("sha256:").is_some_and(is_digest);
-    if !pinned {
+        .map(|(_, d)| d)
+        .filter(is_digest)
+        .or_else(|| resolved.strip_prefix("sha256:").filter(is_digest))
+}
+
+fn lint_from(
+    inst: &Instruction,
+    global_args: &[(String, String)],
+    stages: &mut HashSet<String>,
+    label: &str,
+    findings: &mut Vec<Finding>,
+) {
+    let Some((image, resolved)) = from_reference(inst, global_args, stages) else {
+        return;
+    };
+    if pinned_digest(&resolved).is_none() {
         findings.push(
             Finding::error(
                 FindingKind::UnpinnedBaseImage,
@@ -851,6 +908,21 @@ mod tests {
         // A local image pinned by its content-addressed id.
         assert!(kinds(&format!("FROM sha256:{DIGEST}\n")).is_empty());
         assert_eq!(kinds("FROM sha256:abc\n").len(), 1);
+        let bases = base_images(&format!(
+            "ARG B=python@sha256:{DIGEST}\nFROM ${{B}} AS build\nFROM build\nFROM scratch\nFROM sha256:{DIGEST}\nFROM debian:12\n"
+        ));
+        let refs: Vec<(&str, Option<&str>, u32)> = bases
+            .iter()
+            .map(|b| (b.reference.as_str(), b.digest.as_deref(), b.line))
+            .collect();
+        assert_eq!(
+            refs,
+            [
+                (format!("python@sha256:{DIGEST}").as_str(), Some(DIGEST), 2),
+                (format!("sha256:{DIGEST}").as_str(), Some(DIGEST), 5),
+                ("debian:12", None, 6),
+            ]
+        );
         let multi = format!(
             "FROM python@sha256:{DIGEST} AS build\nFROM build\nFROM --platform=linux/amd64 BUILD\n"
         );

@@ -48,6 +48,21 @@ pub(crate) fn write_provenance(
         Some(&format!("file://{}", plan.submission.display())),
         plan.submission_digest,
     )];
+    // The base images, as the Dockerfile pins them (`check` refuses an unpinned one outside a
+    // dry run; an unpinned one has no digest to record and is left out).
+    let dockerfile = std::fs::read_to_string(&plan.dockerfile).unwrap_or_default();
+    deps.extend(
+        crate::check::dockerfile::base_images(&dockerfile)
+            .into_iter()
+            .filter_map(|b| {
+                let digest = format!("sha256:{}", b.digest?).parse().ok()?;
+                Some(provenance::dependency(
+                    "base_image",
+                    Some(&format!("docker-image://{}", b.reference)),
+                    digest,
+                ))
+            }),
+    );
     deps.extend(
         artifacts
             .0
@@ -119,7 +134,11 @@ pub(crate) fn write_provenance(
         },
         resolved_dependencies: deps,
         byproducts,
-        builder_version: BTreeMap::new(),
+        builder_version: state
+            .engine_version
+            .iter()
+            .map(|v| ("docker".to_owned(), v.clone()))
+            .collect::<BTreeMap<_, _>>(),
         started_on: time(field("started_at")).or(state.started).unwrap_or(now),
         finished_on: time(field("finished_at")).unwrap_or(now),
     };

@@ -826,10 +826,12 @@ impl Driver {
         };
         match sandbox::build_image(engine, &spec, &self.run_dir.build_log()).await {
             Ok(img) => {
+                // The engine's version goes into the provenance's builder version.
+                let engine_version = engine.version().await.ok().map(|v| v.version);
                 self.record(
                     events::BUILD_FINISHED,
                     "build",
-                    serde_json::json!({ "image_id": img.image_id, "tag": img.tag, "duration_ms": img.duration_ms }),
+                    serde_json::json!({ "image_id": img.image_id, "tag": img.tag, "duration_ms": img.duration_ms, "engine_version": engine_version }),
                 )?;
                 progress.done("build", &img.image_id);
                 Ok(Ok(()))

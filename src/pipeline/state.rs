@@ -93,6 +93,8 @@ pub struct RunState {
     pub inputs: Option<Vec<InputRecord>>,
     pub image_id: Option<String>,
     pub build_ms: Option<u64>,
+    /// The Docker Engine's version that built the image (the provenance's builder version).
+    pub engine_version: Option<String>,
     /// The deadline of a training container being created (`train_starting`).
     pub train_starting: Option<TrainStarting>,
     pub train: Option<TrainStart>,
@@ -131,6 +133,7 @@ impl RunState {
                 events::BUILD_FINISHED => {
                     s.image_id = Some(serde_json::from_value(field("image_id")).map_err(bad)?);
                     s.build_ms = serde_json::from_value(field("duration_ms")).ok();
+                    s.engine_version = field("engine_version").as_str().map(str::to_owned);
                 }
                 events::TRAIN_STARTING => {
                     s.train_starting = Some(serde_json::from_value(e.data.clone()).map_err(bad)?)
