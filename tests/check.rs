@@ -1,16 +1,19 @@
 //! `reprobox check` through the binary: the compliant fixture passes, each one-defect copy of it
 //! reports its finding kind with the documented exit code, malformed manifests exit 2 naming the
-//! field, and secrets never appear in the output. Model inspection is also tested through the
-//! library with tiny safetensors files written here.
+//! field, and secrets never appear in the output. Model rules (`--model DIR`) are tested the same
+//! way with tiny model directories written here (sparse files stand in for big ones), and through
+//! the library; the weight norms are compared with torch's (`REPROBOX_TEST_PYTHON`, else
+//! `<repo>/.venv/bin/python`).
 //!
 //! Fake secrets are assembled at run time so the repository holds no secret-looking literal.
 
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use reprobox::check::FindingKind;
-use reprobox::model::{self, ModelLimits};
+use reprobox::model::{self, ModelLimits, NormLimits};
 
 const COMPLIANT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -136,6 +139,110 @@ fn tiny_model(dir: &Path, max_pos: u64) {
             ("model.layers.0.self_attn.q_proj.weight", "BF16", &[8, 8]),
             ("lm_head.weight", "BF16", &[32, 8]),
         ],
+    );
+}
+
+fn fake_private_key() -> String {
+    let armor = ["-----", "BEGIN RSA ", "PRIVATE KEY", "-----"].concat();
+    format!(
+        "{armor}\n{}\n{}\n",
+        "MIIEowIBAAKCAQEA7s2k".repeat(3),
+        armor.replace("BEGIN", "END")
+    )
+}
+
+/// The six projections the subnet-37 weight-norm rule reads in each layer (policy
+/// `model.weight_norm.tensors`).
+const PROJECTIONS: [&str; 6] = [
+    "self_attn.q_proj.weight",
+    "self_attn.k_proj.weight",
+    "self_attn.v_proj.weight",
+    "self_attn.o_proj.weight",
+    "mlp.up_proj.weight",
+    "mlp.down_proj.weight",
+];
+
+/// Writes a safetensors file from raw little-endian data: `(name, dtype, shape, bytes)`.
+fn write_raw_safetensors(path: &Path, tensors: &[(String, &str, Vec<u64>, Vec<u8>)]) {
+    let mut header = serde_json::Map::new();
+    let mut data = Vec::new();
+    for (name, dtype, shape, bytes) in tensors {
+        header.insert(
+            name.clone(),
+            serde_json::json!({"dtype": dtype, "shape": shape, "data_offsets": [data.len(), data.len() + bytes.len()]}),
+        );
+        data.extend_from_slice(bytes);
+    }
+    let h = serde_json::to_vec(&header).unwrap();
+    let mut out = (h.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(&h);
+    out.extend_from_slice(&data);
+    fs::write(path, out).unwrap();
+}
+
+/// Writes a safetensors file whose one U8 tensor of `elements` bytes is a hole: the file is
+/// `elements` bytes long on paper and almost nothing on disk.
+fn write_sparse_safetensors(path: &Path, name: &str, elements: u64) {
+    let h = serde_json::to_vec(&serde_json::json!({
+        name: {"dtype": "U8", "shape": [elements], "data_offsets": [0, elements]}
+    }))
+    .unwrap();
+    let mut f = fs::File::create(path).unwrap();
+    f.write_all(&(h.len() as u64).to_le_bytes()).unwrap();
+    f.write_all(&h).unwrap();
+    f.set_len(8 + h.len() as u64 + elements).unwrap();
+}
+
+/// A one-layer Llama model as subnet 37 checks it: the six projections, 8x8 F32 each, q_proj
+/// filled with `q_value` (Frobenius norm 8·q_value), the others with 1.0 (norm 8).
+fn sn37_model(dir: &Path, max_pos: u64, q_value: f32) {
+    fs::create_dir_all(dir).unwrap();
+    fs::write(
+        dir.join("config.json"),
+        serde_json::json!({
+            "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 8,
+            "num_hidden_layers": 1, "vocab_size": 32, "max_position_embeddings": max_pos,
+            "tie_word_embeddings": false
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let tensors: Vec<(String, &str, Vec<u64>, Vec<u8>)> = PROJECTIONS
+        .iter()
+        .map(|p| {
+            let v: f32 = if p.contains("q_proj") { q_value } else { 1.0 };
+            (
+                format!("model.layers.0.{p}"),
+                "F32",
+                vec![8, 8],
+                v.to_le_bytes().repeat(64),
+            )
+        })
+        .collect();
+    write_raw_safetensors(&dir.join("model.safetensors"), &tensors);
+}
+
+/// Switches the compliant fixture to a subnet-37 policy (track `default`), claiming its tasks,
+/// without a base model.
+fn to_sn37(p: &Path, policy: &str) {
+    let claims = match policy {
+        "sn37-distilled-reasoning-3b" => "SYNTHETIC_1_SFT = 0.9, CODEFORCES_COTS = 1.1",
+        _ => "SYNTHETIC_MMLU = 0.4, WORD_SORTING = 3.1, FINEWEB = 2.5, IF_EVAL_V2 = 0.3",
+    };
+    let m = p.join("reprobox.toml");
+    // Subnet 37 mandates no base model (`base_model.required = false`) and lists no licenses.
+    let text = fs::read_to_string(&m).unwrap();
+    let (start, end) = (
+        text.find("[base_model]").unwrap(),
+        text.find("[[datasets]]").unwrap(),
+    );
+    fs::write(&m, format!("{}{}", &text[..start], &text[end..])).unwrap();
+    edit(&m, "neurips-2023-llm-efficiency", policy);
+    edit(&m, "track = \"a100-40gb\"", "track = \"default\"");
+    edit(
+        &m,
+        "bigbench = 0.41, mmlu = 0.512, truthful_qa = 0.38, summarization_cnndm = 0.11, gsm = 0.2, bbq = 0.6",
+        claims,
     );
 }
 
@@ -468,6 +575,105 @@ fn table() -> Vec<(&'static str, Mutation, Vec<String>, i32, &'static str)> {
             "model_unreadable",
         ),
         (
+            "private key block",
+            |p| fs::write(p.join("deploy_key.pem"), fake_private_key()).unwrap(),
+            vec![],
+            3,
+            "secret_in_context",
+        ),
+        (
+            "curl download in RUN",
+            |p| {
+                append(
+                    &d(p),
+                    "RUN curl -fsSL https://example.com/weights.tar -o /w.tar\n",
+                )
+            },
+            vec![],
+            3,
+            "unpinned_download",
+        ),
+        (
+            "wget download in RUN",
+            |p| append(&d(p), "RUN wget -q https://example.com/data.jsonl\n"),
+            vec![],
+            3,
+            "unpinned_download",
+        ),
+        (
+            "__MACOSX (warning)",
+            |p| {
+                fs::create_dir(p.join("__MACOSX")).unwrap();
+                fs::write(p.join("__MACOSX/._train.py"), b"\0\x05\x16\x07").unwrap();
+            },
+            vec![],
+            0,
+            "junk_file",
+        ),
+        (
+            "--model architecture not in the sn37 list",
+            |p| {
+                to_sn37(p, "sn37-b7-multichoice");
+                sn37_model(&p.join("../model"), 4096, 1.0);
+                edit(
+                    &p.join("../model/config.json"),
+                    "LlamaForCausalLM",
+                    "GPT2LMHeadModel",
+                );
+            },
+            vec!["--model".into(), "{dir}/../model".into()],
+            3,
+            "architecture_not_allowed",
+        ),
+        (
+            "--model above sn37's 6.9B parameters",
+            |p| {
+                to_sn37(p, "sn37-b7-multichoice");
+                sn37_model(&p.join("../model"), 4096, 1.0);
+                write_sparse_safetensors(
+                    &p.join("../model/embeddings.safetensors"),
+                    "model.embed_tokens.weight",
+                    6_900_000_000,
+                );
+            },
+            vec!["--model".into(), "{dir}/../model".into()],
+            3,
+            "too_many_parameters",
+        ),
+        (
+            "--model below sn37 3B's 3.2B parameters",
+            |p| {
+                to_sn37(p, "sn37-distilled-reasoning-3b");
+                sn37_model(&p.join("../model"), 16384, 1.0);
+            },
+            vec!["--model".into(), "{dir}/../model".into()],
+            3,
+            "too_few_parameters",
+        ),
+        (
+            "--model above sn37's 15 GiB",
+            |p| {
+                to_sn37(p, "sn37-b7-multichoice");
+                sn37_model(&p.join("../model"), 4096, 1.0);
+                let f = fs::File::create(p.join("../model/optimizer_state.npy")).unwrap();
+                f.set_len(15 * 1024 * 1024 * 1024 + 1).unwrap();
+            },
+            vec!["--model".into(), "{dir}/../model".into()],
+            3,
+            "model_too_large",
+        ),
+        (
+            "--model with a projection norm above 1000",
+            |p| {
+                to_sn37(p, "sn37-b7-multichoice");
+                // q_proj: 8x8 of 150.0, Frobenius norm 1200.
+                sn37_model(&p.join("../model"), 4096, 150.0);
+            },
+            vec!["--model".into(), "{dir}/../model".into()],
+            3,
+            "weight_norm_exceeded",
+        ),
+        (
             "base model in the mirror is a chat model",
             |p| {
                 let base = p.join("../mirror/models/openlm-research/open_llama_3b_v2/bce5d60d3b0c68318862270ec4e794d83308d80a");
@@ -502,7 +708,7 @@ fn compliant_fixture_passes_with_no_findings() {
 #[test]
 fn each_defect_reports_its_kind() {
     let mut failures = Vec::new();
-    for (row, (name, mutate, extra, want_code, want_kind)) in table().into_iter().enumerate() {
+    for (name, mutate, extra, want_code, want_kind) in table() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("sub");
         copy_dir(Path::new(COMPLIANT), &dir);
@@ -524,17 +730,18 @@ fn each_defect_reports_its_kind() {
             ));
         }
         // Secrets are reported, never echoed.
-        for secret in [fake_hf_token(), fake_wandb_key(), fake_aws_key()] {
+        for secret in [
+            fake_hf_token(),
+            fake_wandb_key(),
+            fake_aws_key(),
+            "MIIEowIBAAKCAQEA7s2k".to_owned(),
+        ] {
             assert!(
                 !out.stdout.contains(&secret) && !out.stderr.contains(&secret),
                 "{name}: output echoes a secret"
             );
         }
-        // The text form agrees on the exit code and names the kind (every third row: each run of
-        // the binary costs about a second here, mostly loading libtorch).
-        if row % 3 != 0 {
-            continue;
-        }
+        // The text form agrees on the exit code and names the kind.
         let mut targs = vec!["check", dir_s.as_str()];
         targs.extend(extra.iter().map(String::as_str));
         let text = reprobox(&targs);
@@ -648,6 +855,160 @@ fn policy_size_limits_apply() {
 }
 
 #[test]
+fn sn37_model_within_limits_is_compliant() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("sub");
+    copy_dir(Path::new(COMPLIANT), &dir);
+    to_sn37(&dir, "sn37-b7-multichoice");
+    let model = tmp.path().join("model");
+    // Every projection norm 8 (q_proj 8x8 of 1.0), far under the soft limit of 200.
+    sn37_model(&model, 4096, 1.0);
+    let (d, m) = (dir.to_str().unwrap(), model.to_str().unwrap());
+    let out = reprobox(&["check", d, "--model", m, "--format", "json"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(kinds_of(&out.stdout).is_empty(), "{}", out.stdout);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let norms = &v["models"][0]["weight_norms"];
+    assert_eq!(norms["tensors"], 6, "{norms}");
+    assert_eq!(norms["max_norm"], 8.0, "{norms}");
+    assert_eq!(norms["soft_fraction"], 0.0, "{norms}");
+    assert_eq!(norms["bfloat16"], true, "{norms}");
+    let text = reprobox(&["check", d, "--model", m]);
+    assert_eq!(text.code, 0);
+    assert!(
+        text.stdout.contains("weight norms: 6 tensors in 1 layers"),
+        "{}",
+        text.stdout
+    );
+}
+
+/// The venv python that holds torch, for reference norms.
+fn python() -> PathBuf {
+    let p = std::env::var_os("REPROBOX_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
+    assert!(
+        p.exists(),
+        "python not found at {} (hint: run `scripts/setup`, or set REPROBOX_TEST_PYTHON)",
+        p.display()
+    );
+    p
+}
+
+/// Reads every tensor of a safetensors file with torch and prints, per tensor, the norm the
+/// subnet-37 validator sees (`w.to(torch.bfloat16).norm().item()`, after loading with
+/// `torch_dtype=bfloat16`) and the exact norm in float64.
+const TORCH_NORMS: &str = r#"
+import json, struct, sys, torch
+b = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+dt = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}
+out = {}
+for k, v in h.items():
+    s, e = v["data_offsets"]
+    t = torch.frombuffer(bytearray(b[8 + n + s:8 + n + e]), dtype=dt[v["dtype"]]).reshape(v["shape"])
+    out[k] = [t.to(torch.bfloat16).norm().item(), t.double().norm().item()]
+print(json.dumps(out))
+"#;
+
+#[test]
+fn weight_norms_match_torch() {
+    // Random weights (xorshift64), two layers, every projection, in F32, F16 and BF16, at
+    // scales around the soft and hard limits.
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut tensors = Vec::new();
+    for layer in 0..2 {
+        for (i, p) in PROJECTIONS.iter().enumerate() {
+            let dtype = ["F32", "F16", "BF16"][(layer * 6 + i) % 3];
+            let mut bytes = Vec::new();
+            for _ in 0..48 * 32 {
+                let r = next();
+                let sign = if r & 1 == 1 { -1.0f32 } else { 1.0 };
+                // Magnitudes up to 2^(i+1): norms from about 30 to about 2000.
+                let x = sign * ((r >> 11) as f32 / (1u64 << 53) as f32) * (1u32 << (i + 1)) as f32;
+                match dtype {
+                    "F32" => bytes.extend_from_slice(&x.to_le_bytes()),
+                    // Truncated to bfloat16 bits; any bfloat16 value is a valid input.
+                    "BF16" => bytes.extend_from_slice(&((x.to_bits() >> 16) as u16).to_le_bytes()),
+                    // Half precision: sign, exponent 10..=19 (2^-5..2^4), random mantissa.
+                    _ => {
+                        let h = ((r as u16 & 1) << 15)
+                            | (((10 + (r >> 1) % 10) as u16) << 10)
+                            | ((r >> 8) as u16 & 0x3ff);
+                        bytes.extend_from_slice(&h.to_le_bytes());
+                    }
+                }
+            }
+            tensors.push((
+                format!("model.layers.{layer}.{p}"),
+                dtype,
+                vec![48, 32],
+                bytes,
+            ));
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("model.safetensors");
+    write_raw_safetensors(&file, &tensors);
+
+    let out = Command::new(python())
+        .args(["-c", TORCH_NORMS])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "torch reference failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let want: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+
+    let limits = |bfloat16| NormLimits {
+        hard_max: 1000.0,
+        soft_max: 200.0,
+        soft_fraction_max: 0.15,
+        tensors: PROJECTIONS.iter().map(|p| (*p).to_owned()).collect(),
+        bfloat16,
+    };
+    let bf = model::weight_norms(tmp.path(), &limits(true)).unwrap();
+    let exact = model::weight_norms(tmp.path(), &limits(false)).unwrap();
+    assert_eq!(bf.norms.len(), 12);
+    for (b, e) in bf.norms.iter().zip(&exact.norms) {
+        let w = &want[&b.name];
+        let (torch_bf, torch_exact) = (w[0].as_f64().unwrap(), w[1].as_f64().unwrap());
+        // torch sums the squares in float32 and reprobox in float64; both round the result to
+        // bfloat16, so they agree unless the float32 sum lands on the other side of a rounding
+        // boundary: at most one bfloat16 step (2^-7 relative) apart.
+        assert!(
+            (b.norm - torch_bf).abs() <= torch_bf * 2f64.powi(-7),
+            "{}: reprobox {} torch {torch_bf}",
+            b.name,
+            b.norm
+        );
+        assert!(
+            (e.norm - torch_exact).abs() <= torch_exact * 1e-12,
+            "{}: reprobox {} torch {torch_exact}",
+            e.name,
+            e.norm
+        );
+    }
+    // Both verdicts agree with torch's numbers too.
+    let torch_above_hard = bf
+        .norms
+        .iter()
+        .filter(|n| want[&n.name][0].as_f64().unwrap() > 1000.0)
+        .count();
+    assert_eq!(bf.above_hard(&limits(true)).len(), torch_above_hard);
+}
+
+#[test]
 fn model_inspection_counts_and_limits() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("m");
@@ -667,6 +1028,7 @@ fn model_inspection_counts_and_limits() {
         max_bytes: Some(10),
         min_sequence_length: Some(2048),
         allow_instruction_tuned: false,
+        weight_norm: None,
     };
     let kinds: Vec<FindingKind> = model::check_model(&facts, &limits, "m")
         .into_iter()

@@ -361,3 +361,143 @@ fn an_inflated_claim_on_the_example_is_not_reproduced() {
         "{cmp}"
     );
 }
+
+#[test]
+fn the_rule_breaking_example_is_non_compliant_before_anything_runs() {
+    let sub = repo().join("examples/submissions/rule-breaker");
+    let out = Command::new(BIN)
+        .args(["check", "--format", "json"])
+        .arg(&sub)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(reprobox::exit_codes::NON_COMPLIANT));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let kinds: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    for k in [
+        "unpinned_base_image",
+        "unpinned_dependency",
+        "unpinned_download",
+        "instruction_tuned_base",
+        "denied_dataset",
+        "license_not_allowed",
+    ] {
+        assert!(kinds.contains(&k), "{k} in {kinds:?}");
+    }
+
+    // verify decides at check: no mirror is read, nothing is built.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .arg("verify")
+        .arg(&sub)
+        .args(["--dry-run", "--format", "json", "--inputs"])
+        .arg(tmp.path().join("no-mirror"))
+        .arg("--out")
+        .arg(tmp.path().join("audits"))
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(reprobox::exit_codes::NON_COMPLIANT),
+        "{v}"
+    );
+    assert_eq!(v["verdict"], "NON_COMPLIANT");
+    assert_eq!(v["stage"], "check");
+    let md = std::fs::read_to_string(Path::new(v["run_dir"].as_str().unwrap()).join("report.md"))
+        .unwrap();
+    assert!(md.contains("`denied_dataset`"), "{md}");
+}
+
+#[test]
+fn finalists_walks_the_example_leaderboard_down_to_the_honest_team() {
+    let image = python_image_id();
+    let tmp = tempfile::tempdir().unwrap();
+    let mirror = make_inputs(&tmp.path().join("mirror"));
+    let subs = tmp.path().join("submissions");
+    copy_dir(&repo().join("examples/submissions"), &subs);
+    for name in ["honest", "no-model"] {
+        let path = subs.join(name).join("Dockerfile");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(PLACEHOLDER_FROM), "{name}: {text}");
+        std::fs::write(
+            &path,
+            text.replace(PLACEHOLDER_FROM, &format!("FROM {image}")),
+        )
+        .unwrap();
+    }
+    let out = Command::new(BIN)
+        .arg("finalists")
+        .arg(repo().join("examples/leaderboard.csv"))
+        .args([
+            "--policy",
+            "neurips-2023-llm-efficiency",
+            "--track",
+            "a100-40gb",
+            "--top",
+            "1",
+            "--dry-run",
+            "--eval-image",
+            EVAL_IMAGE,
+            "--format",
+            "json",
+        ])
+        .arg("--submissions")
+        .arg(&subs)
+        .arg("--inputs")
+        .arg(&mirror)
+        .arg("--out")
+        .arg(tmp.path().join("campaigns"))
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert_eq!(out.status.code(), Some(0), "{v}");
+    assert_eq!(v["status"], "complete", "{v}");
+    let results: Vec<(&str, &str, &str)> = v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["team"].as_str().unwrap(),
+                e["outcome"].as_str().unwrap(),
+                e["verdict"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        results,
+        [
+            ("shortcut-sam", "replaced", "NON_COMPLIANT"),
+            ("forgetful-fred", "replaced", "MISSING_ARTIFACT"),
+            ("gettysburg-bytes", "accepted", "REPRODUCED"),
+        ],
+        "{v}"
+    );
+    let md =
+        std::fs::read_to_string(Path::new(v["dir"].as_str().unwrap()).join("campaign.md")).unwrap();
+    assert!(md.contains("| 1 | 3 | gettysburg-bytes |"), "{md}");
+    for e in v["entries"].as_array().unwrap() {
+        let run = e["run_dir"].as_str().unwrap();
+        let audit = Command::new(BIN)
+            .args(["audit", "verify", run])
+            .output()
+            .unwrap();
+        assert_eq!(
+            audit.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&audit.stdout)
+        );
+    }
+}

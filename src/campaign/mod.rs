@@ -150,7 +150,7 @@ impl<F: FnMut(&str, &str)> CampaignProgress for F {
     }
 }
 
-/// The result of [`run`] and [`resume`].
+/// The result of [`start`] and [`resume`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CampaignResult {
     pub dir: PathBuf,

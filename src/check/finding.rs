@@ -77,6 +77,8 @@ pub enum FindingKind {
     UnknownTask,
     /// The policy evaluates a task the claims leave out.
     MissingClaim,
+    /// The policy has a weight-norm rule, but the model lacks (some of) the layer tensors it reads.
+    WeightNormUnchecked,
 }
 
 impl fmt::Display for FindingKind {

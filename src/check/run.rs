@@ -4,7 +4,8 @@
 //! manifest is an error, exit 2), check it against the policy, check the paths it names, walk the
 //! directory once, lint the Dockerfile and requirements files, scan files for secrets, and inspect
 //! model directories (`--model`, `claims.submitted_model`, and the base model when an inputs
-//! mirror holds it). Everything found is a [`Finding`], sorted by (path, line, kind).
+//! mirror holds it; the first two also against the policy's weight-norm rule, the one check that
+//! reads tensor data). Everything found is a [`Finding`], sorted by (path, line, kind).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -13,7 +14,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::manifest::{self, LoadedManifest, ManifestError};
-use crate::model::{self, ModelFacts, ModelLimits};
+use crate::model::{self, ModelFacts, ModelLimits, NormSummary};
 use crate::policy::PolicySet;
 
 use super::context::{self, ContextOptions, DEFAULT_DATA_THRESHOLD_BYTES};
@@ -46,6 +47,9 @@ pub struct InspectedModel {
     pub role: String,
     pub path: String,
     pub facts: ModelFacts,
+    /// The weight norms, when the policy has a weight-norm rule and the tensors could be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight_norms: Option<NormSummary>,
 }
 
 /// The result of `check`.
@@ -244,10 +248,18 @@ fn inspect_into(
     match model::inspect(dir) {
         Ok(facts) => {
             findings.extend(model::check_model(&facts, limits, label));
+            // The weight-norm rule reads tensor data (the layer projections only), so it costs
+            // a read of most of the weights: it runs only when the policy has the rule.
+            let weight_norms = limits.weight_norm.as_ref().and_then(|rule| {
+                let (summary, found) = model::check_weight_norms(dir, rule, label);
+                findings.extend(found);
+                summary
+            });
             models.push(InspectedModel {
                 role: role.to_owned(),
                 path: label.to_owned(),
                 facts,
+                weight_norms,
             });
         }
         Err(e) => findings.push(
@@ -305,6 +317,7 @@ fn base_model_from_mirror(
                 role: "base_model".into(),
                 path: dir.display().to_string(),
                 facts,
+                weight_norms: None,
             });
         }
         Err(e) => findings.push(

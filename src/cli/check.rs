@@ -17,7 +17,8 @@ pub struct CheckArgs {
     /// The submission directory (the one holding reprobox.toml).
     pub submission: PathBuf,
     /// Also inspect this Hugging Face model directory against the submission's policy
-    /// (architecture, parameters, bytes, pickle files, instruction tuning).
+    /// (architecture, parameters, bytes, pickle files, instruction tuning, and the weight-norm
+    /// rule, which reads the layer weights, when the policy has one).
     #[arg(long, value_name = "DIR")]
     pub model: Option<PathBuf>,
     /// A local inputs mirror (`<DIR>/models/<hf-id>/<revision>/`); when it holds the base model,
@@ -113,6 +114,20 @@ fn print_text(r: &CheckReport) {
             m.facts.tensors,
             m.facts.total_bytes
         );
+        if let Some(n) = &m.weight_norms {
+            let max = match (n.max_norm, &n.max_tensor) {
+                (Some(v), Some(t)) => format!(", largest {v} (`{t}`)"),
+                _ => String::new(),
+            };
+            let soft = n
+                .soft_fraction
+                .map(|f| format!(", mean fraction above the soft limit {f:.3}"))
+                .unwrap_or_default();
+            println!(
+                "  weight norms: {} tensors in {} layers{max}{soft}",
+                n.tensors, n.layers
+            );
+        }
     }
     println!(
         "{}: {} error(s), {} warning(s); policy {} track {}; {} files, {} context bytes, {} ms",

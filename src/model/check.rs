@@ -2,16 +2,17 @@
 //! sequence length, pickle checkpoints and instruction tuning.
 //!
 //! The numbers come from the policy (for subnet 37, shared/reference/sn37-evaluation.md §1.1:
-//! parameter bounds, exact architecture match, max bytes). The weight-norm rule needs tensor data
-//! and is left to the evaluator; this check never reads weights.
+//! parameter bounds, exact architecture match, max bytes). [`check_model`] never reads weights;
+//! the weight-norm rule, which needs tensor data, is [`super::check_weight_norms`], applied with
+//! [`ModelLimits::weight_norm`].
 
 use crate::check::{Finding, FindingKind};
 use crate::policy::Policy;
 
-use super::ModelFacts;
+use super::{ModelFacts, NormLimits};
 
 /// The model rules `check_model` applies, decoupled from the policy file's layout.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ModelLimits {
     /// Allowed config.json `architectures` (exact class names); empty allows any.
     pub architectures: Vec<String>,
@@ -23,6 +24,8 @@ pub struct ModelLimits {
     /// cannot hold its prompts.
     pub min_sequence_length: Option<u64>,
     pub allow_instruction_tuned: bool,
+    /// The weight-norm rule, when the policy has one (not applied by [`check_model`]).
+    pub weight_norm: Option<NormLimits>,
 }
 
 impl ModelLimits {
@@ -35,6 +38,11 @@ impl ModelLimits {
             max_bytes: policy.model.max_bytes,
             min_sequence_length: policy.sequence_length.map(u64::from),
             allow_instruction_tuned: policy.base_model.allow_instruction_tuned,
+            weight_norm: policy
+                .model
+                .weight_norm
+                .as_ref()
+                .map(|w| NormLimits::from_policy(w, policy.model.dtype.as_deref())),
         }
     }
 }
@@ -191,6 +199,7 @@ mod tests {
             max_bytes: Some(10_000),
             min_sequence_length: Some(2048),
             allow_instruction_tuned: false,
+            weight_norm: None,
         };
         assert!(kinds(&facts(), &ok).is_empty());
         let l = |f: fn(&mut ModelLimits)| {

@@ -29,4 +29,12 @@ pub enum ModelError {
         "`{path}` is not a valid safetensors file: {reason} (hint: re-save it with the safetensors library)"
     )]
     BadSafetensors { path: PathBuf, reason: String },
+    #[error(
+        "tensor `{tensor}` in `{path}` is stored as {dtype}; the weight-norm rule reads F32, F16, BF16 and F64 tensors only (hint: save the weights in bf16 or fp32 with safetensors)"
+    )]
+    UnsupportedDtype {
+        path: PathBuf,
+        tensor: String,
+        dtype: String,
+    },
 }

@@ -29,6 +29,9 @@ pub struct TensorInfo {
     pub elements: u64,
     /// Byte length of the tensor's data.
     pub bytes: u64,
+    /// Where the tensor's data begins, counted from the start of the file (8 + header length +
+    /// the entry's first data offset).
+    pub offset: u64,
 }
 
 /// A validated header.
@@ -141,6 +144,7 @@ pub fn parse_header(json: &[u8], data_bytes: u64, file_bytes: u64) -> Result<Hea
             shape: entry.shape,
             elements,
             bytes,
+            offset: (8 + json.len() as u64).saturating_add(begin),
         });
     }
     ranges.sort_unstable();
@@ -191,6 +195,7 @@ mod tests {
         assert_eq!(hdr.tensors.len(), 2);
         assert_eq!(hdr.tensors[0].elements, 6);
         assert_eq!(hdr.tensors[1].elements, 1);
+        assert_eq!(hdr.tensors[1].offset, 8 + h.len() as u64 + 24);
         assert_eq!(hdr.metadata["format"], "pt");
     }
 

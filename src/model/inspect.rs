@@ -127,7 +127,7 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, ModelError>
 }
 
 /// Lists regular files under `dir` (no symlink following), relative and sorted, with sizes.
-fn list_files(dir: &Path) -> Result<Vec<(String, u64)>, ModelError> {
+pub(super) fn list_files(dir: &Path) -> Result<Vec<(String, u64)>, ModelError> {
     let mut out = Vec::new();
     let mut stack = vec![std::path::PathBuf::new()];
     while let Some(rel) = stack.pop() {
@@ -151,6 +151,37 @@ fn list_files(dir: &Path) -> Result<Vec<(String, u64)>, ModelError> {
     }
     out.sort();
     Ok(out)
+}
+
+/// Shard file names, and the index's tensor-to-shard map when there is an index.
+pub(super) type Shards = (Vec<String>, Option<BTreeMap<String, String>>);
+
+/// The safetensors files that hold a model's weights, and the index's tensor-to-shard map when
+/// there is one: the shards `model.safetensors.index.json` names, else every top-level
+/// `.safetensors` file in `files` (as [`list_files`] returns them: regular files, no symlinks).
+pub(super) fn weight_shards(dir: &Path, files: &[(String, u64)]) -> Result<Shards, ModelError> {
+    let index_path = dir.join("model.safetensors.index.json");
+    if !index_path.is_file() {
+        let shards = files
+            .iter()
+            .filter(|(f, _)| f.ends_with(".safetensors") && !f.contains('/'))
+            .map(|(f, _)| f.clone())
+            .collect();
+        return Ok((shards, None));
+    }
+    let index: IndexJson = read_json(&index_path)?;
+    let shards: BTreeSet<String> = index.weight_map.values().cloned().collect();
+    // The index is untrusted too: a shard name must be a plain file in this directory.
+    if let Some(shard) = shards
+        .iter()
+        .find(|s| s.contains('/') || s.contains('\\') || s.starts_with('.'))
+    {
+        return Err(ModelError::BadJson {
+            path: index_path,
+            reason: format!("shard name `{shard}` is not a file in the model directory"),
+        });
+    }
+    Ok((shards.into_iter().collect(), Some(index.weight_map)))
 }
 
 /// Inspects a model directory. Fails when it is not a readable model directory: no config.json,
@@ -204,33 +235,13 @@ pub fn inspect(dir: &Path) -> Result<ModelFacts, ModelError> {
         .map(|(f, _)| f.clone())
         .collect();
 
-    // Which safetensors files hold the weights: the index's shards, else every top-level file.
     let index_path = dir.join("model.safetensors.index.json");
-    let (shards, weight_map): (Vec<String>, Option<BTreeMap<String, String>>) =
-        if index_path.is_file() {
-            let index: IndexJson = read_json(&index_path)?;
-            let shards: BTreeSet<String> = index.weight_map.values().cloned().collect();
-            (shards.into_iter().collect(), Some(index.weight_map))
-        } else {
-            let shards = files
-                .iter()
-                .filter(|(f, _)| f.ends_with(".safetensors") && !f.contains('/'))
-                .map(|(f, _)| f.clone())
-                .collect();
-            (shards, None)
-        };
+    let (shards, weight_map) = weight_shards(dir, &files)?;
 
     let mut seen: BTreeMap<String, (u64, String)> = BTreeMap::new();
     let mut dtypes: BTreeMap<String, usize> = BTreeMap::new();
     let mut weight_bytes = 0u64;
     for shard in &shards {
-        // The index is untrusted too: a shard name must be a plain file in this directory.
-        if shard.contains('/') || shard.contains('\\') || shard.starts_with('.') {
-            return Err(ModelError::BadJson {
-                path: index_path.clone(),
-                reason: format!("shard name `{shard}` is not a file in the model directory"),
-            });
-        }
         let header = read_header(&dir.join(shard))?;
         for t in header.tensors {
             if let Some(map) = &weight_map
