@@ -7,7 +7,8 @@ use clap::{Args, ValueEnum};
 
 use reprobox::exit_codes;
 use reprobox_eval::{
-    self as eval, Dtype, EvalDevice, EvalOptions, EvalReport, ExampleValue, Method,
+    self as eval, Dataset, Dtype, EvalDevice, EvalError, EvalOptions, EvalReport, ExampleValue,
+    Method,
 };
 
 use super::output::{self, Format};
@@ -22,6 +23,12 @@ pub enum MethodArg {
     ReferenceLoss,
     /// lm-eval multiple choice on `{"id","context","choices","answer"}`: summed log-likelihoods, acc, acc_norm.
     ChoiceLoglikelihood,
+    /// Subnet 37 MULTIPLE_CHOICE on `{"id","challenge","reference"}`: greedy generation from the
+    /// chat-templated challenge, 1 when the first standalone letter is the reference.
+    MultipleChoice,
+    /// Subnet 37 WORD_SORTING: REFERENCE_LOSS of the sorted words, on `{"id","challenge","reference"}`
+    /// or on the samples `--seed` and `--words` generate.
+    WordSorting,
 }
 
 /// The dtype of the weights and the forward pass.
@@ -49,8 +56,21 @@ pub struct EvalArgs {
     #[arg(long)]
     method: MethodArg,
     /// The examples, one JSON object per line.
-    #[arg(long)]
-    data: PathBuf,
+    #[arg(long, required_unless_present = "seed")]
+    data: Option<PathBuf>,
+    /// word_sorting: generate the samples from this seed (a decimal integer of any size, the
+    /// subnet's `int(sha256(block_hash).hexdigest(), 16)`) instead of reading --data.
+    #[arg(long, conflicts_with = "data", requires = "words")]
+    seed: Option<String>,
+    /// word_sorting: the word list (NLTK's corpora/words/en-basic, one word per line).
+    #[arg(long, requires = "seed")]
+    words: Option<PathBuf>,
+    /// word_sorting: the number of samples to generate.
+    #[arg(long, default_value_t = eval::word_sorting::SAMPLES, requires = "seed")]
+    samples: usize,
+    /// word_sorting: also write the generated samples to this JSONL file, before scoring.
+    #[arg(long, requires = "seed")]
+    write_data: Option<PathBuf>,
     /// The dtype of the weights and the computation.
     #[arg(long, value_enum, default_value = "fp32")]
     dtype: DtypeArg,
@@ -68,6 +88,8 @@ pub fn run(args: EvalArgs) -> i32 {
         MethodArg::TextLoss => Method::TextLoss,
         MethodArg::ReferenceLoss => Method::ReferenceLoss,
         MethodArg::ChoiceLoglikelihood => Method::ChoiceLoglikelihood,
+        MethodArg::MultipleChoice => Method::MultipleChoice,
+        MethodArg::WordSorting => Method::WordSorting,
     };
     let options = EvalOptions {
         dtype: match args.dtype {
@@ -80,7 +102,14 @@ pub fn run(args: EvalArgs) -> i32 {
             DeviceArg::Cpu => EvalDevice::Cpu,
         },
     };
-    match eval::evaluate(&args.model_dir, method, &args.data, &options) {
+    let dataset = match dataset(&args, method) {
+        Ok(d) => d,
+        Err(e) => {
+            output::print_error(&e);
+            return exit_codes::UNREADABLE_INPUT;
+        }
+    };
+    match eval::evaluate_dataset(&args.model_dir, &dataset, &options) {
         Ok(report) => {
             match args.format {
                 Format::Json => output::print_json(&report),
@@ -99,6 +128,43 @@ pub fn run(args: EvalArgs) -> i32 {
     }
 }
 
+/// The examples: read from --data, or generated from --seed and --words (word_sorting).
+fn dataset(args: &EvalArgs, method: Method) -> Result<Dataset, EvalError> {
+    if let Some(data) = &args.data {
+        return eval::read_dataset(data, method);
+    }
+    let (Some(seed), Some(words)) = (&args.seed, &args.words) else {
+        return Err(EvalError::BadArgument {
+            message: "--data is required (or --seed and --words for word_sorting)".into(),
+        });
+    };
+    if method != Method::WordSorting {
+        return Err(EvalError::BadArgument {
+            message: format!(
+                "--seed generates word_sorting samples only; {} needs --data",
+                method.name()
+            ),
+        });
+    }
+    let words = eval::word_sorting::read_words(words)?;
+    let samples = eval::word_sorting::generate(&words, seed, args.samples)
+        .map_err(|message| EvalError::BadArgument { message })?;
+    if let Some(path) = &args.write_data {
+        let mut text = String::new();
+        for s in &samples {
+            let line =
+                serde_json::json!({"id": s.id, "challenge": s.challenge, "reference": s.reference});
+            text.push_str(&line.to_string());
+            text.push('\n');
+        }
+        std::fs::write(path, text).map_err(|source| EvalError::Io {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    Ok(Dataset::WordSorting(samples))
+}
+
 fn print_text(report: &EvalReport) {
     for ex in &report.examples {
         match &ex.value {
@@ -112,9 +178,23 @@ fn print_text(report: &EvalReport) {
                 };
                 println!("{}\t{}\t{mark}", ex.id, lls.join(" "));
             }
+            ExampleValue::Score(v) => println!(
+                "{}\t{v}\t{}\t{:?}",
+                ex.id,
+                ex.letter.as_deref().unwrap_or(""),
+                ex.generated.as_deref().unwrap_or("")
+            ),
         }
     }
     match (report.acc, report.acc_norm) {
+        (Some(acc), None) => println!(
+            "{}: acc {acc:.4} over {} examples ({}, {}, {})",
+            report.method.name(),
+            report.examples.len(),
+            report.architecture,
+            report.dtype.name(),
+            report.device
+        ),
         (Some(acc), Some(acc_norm)) => println!(
             "{}: acc {acc:.4}, acc_norm {acc_norm:.4} over {} examples ({}, {}, {})",
             report.method.name(),

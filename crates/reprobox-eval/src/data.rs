@@ -7,6 +7,8 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use super::multiple_choice::{LETTERS, format_challenge};
+use super::word_sorting::WordSortingExample;
 use super::{EvalError, Method};
 
 /// A TEXT_LOSS example: `{"id", "text"}`.
@@ -34,12 +36,24 @@ pub struct ChoiceExample {
     pub answer: usize,
 }
 
+/// A subnet-37 MULTIPLE_CHOICE example: the challenge (question and lettered options, the user
+/// turn) and the reference letter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MultipleChoiceExample {
+    pub id: String,
+    pub challenge: String,
+    /// `A`, `B`, `C` or `D`.
+    pub reference: String,
+}
+
 /// The examples of one file, in file order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Dataset {
     Text(Vec<TextExample>),
     Reference(Vec<ReferenceExample>),
     Choice(Vec<ChoiceExample>),
+    MultipleChoice(Vec<MultipleChoiceExample>),
+    WordSorting(Vec<WordSortingExample>),
 }
 
 impl Dataset {
@@ -49,6 +63,8 @@ impl Dataset {
             Dataset::Text(v) => v.len(),
             Dataset::Reference(v) => v.len(),
             Dataset::Choice(v) => v.len(),
+            Dataset::MultipleChoice(v) => v.len(),
+            Dataset::WordSorting(v) => v.len(),
         }
     }
 
@@ -74,6 +90,8 @@ pub fn parse_dataset(path: &Path, text: &str, method: Method) -> Result<Dataset,
         Method::TextLoss => Dataset::Text(Vec::new()),
         Method::ReferenceLoss => Dataset::Reference(Vec::new()),
         Method::ChoiceLoglikelihood => Dataset::Choice(Vec::new()),
+        Method::MultipleChoice => Dataset::MultipleChoice(Vec::new()),
+        Method::WordSorting => Dataset::WordSorting(Vec::new()),
     };
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -151,6 +169,61 @@ pub fn parse_dataset(path: &Path, text: &str, method: Method) -> Result<Dataset,
                     answer,
                 })
             }
+            Dataset::MultipleChoice(v) => {
+                let (challenge, reference) = if obj.contains_key("challenge") {
+                    (string("challenge")?, string("reference")?)
+                } else {
+                    // reprobox's convenience layout: rendered as the subnet's MMLU rows.
+                    let question = string("question")?;
+                    let choices: Vec<String> = match obj.get("choices") {
+                        Some(Value::Array(a)) if (2..=LETTERS.len()).contains(&a.len()) => a
+                            .iter()
+                            .map(|c| {
+                                c.as_str()
+                                    .map(str::to_string)
+                                    .ok_or_else(|| bad(format!("choice {c} is not a string")))
+                            })
+                            .collect::<Result<_, _>>()?,
+                        _ => {
+                            return Err(bad(format!(
+                                "`choices` must be an array of 2 to 4 strings (the {} layout is {})",
+                                method.name(),
+                                method.layout()
+                            )));
+                        }
+                    };
+                    let answer = match obj.get("answer") {
+                        Some(Value::Number(n)) => n
+                            .as_u64()
+                            .filter(|&a| (a as usize) < choices.len())
+                            .map(|a| LETTERS[a as usize].to_string()),
+                        Some(Value::String(s)) => Some(s.clone()),
+                        _ => None,
+                    }
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "`answer` must be the 0-based index of one of the {} choices or its letter",
+                            choices.len()
+                        ))
+                    })?;
+                    (format_challenge(&question, &choices), answer)
+                };
+                if !LETTERS.contains(&reference.as_str()) {
+                    return Err(bad(format!(
+                        "the reference letter must be one of A, B, C, D, got `{reference}`"
+                    )));
+                }
+                v.push(MultipleChoiceExample {
+                    id,
+                    challenge,
+                    reference,
+                })
+            }
+            Dataset::WordSorting(v) => v.push(WordSortingExample {
+                id,
+                challenge: string("challenge")?,
+                reference: string("reference")?,
+            }),
         }
     }
     if data.is_empty() {
@@ -189,6 +262,35 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(d, Dataset::Choice(ref v) if v[0].answer == 1));
+        let d = parse_dataset(
+            p,
+            "{\"id\":\"m\",\"challenge\":\"Q?\\nA. x\\nB. y\",\"reference\":\"B\"}\n\
+             {\"id\":\"n\",\"question\":\"Q?\",\"choices\":[\"x\",\"y\"],\"answer\":1}",
+            Method::MultipleChoice,
+        )
+        .unwrap();
+        let Dataset::MultipleChoice(v) = d else {
+            panic!("not multiple choice")
+        };
+        assert_eq!(v[0].challenge, v[1].challenge);
+        assert_eq!(
+            (v[0].reference.as_str(), v[1].reference.as_str()),
+            ("B", "B")
+        );
+        let e = parse_dataset(
+            p,
+            r#"{"id":"m","challenge":"Q","reference":"E"}"#,
+            Method::MultipleChoice,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("A, B, C, D"), "{e}");
+        let d = parse_dataset(
+            p,
+            r#"{"id":"w","challenge":"Sort: b a. ","reference":"a b"}"#,
+            Method::WordSorting,
+        )
+        .unwrap();
+        assert!(matches!(d, Dataset::WordSorting(ref v) if v[0].reference == "a b"));
     }
 
     #[test]

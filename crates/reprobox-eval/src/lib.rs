@@ -1,16 +1,20 @@
 //! The native evaluator: loads a Hugging Face model directory (config.json, safetensors weights,
 //! tokenizer.json) with libtorch through tch, and scores JSONL examples with the exact semantics
-//! of subnet 37's TEXT_LOSS and REFERENCE_LOSS and lm-evaluation-harness's choice
-//! log-likelihood (shared/reference/sn37-evaluation.md §2.2, §2.3; docs/evaluation.md).
+//! of subnet 37's TEXT_LOSS, REFERENCE_LOSS, MULTIPLE_CHOICE (generation style, chat templates
+//! through minijinja) and WORD_SORTING, and lm-evaluation-harness's choice log-likelihood
+//! (shared/reference/sn37-evaluation.md §2.1–§2.3, §3.2; docs/evaluation.md).
 //!
 //! Parsing (the data file, config.json) needs no libtorch; the forward passes are compiled only
 //! with the `tch` feature. Without it [`evaluate`] still validates the data file, then fails with
 //! [`EvalError::NotEnabled`].
 
+pub mod chat;
 pub mod config;
 pub mod data;
 pub mod ifeval;
+pub mod multiple_choice;
 pub mod tokenize;
+pub mod word_sorting;
 
 #[cfg(feature = "tch")]
 mod model;
@@ -23,7 +27,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-pub use data::{ChoiceExample, Dataset, ReferenceExample, TextExample, read_dataset};
+pub use data::{
+    ChoiceExample, Dataset, MultipleChoiceExample, ReferenceExample, TextExample, read_dataset,
+};
+pub use word_sorting::WordSortingExample;
 
 /// Everything that can go wrong while evaluating.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +51,9 @@ pub enum EvalError {
     /// The data file holds no example.
     #[error("{path}: no examples (hint: one JSON object per line)")]
     NoExamples { path: PathBuf },
+    /// A command-line argument is invalid (e.g. a seed that is not an integer).
+    #[error("{message}")]
+    BadArgument { message: String },
     /// A model file could not be read.
     #[error("cannot read {path}: {source}")]
     Io {
@@ -84,6 +94,9 @@ pub enum EvalError {
     /// tokenizer.json is missing or malformed.
     #[error("{path}: {message}")]
     Tokenizer { path: PathBuf, message: String },
+    /// The chat template is missing, malformed, or fails to render (`raise_exception`).
+    #[error("{path}: {message}")]
+    ChatTemplate { path: PathBuf, message: String },
     /// An example could not be tokenized.
     #[error("example `{id}`: tokenization failed: {message}")]
     Tokenize { id: String, message: String },
@@ -109,7 +122,10 @@ impl EvalError {
     pub fn is_input_error(&self) -> bool {
         matches!(
             self,
-            EvalError::ReadData { .. } | EvalError::BadLine { .. } | EvalError::NoExamples { .. }
+            EvalError::ReadData { .. }
+                | EvalError::BadLine { .. }
+                | EvalError::NoExamples { .. }
+                | EvalError::BadArgument { .. }
         )
     }
 }
@@ -133,6 +149,12 @@ pub enum Method {
     ReferenceLoss,
     /// lm-evaluation-harness multiple choice: summed log-likelihood of each choice.
     ChoiceLoglikelihood,
+    /// Subnet 37 MULTIPLE_CHOICE: greedy generation from the chat-templated challenge, correct when
+    /// the first standalone letter is the reference.
+    MultipleChoice,
+    /// Subnet 37 WORD_SORTING: REFERENCE_LOSS of the sorted words after the chat-templated
+    /// challenge.
+    WordSorting,
 }
 
 impl Method {
@@ -142,6 +164,8 @@ impl Method {
             Method::TextLoss => "text_loss",
             Method::ReferenceLoss => "reference_loss",
             Method::ChoiceLoglikelihood => "choice_loglikelihood",
+            Method::MultipleChoice => "multiple_choice",
+            Method::WordSorting => "word_sorting",
         }
     }
 
@@ -151,6 +175,10 @@ impl Method {
             Method::TextLoss => r#"{"id", "text"}"#,
             Method::ReferenceLoss => r#"{"id", "context", "reference"}"#,
             Method::ChoiceLoglikelihood => r#"{"id", "context", "choices", "answer"}"#,
+            Method::MultipleChoice => {
+                r#"{"id", "challenge", "reference"} or {"id", "question", "choices", "answer"}"#
+            }
+            Method::WordSorting => r#"{"id", "challenge", "reference"}"#,
         }
     }
 }
@@ -196,7 +224,8 @@ pub struct EvalOptions {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ExampleResult {
     pub id: String,
-    /// The loss (loss methods) or the summed log-likelihood of each choice.
+    /// The loss (loss methods), the summed log-likelihood of each choice, or 1/0 (correct or
+    /// not, MULTIPLE_CHOICE).
     pub value: ExampleValue,
     /// The number of scored tokens (for choices: of every choice together).
     pub tokens: usize,
@@ -206,6 +235,12 @@ pub struct ExampleResult {
     /// Choices: whether the highest log-likelihood per character is the answer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub correct_norm: Option<bool>,
+    /// MULTIPLE_CHOICE: the decoded generation (special tokens skipped).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generated: Option<String>,
+    /// MULTIPLE_CHOICE: the first standalone letter of `generated` ("" when there is none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub letter: Option<String>,
 }
 
 /// A per-example value.
@@ -214,6 +249,8 @@ pub struct ExampleResult {
 pub enum ExampleValue {
     Loss(f64),
     Choices(Vec<f64>),
+    /// A per-example score: MULTIPLE_CHOICE gives 1 when correct, else 0.
+    Score(f64),
 }
 
 /// The result of one evaluation.
@@ -226,7 +263,8 @@ pub struct EvalReport {
     /// "cpu" or "cuda:N".
     pub device: String,
     pub examples: Vec<ExampleResult>,
-    /// Loss methods: the mean of the per-example values (subnet 37's raw score). Choices: `acc`.
+    /// Loss methods: the mean of the per-example values (subnet 37's raw score). Choices and
+    /// MULTIPLE_CHOICE: `acc` (the subnet's MULTIPLE_CHOICE raw score is `1 − acc`).
     pub mean: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub acc: Option<f64>,
@@ -242,13 +280,18 @@ pub struct GenerateOptions {
     pub repetition_penalty: f64,
     /// Stop after config.json's `eos_token_id`.
     pub stop_at_eos: bool,
+    /// Render the prompt as a user turn of the model's chat template (with the generation
+    /// prompt) and tokenize it without special tokens, as the subnet's MULTIPLE_CHOICE; the EOS
+    /// is then tokenizer_config.json's `eos_token` (config.json's when it sets none).
+    pub chat: bool,
     pub eval: EvalOptions,
 }
 
 /// The result of [`generate_greedy`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Generation {
-    /// The prompt's tokens (with special tokens, as `tokenizer(prompt)`).
+    /// The prompt's tokens (with special tokens, as `tokenizer(prompt)`; with `chat`, of the
+    /// rendered prompt without special tokens, as `apply_chat_template(tokenize=True)`).
     pub prompt_ids: Vec<i64>,
     /// The generated tokens (the EOS included when generation stopped on it).
     pub new_ids: Vec<i64>,

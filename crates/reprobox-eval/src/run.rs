@@ -7,8 +7,12 @@ use std::path::Path;
 
 use tch::{Device, Kind, Reduction, Tensor};
 
+use super::chat::ChatTemplate;
 use super::config::read_config;
 use super::model::{KvCache, Model};
+use super::multiple_choice::{
+    MAX_NEW_TOKENS, REPETITION_PENALTY, SEQUENCE_LENGTH, parse_answer_letter,
+};
 use super::tokenize::{ModelTokenizer, encode_pair};
 use super::weights::Weights;
 use super::{
@@ -141,11 +145,87 @@ fn load(model_dir: &Path, options: &EvalOptions) -> Result<Loaded, EvalError> {
     })
 }
 
-/// Greedy decoding with a KV cache, as transformers' `generate(do_sample=False)`: the logits of
-/// the last position are cast to fp32, the repetition penalty (`RepetitionPenaltyLogitsProcessor`:
-/// a seen token's logit is multiplied by the penalty when negative, divided when positive) is
-/// applied over prompt and generated tokens, and the first maximum is taken. Stops after
-/// `max_new_tokens`, or after the EOS token when `stop_at_eos`.
+impl Scorer {
+    /// Greedy decoding with a KV cache, as transformers' `generate(do_sample=False)`: the logits
+    /// of the last position are cast to fp32, the repetition penalty
+    /// (`RepetitionPenaltyLogitsProcessor`: a seen token's logit is multiplied by the penalty when
+    /// negative, divided when positive) is applied over prompt and generated tokens, and the
+    /// first maximum is taken. Stops after `max_new_tokens`, or after `eos`.
+    fn greedy(
+        &self,
+        id: &str,
+        prompt_ids: &[i64],
+        max_new_tokens: usize,
+        repetition_penalty: f64,
+        eos: Option<i64>,
+    ) -> Result<Vec<i64>, EvalError> {
+        if prompt_ids.is_empty() {
+            return Err(EvalError::Degenerate {
+                id: id.to_string(),
+                message: "the prompt gives no token".into(),
+            });
+        }
+        let mut all = prompt_ids.to_vec();
+        let mut new_ids = Vec::with_capacity(max_new_tokens);
+        let mut cache = KvCache::default();
+        let mut input = prompt_ids.to_vec();
+        while new_ids.len() < max_new_tokens {
+            self.check(id, &all)?;
+            let logits = self.model.step(&input, &mut cache)?;
+            let n = logits.size()[0];
+            let mut row = logits
+                .f_select(0, n - 1)?
+                .f_to_dtype(Kind::Float, false, true)?;
+            if repetition_penalty != 1.0 {
+                let idx = Tensor::f_from_slice(&all)?.f_to(self.device)?;
+                let seen = row.f_gather(0, &idx, false)?;
+                let penalized = seen
+                    .f_mul_scalar(repetition_penalty)?
+                    .f_where_self(&seen.f_lt(0.0)?, &seen.f_div_scalar(repetition_penalty)?)?;
+                row = row.f_scatter(0, &idx, &penalized)?;
+            }
+            let next = row.f_argmax(0, false)?.f_int64_value(&[])?;
+            new_ids.push(next);
+            all.push(next);
+            if Some(next) == eos {
+                break;
+            }
+            input = vec![next];
+        }
+        Ok(new_ids)
+    }
+}
+
+/// The subnet's chat prompt for a challenge: the user turn rendered with the generation prompt,
+/// tokenized without special tokens (`apply_chat_template(tokenize=True)`), truncated from the
+/// left to the competition's sequence length (`truncation_side="left"`).
+fn chat_prompt_ids(
+    template: &ChatTemplate,
+    tok: &ModelTokenizer,
+    id: &str,
+    challenge: &str,
+) -> Result<Vec<i64>, EvalError> {
+    let prompt = template.render_user_turn(challenge)?;
+    let ids = tok.encode(id, &prompt, false)?;
+    let skip = ids.len().saturating_sub(SEQUENCE_LENGTH);
+    Ok(ids[skip..].to_vec())
+}
+
+/// The EOS that ends a chat generation: the tokenizer's `eos_token` (the subnet passes
+/// `eos_token_id=tokenizer.eos_token_id`), else config.json's.
+fn chat_eos(
+    template: &ChatTemplate,
+    tok: &ModelTokenizer,
+    parsed: &super::config::ParsedConfig,
+) -> Option<i64> {
+    template
+        .special_token("eos_token")
+        .and_then(|t| tok.token_id(t))
+        .or(parsed.eos_token_id)
+}
+
+/// Greedy decoding (see [`Scorer::greedy`]) of `prompt`, or with `options.chat` of the prompt as
+/// a user turn of the model's chat template.
 pub fn generate_greedy(
     model_dir: &Path,
     prompt: &str,
@@ -157,49 +237,23 @@ pub fn generate_greedy(
         scorer,
     } = load(model_dir, &options.eval)?;
     let _no_grad = tch::no_grad_guard();
-    let prompt_ids = tok.encode("prompt", prompt, true)?;
-    if prompt_ids.is_empty() {
-        return Err(EvalError::Degenerate {
-            id: "prompt".into(),
-            message: "the prompt gives no token".into(),
-        });
-    }
-    scorer.check("prompt", &prompt_ids)?;
-    let eos = if options.stop_at_eos {
-        parsed.eos_token_id
+    let (prompt_ids, eos) = if options.chat {
+        let template = ChatTemplate::load(model_dir)?;
+        (
+            chat_prompt_ids(&template, &tok, "prompt", prompt)?,
+            chat_eos(&template, &tok, &parsed),
+        )
     } else {
-        None
+        (tok.encode("prompt", prompt, true)?, parsed.eos_token_id)
     };
-    let mut all = prompt_ids.clone();
-    let mut new_ids = Vec::with_capacity(options.max_new_tokens);
-    let mut cache = KvCache::default();
-    let mut input = prompt_ids.clone();
-    while new_ids.len() < options.max_new_tokens {
-        scorer.check("prompt", &all)?;
-        let logits = scorer.model.step(&input, &mut cache)?;
-        let n = logits.size()[0];
-        let mut row = logits
-            .f_select(0, n - 1)?
-            .f_to_dtype(Kind::Float, false, true)?;
-        if options.repetition_penalty != 1.0 {
-            let idx = Tensor::f_from_slice(&all)?.f_to(scorer.device)?;
-            let seen = row.f_gather(0, &idx, false)?;
-            let penalized = seen
-                .f_mul_scalar(options.repetition_penalty)?
-                .f_where_self(
-                    &seen.f_lt(0.0)?,
-                    &seen.f_div_scalar(options.repetition_penalty)?,
-                )?;
-            row = row.f_scatter(0, &idx, &penalized)?;
-        }
-        let next = row.f_argmax(0, false)?.f_int64_value(&[])?;
-        new_ids.push(next);
-        all.push(next);
-        if Some(next) == eos {
-            break;
-        }
-        input = vec![next];
-    }
+    let eos = if options.stop_at_eos { eos } else { None };
+    let new_ids = scorer.greedy(
+        "prompt",
+        &prompt_ids,
+        options.max_new_tokens,
+        options.repetition_penalty,
+        eos,
+    )?;
     Ok(Generation {
         text: tok.decode(&new_ids)?,
         prompt_ids,
@@ -289,11 +343,52 @@ pub fn evaluate_dataset(
                 Some(hits_norm as f64 / n),
             )
         }
+        Dataset::MultipleChoice(rows) => {
+            // sn37 §2.1: greedy, 20 new tokens, repetition penalty 1.1, stop at the tokenizer's
+            // EOS; decoded without special tokens; the first standalone letter is the answer.
+            let template = ChatTemplate::load(model_dir)?;
+            let eos = chat_eos(&template, &tok, &parsed);
+            let mut hits = 0usize;
+            for r in rows {
+                let ids = chat_prompt_ids(&template, &tok, &r.id, &r.challenge)?;
+                let new_ids =
+                    scorer.greedy(&r.id, &ids, MAX_NEW_TOKENS, REPETITION_PENALTY, eos)?;
+                let text = tok.decode(&new_ids)?;
+                let letter = parse_answer_letter(&text);
+                let correct = letter == Some(r.reference.as_str());
+                hits += usize::from(correct);
+                let mut res = result(
+                    &r.id,
+                    ExampleValue::Score(f64::from(u8::from(correct))),
+                    new_ids.len(),
+                );
+                res.correct = Some(correct);
+                res.generated = Some(text);
+                res.letter = Some(letter.unwrap_or("").to_string());
+                examples.push(res);
+            }
+            let n = rows.len().max(1) as f64;
+            (Method::MultipleChoice, Some(hits as f64 / n), None)
+        }
+        Dataset::WordSorting(rows) => {
+            // sn37 §3.2: the context is the chat-templated challenge (no special tokens added
+            // to the rendered text), the reference `encode(reference)` with special tokens;
+            // REFERENCE_LOSS over the reference tokens.
+            let template = ChatTemplate::load(model_dir)?;
+            for r in rows {
+                let mut ids = chat_prompt_ids(&template, &tok, &r.id, &r.challenge)?;
+                let reference = tok.encode(&r.id, &r.reference, true)?;
+                ids.extend_from_slice(&reference);
+                let value = scorer.loss(&r.id, &ids, reference.len())?;
+                examples.push(result(&r.id, ExampleValue::Loss(value), reference.len()));
+            }
+            (Method::WordSorting, None, None)
+        }
     };
     let mean_value = match acc {
         Some(a) => a,
         None => mean(examples.iter().filter_map(|e| match e.value {
-            ExampleValue::Loss(v) => Some(v),
+            ExampleValue::Loss(v) | ExampleValue::Score(v) => Some(v),
             ExampleValue::Choices(_) => None,
         })),
     };
@@ -320,6 +415,8 @@ fn result(id: &str, value: ExampleValue, tokens: usize) -> ExampleResult {
         tokens,
         correct: None,
         correct_norm: None,
+        generated: None,
+        letter: None,
     }
 }
 

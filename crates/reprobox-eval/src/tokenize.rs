@@ -65,6 +65,11 @@ impl ModelTokenizer {
 }
 
 impl ModelTokenizer {
+    /// The id of the token `token` (a special or ordinary vocabulary entry).
+    pub fn token_id(&self, token: &str) -> Option<i64> {
+        self.inner.token_to_id(token).map(i64::from)
+    }
+
     /// The text of `ids`, special tokens skipped (`decode(ids, skip_special_tokens=True)`).
     pub fn decode(&self, ids: &[i64]) -> Result<String, EvalError> {
         let ids: Vec<u32> = ids.iter().filter_map(|&t| u32::try_from(t).ok()).collect();

@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use reprobox_eval::chat::ChatTemplate;
 use reprobox_eval::{
     Dataset, Dtype, EvalDevice, EvalError, EvalOptions, ExampleValue, GenerateOptions, Method,
-    evaluate, evaluate_dataset, generate_greedy, read_dataset,
+    WordSortingExample, evaluate, evaluate_dataset, generate_greedy, read_dataset, word_sorting,
 };
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -50,6 +51,8 @@ fn generate_models() -> PathBuf {
         "text_loss.jsonl",
         "reference_loss.jsonl",
         "choice.jsonl",
+        "multiple_choice.jsonl",
+        "words.txt",
     ] {
         h.update(std::fs::read(Path::new(FIXTURES).join(f)).unwrap());
     }
@@ -205,22 +208,174 @@ fn parity(name: &str) {
         max_new_tokens: 64,
         repetition_penalty: 1.1,
         stop_at_eos: false,
+        chat: false,
         eval: cpu(),
     };
     let got = generate_greedy(&model, g["prompt"].as_str().unwrap(), &options).unwrap();
-    let ids = |v: &Value| -> Vec<i64> {
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t.as_i64().unwrap())
-            .collect()
-    };
     assert_eq!(
         got.prompt_ids,
         ids(&g["prompt_ids"]),
         "{name} prompt tokens"
     );
     assert_eq!(got.new_ids, ids(&g["new_ids"]), "{name} generated tokens");
+
+    multiple_choice_parity(name, &model, &want);
+    word_sorting_parity(name, &model, &want);
+}
+
+fn ids(v: &Value) -> Vec<i64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_i64().unwrap())
+        .collect()
+}
+
+/// Subnet-37 MULTIPLE_CHOICE: the rendered prompt equals `apply_chat_template(tokenize=False,
+/// add_generation_prompt=True)`, the prompt and generated ids equal transformers'
+/// `apply_chat_template` + `generate(do_sample=False, repetition_penalty=1.1, max_new_tokens=20)`,
+/// and the decoded text, letter and 1/0 value agree.
+fn multiple_choice_parity(name: &str, model: &Path, want: &Value) {
+    let rows = want["multiple_choice"].as_array().unwrap();
+    let template = ChatTemplate::load(model).unwrap();
+    let data = read_dataset(
+        &Path::new(FIXTURES).join("multiple_choice.jsonl"),
+        Method::MultipleChoice,
+    )
+    .unwrap();
+    let Dataset::MultipleChoice(examples) = &data else {
+        panic!("not multiple choice")
+    };
+    let options = GenerateOptions {
+        max_new_tokens: reprobox_eval::multiple_choice::MAX_NEW_TOKENS,
+        repetition_penalty: reprobox_eval::multiple_choice::REPETITION_PENALTY,
+        stop_at_eos: true,
+        chat: true,
+        eval: cpu(),
+    };
+    for (ex, row) in examples.iter().zip(rows) {
+        let rendered = template.render_user_turn(&ex.challenge).unwrap();
+        assert_eq!(
+            rendered,
+            row["prompt"].as_str().unwrap(),
+            "{name} {} prompt",
+            ex.id
+        );
+        let got = generate_greedy(model, &ex.challenge, &options).unwrap();
+        assert_eq!(
+            got.prompt_ids,
+            ids(&row["prompt_ids"]),
+            "{name} {} prompt ids",
+            ex.id
+        );
+        assert_eq!(
+            got.new_ids,
+            ids(&row["new_ids"]),
+            "{name} {} generated ids",
+            ex.id
+        );
+    }
+    let report = evaluate_dataset(model, &data, &cpu()).unwrap();
+    assert_eq!(report.method, Method::MultipleChoice);
+    let mut sum = 0.0;
+    for (got, row) in report.examples.iter().zip(rows) {
+        assert_eq!(got.id, row["id"].as_str().unwrap());
+        assert_eq!(
+            got.generated.as_deref(),
+            row["text"].as_str(),
+            "{name} {}",
+            got.id
+        );
+        assert_eq!(
+            got.letter.as_deref(),
+            Some(row["letter"].as_str().unwrap_or("")),
+            "{name} {}",
+            got.id
+        );
+        let w = row["value"].as_f64().unwrap();
+        assert_eq!(got.value, ExampleValue::Score(w), "{name} {}", got.id);
+        sum += w;
+    }
+    assert_eq!(report.mean, sum / rows.len() as f64);
+    assert_eq!(report.acc, Some(report.mean));
+}
+
+fn fixture_words() -> Vec<String> {
+    word_sorting::read_words(&Path::new(FIXTURES).join("words.txt")).unwrap()
+}
+
+fn ws_rows(v: &Value) -> Vec<WordSortingExample> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| WordSortingExample {
+            id: r["id"].as_str().unwrap().to_string(),
+            challenge: r["challenge"].as_str().unwrap().to_string(),
+            reference: r["reference"].as_str().unwrap().to_string(),
+        })
+        .collect()
+}
+
+/// Subnet-37 WORD_SORTING: the samples Python's `random` draws for the seed, and their
+/// REFERENCE_LOSS after the chat-templated challenge (models without a short position limit).
+fn word_sorting_parity(name: &str, model: &Path, want: &Value) {
+    let Some(rows) = want.get("word_sorting") else {
+        return;
+    };
+    let seed = want["word_sorting_seed"].as_str().unwrap();
+    let expected = ws_rows(rows);
+    let generated = word_sorting::generate(&fixture_words(), seed, expected.len()).unwrap();
+    assert_eq!(
+        generated, expected,
+        "{name}: word-sorting samples differ from Python's"
+    );
+    let report = evaluate_dataset(model, &Dataset::WordSorting(generated), &cpu()).unwrap();
+    assert_eq!(report.method, Method::WordSorting);
+    for (got, row) in report.examples.iter().zip(rows.as_array().unwrap()) {
+        let ExampleValue::Loss(v) = got.value else {
+            panic!("word_sorting: not a loss")
+        };
+        assert_rel(
+            v,
+            row["value"].as_f64().unwrap(),
+            1e-5,
+            &format!("{name} word_sorting {}", got.id),
+        );
+    }
+}
+
+#[test]
+fn chat_templates_render_as_transformers() {
+    let want = reference(&models().join("llama"));
+    for case in want["chat"].as_array().unwrap() {
+        let template = ChatTemplate::new(
+            case["template"].as_str().unwrap(),
+            &[("bos_token", "<s>"), ("eos_token", "</s>")],
+        );
+        let got = template.render_json(
+            case["messages_json"].as_str().unwrap(),
+            case["add_generation_prompt"].as_bool().unwrap(),
+        );
+        match (&got, case.get("rendered"), case.get("error")) {
+            (Ok(text), Some(r), None) => assert_eq!(text, r.as_str().unwrap(), "{case}"),
+            (Err(e), None, Some(msg)) => {
+                assert!(
+                    e.to_string().contains(msg.as_str().unwrap()),
+                    "{e} vs {msg}"
+                )
+            }
+            _ => panic!("reprobox {got:?} vs transformers {case}"),
+        }
+    }
+}
+
+#[test]
+fn word_sorting_pool_branch_matches_python_random() {
+    // random.sample's pool branch: a population no larger than its set size.
+    let want = reference(&models().join("llama"));
+    let words = fixture_words();
+    let got = word_sorting::generate(&words[..40], "7", 30).unwrap();
+    assert_eq!(got, ws_rows(&want["word_sorting_pool"]));
 }
 
 #[test]
@@ -360,6 +515,92 @@ fn cli_prints_json_and_exits_0() {
     assert_eq!(v["acc"].as_f64(), want["choice_acc"].as_f64());
     assert_eq!(v["examples"].as_array().unwrap().len(), 3);
     assert_eq!(v["examples"][0]["value"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn cli_multiple_choice_and_word_sorting() {
+    let model = models().join("llama");
+    let want = reference(&model);
+    let data = Path::new(FIXTURES).join("multiple_choice.jsonl");
+    let out = reprobox_eval(&[
+        model.to_str().unwrap(),
+        "--method",
+        "multiple_choice",
+        "--data",
+        data.to_str().unwrap(),
+        "--format",
+        "json",
+        "--device",
+        "cpu",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["method"], "multiple_choice");
+    let rows = want["multiple_choice"].as_array().unwrap();
+    for (ex, row) in v["examples"].as_array().unwrap().iter().zip(rows) {
+        assert_eq!(ex["generated"], row["text"]);
+        assert_eq!(ex["value"].as_f64(), row["value"].as_f64());
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let written = dir.path().join("ws.jsonl");
+    let words = Path::new(FIXTURES).join("words.txt");
+    let out = reprobox_eval(&[
+        model.to_str().unwrap(),
+        "--method",
+        "word_sorting",
+        "--seed",
+        want["word_sorting_seed"].as_str().unwrap(),
+        "--words",
+        words.to_str().unwrap(),
+        "--samples",
+        "6",
+        "--write-data",
+        written.to_str().unwrap(),
+        "--format",
+        "json",
+        "--device",
+        "cpu",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = want["word_sorting"].as_array().unwrap();
+    for (ex, row) in v["examples"].as_array().unwrap().iter().zip(rows) {
+        assert_rel(
+            ex["value"].as_f64().unwrap(),
+            row["value"].as_f64().unwrap(),
+            1e-5,
+            "cli word_sorting",
+        );
+    }
+    // The written samples are a data file of their own, scored the same.
+    let data = read_dataset(&written, Method::WordSorting).unwrap();
+    assert_eq!(data, Dataset::WordSorting(ws_rows(&want["word_sorting"])));
+
+    let out = reprobox_eval(&[
+        model.to_str().unwrap(),
+        "--method",
+        "word_sorting",
+        "--seed",
+        "0x12",
+        "--words",
+        words.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(reprobox::exit_codes::UNREADABLE_INPUT)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("decimal"));
 }
 
 #[test]
