@@ -57,8 +57,8 @@ fn spec(run_id: &str, dir: &Path, command: Vec<String>) -> RunSpec {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // The binary links libtorch (the default `tch` feature), which is resident before any run;
-    // report it so the runner's own share of the peak is visible.
+    // The peak before any run (the binary, its libraries, the runtime), so the runner's own
+    // share of the peak is visible.
     let rss_start = peak_rss_kib();
     let args: Vec<String> = std::env::args().collect();
     let mode = args.get(1).map(String::as_str).unwrap_or("overhead");

@@ -135,6 +135,69 @@ pub fn bootstrap_interval(examples: &[f64], seed: u64) -> Option<[f64; 2]> {
     Some([at(0.025), at(0.975)])
 }
 
+/// A 95 % paired percentile bootstrap interval of `mean(a) − mean(b)`: each resample draws
+/// example indices once and takes both models' values at them, so the per-example pairing (the
+/// same prompt to both models) is kept. `None` unless both have the same, non-zero length.
+pub fn paired_bootstrap_interval(a: &[f64], b: &[f64], seed: u64) -> Option<[f64; 2]> {
+    if a.is_empty() || a.len() != b.len() {
+        return None;
+    }
+    let diffs: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
+    bootstrap_interval(&diffs, seed)
+}
+
+/// One task of the side-by-side: the rebuilt model against the model the team submitted,
+/// scored in the same run on the same examples.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PairedTask {
+    pub task: String,
+    pub rebuilt: f64,
+    pub submitted: f64,
+    /// `rebuilt − submitted`.
+    pub difference: f64,
+    /// 95 % paired bootstrap interval of the difference, when both gave the same number of
+    /// per-example values.
+    pub interval: Option<[f64; 2]>,
+    pub examples: Option<usize>,
+    /// Whether the interval contains 0 (no detectable difference); `None` without an interval.
+    pub consistent: Option<bool>,
+}
+
+/// The rebuilt model's scores against the submitted model's, per policy task. Tasks either
+/// evaluator left out are skipped; example counts that differ give no interval.
+pub fn paired(
+    evaluation: &Evaluation,
+    rebuilt: &Scores,
+    submitted: &Scores,
+    run_id: &str,
+) -> Vec<PairedTask> {
+    evaluation
+        .tasks
+        .iter()
+        .filter_map(|t| {
+            let r = rebuilt.tasks.get(&t.name)?;
+            let s = submitted.tasks.get(&t.name)?;
+            let interval = match (&r.examples, &s.examples) {
+                (Some(a), Some(b)) => paired_bootstrap_interval(
+                    a,
+                    b,
+                    interval_seed(run_id, &format!("{}#paired", t.name)),
+                ),
+                _ => None,
+            };
+            Some(PairedTask {
+                task: t.name.clone(),
+                rebuilt: r.score,
+                submitted: s.score,
+                difference: r.score - s.score,
+                interval,
+                examples: r.examples.as_ref().map(Vec::len),
+                consistent: interval.map(|[lo, hi]| lo <= 0.0 && 0.0 <= hi),
+            })
+        })
+        .collect()
+}
+
 /// SplitMix64 (Steele, Lea, Flood 2014): small, fast and fully determined by its seed.
 struct SplitMix64(u64);
 
@@ -373,6 +436,23 @@ pub fn describe_tolerance(t: Tolerance) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_paired_interval_keeps_the_pairing() {
+        // The two models differ on exactly one example in ten: the paired interval of the
+        // difference is tight around 0.1, where an unpaired one would straddle zero widely.
+        let a = [1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 0.0, 1.0, 1.0, 1.0];
+        let mut b = a;
+        b[0] = 0.0;
+        let [lo, hi] = paired_bootstrap_interval(&a, &b, 7).unwrap();
+        assert!(
+            (0.0..=0.1).contains(&lo) && (0.1..=0.4).contains(&hi),
+            "{lo} {hi}"
+        );
+        assert_eq!(paired_bootstrap_interval(&a, &a, 7), Some([0.0, 0.0]));
+        assert_eq!(paired_bootstrap_interval(&a, &a[..9], 7), None);
+        assert_eq!(paired_bootstrap_interval(&[], &[], 7), None);
+    }
     use crate::policy::{Aggregate, Method, Normalization, Task};
 
     fn task(name: &str, weight: f64, tol: Option<f64>) -> Task {
@@ -425,6 +505,27 @@ mod tests {
             ]
             .into(),
         }
+    }
+
+    #[test]
+    fn the_side_by_side_pairs_each_task() {
+        let ev = evaluation(Aggregate::Mean, None);
+        let mut rebuilt = scores(0.6, 0.5);
+        rebuilt.tasks.get_mut("a").unwrap().examples = Some(vec![1.0, 1.0, 0.0, 1.0, 0.0]);
+        let mut submitted = scores(0.4, 0.5);
+        submitted.tasks.get_mut("a").unwrap().examples = Some(vec![1.0, 0.0, 0.0, 1.0, 0.0]);
+        submitted.tasks.remove("b");
+        let p = paired(&ev, &rebuilt, &submitted, "r");
+        assert_eq!(p.len(), 1, "b has no submitted score: {p:?}");
+        assert_eq!(p[0].task, "a");
+        assert!((p[0].difference - 0.2).abs() < 1e-12);
+        assert_eq!(p[0].examples, Some(5));
+        let [lo, hi] = p[0].interval.unwrap();
+        assert!(
+            lo >= 0.0 && hi <= 0.6 && lo <= 0.2 && 0.2 <= hi,
+            "{lo} {hi}"
+        );
+        assert_eq!(p[0].consistent, Some(lo <= 0.0));
     }
 
     fn claims(pairs: &[(&str, f64)]) -> BTreeMap<String, f64> {

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 const MAX_LINE: usize = 64 << 10;
 
 /// The projection, as `report.json` `estimate` carries it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FitEstimate {
     /// The last progress the log showed.
     pub steps_done: u64,

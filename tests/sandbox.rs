@@ -333,6 +333,16 @@ async fn fork_bomb_is_held_by_the_pids_limit_and_the_deadline() {
         );
         let max = telemetry_max_pids(&fx);
         assert!(max > 0 && max <= 64, "pids seen in telemetry: {max}");
+        // The outcome's peaks are the running maxima of the same samples.
+        let r = outcome.resources;
+        assert_eq!(r.peak_pids, Some(max), "{r:?}");
+        assert_eq!(r.memory_limit_bytes, Some(256 << 20), "{r:?}");
+        let peak = r.peak_memory_bytes.expect("memory was sampled");
+        assert!(
+            peak > 64 << 10 && peak <= 256 << 20,
+            "a plausible peak for 64 shells: {peak} bytes"
+        );
+        assert!(outcome.telemetry_samples >= 1);
         assert!(
             fx.log().contains("can't fork") || max >= 60,
             "the bomb hit the limit: max pids {max}"
@@ -385,6 +395,16 @@ async fn sigterm_ignorer_is_killed_after_the_grace_period() {
         );
         assert!(elapsed < Duration::from_secs(3 + 2 + 5), "took {elapsed:?}");
         assert!(fx.log().contains("ignoring SIGTERM"));
+        let r = outcome.resources;
+        assert!(
+            r.peak_memory_bytes
+                .is_some_and(|m| m > 0 && m <= r.memory_limit_bytes.unwrap_or(0)),
+            "{r:?}"
+        );
+        assert!(
+            r.peak_pids.is_some_and(|p| p >= 2),
+            "tini and the shell: {r:?}"
+        );
     })
     .await;
 }
@@ -407,17 +427,21 @@ async fn log_flood_is_capped_in_bounded_memory() {
     with_cleanup(&engine, &id, async {
         let fx = Fixture::new();
         let mut s = spec(&id, &fx, "flood.sh");
-        s.env.push(("FLOOD_MB".into(), "200".into()));
+        // 1 GB, as the issue asks: 6-8 s here (debug build, 2 CPUs), since past the cap the
+        // runner only counts and skips what Docker's capped log rotated away.
+        s.env.push(("FLOOD_MB".into(), "1000".into()));
         s.profile.log_cap_bytes = 16 << 20;
         let rss_before = peak_rss_bytes();
         let outcome = run(
             &engine,
             &s,
             &fx,
-            Deadline::AfterStart(Duration::from_secs(120)),
+            Deadline::AfterStart(Duration::from_secs(300)),
         )
         .await;
-        assert_eq!(outcome.status, RunStatus::Succeeded);
+        // Before the test reads the 16 MiB log itself.
+        let rss = peak_rss_bytes();
+        assert_eq!(outcome.status, RunStatus::Succeeded, "{:?}", outcome.log);
         assert!(outcome.log.truncated);
         let size = std::fs::metadata(fx.paths().log).unwrap().len();
         assert!(size <= (16 << 20) + 512, "log is {size} bytes");
@@ -435,14 +459,14 @@ async fn log_flood_is_capped_in_bounded_memory() {
             outcome.log.tail.last().map(String::as_str),
             Some("flood done")
         );
-        // The test binary maps libtorch (hundreds of MiB before any run), so the bound is on how
-        // much the peak grew while 200 MB went through the runner.
-        let rss = peak_rss_bytes();
+        // nextest runs each test in its own process, so VmHWM is this runner's alone (here about
+        // 11 MiB, 1 MiB of it added by the flood): the issue's bound (< 64 MB) holds absolutely,
+        // and the flood may add little to it.
         assert!(
-            rss - rss_before < 64 << 20,
-            "peak RSS grew {} MiB (from {} MiB)",
-            (rss - rss_before) >> 20,
-            rss_before >> 20
+            rss < 64 << 20 && rss - rss_before < 16 << 20,
+            "peak RSS {} MiB, grew {} MiB during the flood",
+            rss >> 20,
+            (rss - rss_before) >> 20
         );
     })
     .await;
@@ -516,17 +540,14 @@ async fn created_container_has_every_hardening_setting() {
                 .any(|u| u.name.as_deref() == Some("core") && u.hard == Some(0))
         );
         let log_config = h.log_config.unwrap();
-        assert_eq!(log_config.typ.as_deref(), Some("json-file"));
-        let max_size = log_config
-            .config
-            .unwrap_or_default()
-            .get("max-size")
-            .cloned();
+        assert_eq!(log_config.typ.as_deref(), Some("local"));
+        let opts = log_config.config.unwrap_or_default();
         assert_eq!(
-            max_size,
-            Some((256u64 << 20).to_string()),
+            opts.get("max-size"),
+            Some(&(256u64 << 20).to_string()),
             "Docker's own log is capped too"
         );
+        assert_eq!(opts.get("max-file").map(String::as_str), Some("2"));
         let dr = h.device_requests.unwrap();
         assert_eq!(dr.len(), 1);
         assert_eq!(

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use reprobox::gpu::GpuSelector;
 use reprobox::pipeline::{
-    self, NoProgress, PipelineError, Progress, ResumeOptions, RunResult, VerifyOptions,
+    self, NoProgress, PipelineError, Progress, ResumeOptions, RunResult, Tick, VerifyOptions,
 };
 use reprobox::policy::PolicySet;
 use reprobox::stage::InputsMirror;
@@ -113,6 +113,42 @@ fn hms(d: Duration) -> String {
     format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }
 
+/// Bytes in binary units, one decimal from KiB up (`512 B`, `1.5 MiB`).
+fn size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut v = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
+/// The status line of a tick: stage, elapsed / limit, log lines (and volume), the container's
+/// memory and the GPU's utilization when they were sampled.
+fn tick_line(t: &Tick<'_>) -> String {
+    let limit = t.limit.map(hms).unwrap_or_else(|| "-".into());
+    let mut line = format!(
+        "[{}] {} / {limit} elapsed, log {} line{} ({})",
+        t.stage,
+        hms(t.elapsed),
+        t.log_lines,
+        if t.log_lines == 1 { "" } else { "s" },
+        size(t.log_bytes)
+    );
+    if let Some(m) = t.memory_bytes {
+        line.push_str(&format!(", mem {}", size(m)));
+    }
+    if let Some(u) = t.gpu_utilization_pct {
+        line.push_str(&format!(", GPU {u}%"));
+    }
+    line
+}
+
 impl Progress for TermProgress {
     fn stage(&mut self, stage: &str, detail: &str) {
         let mut e = std::io::stderr().lock();
@@ -122,13 +158,8 @@ impl Progress for TermProgress {
         let _ = writeln!(e, "[{stage}] {detail}");
     }
 
-    fn tick(&mut self, stage: &str, elapsed: Duration, limit: Option<Duration>, log_bytes: u64) {
-        let limit = limit.map(hms).unwrap_or_else(|| "-".into());
-        let line = format!(
-            "[{stage}] {} / {limit} elapsed, log {} KiB",
-            hms(elapsed),
-            log_bytes / 1024
-        );
+    fn tick(&mut self, tick: &Tick<'_>) {
+        let line = tick_line(tick);
         let mut e = std::io::stderr().lock();
         if self.tty {
             let _ = write!(e, "\r\x1b[K{line}");
@@ -255,4 +286,34 @@ pub fn resume(args: ResumeArgs) -> i32 {
         )),
     };
     finish(result, args.format)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tick_line_shows_lines_memory_and_gpu_when_known() {
+        let mut t = Tick {
+            stage: "train",
+            elapsed: Duration::from_secs(3725),
+            limit: Some(Duration::from_secs(24 * 3600)),
+            log_lines: 1,
+            log_bytes: 300,
+            ..Tick::default()
+        };
+        assert_eq!(
+            tick_line(&t),
+            "[train] 1:02:05 / 24:00:00 elapsed, log 1 line (300 B)"
+        );
+        t.log_lines = 12_345;
+        t.log_bytes = 3 << 19;
+        t.memory_bytes = Some(5 << 29);
+        t.gpu_utilization_pct = Some(97);
+        t.limit = None;
+        assert_eq!(
+            tick_line(&t),
+            "[train] 1:02:05 / - elapsed, log 12345 lines (1.5 MiB), mem 2.5 GiB, GPU 97%"
+        );
+    }
 }

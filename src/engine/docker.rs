@@ -356,6 +356,7 @@ impl ContainerEngine for DockerEngine {
             Some(Ok(r)) => Ok(StatsSample {
                 cpu_percent: cpu_percent(&r),
                 memory_bytes: r.memory_stats.as_ref().and_then(|m| m.usage),
+                memory_max_usage_bytes: r.memory_stats.as_ref().and_then(|m| m.max_usage),
                 memory_limit_bytes: r.memory_stats.as_ref().and_then(|m| m.limit),
                 pids: r.pids_stats.as_ref().and_then(|p| p.current),
             }),
@@ -370,12 +371,7 @@ impl ContainerEngine for DockerEngine {
                     source,
                 },
             )),
-            None => Ok(StatsSample {
-                cpu_percent: None,
-                memory_bytes: None,
-                memory_limit_bytes: None,
-                pids: None,
-            }),
+            None => Ok(StatsSample::default()),
         }
     }
 

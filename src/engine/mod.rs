@@ -279,12 +279,15 @@ pub struct LogsRequest {
 }
 
 /// One resource sample of a running container.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct StatsSample {
     /// CPU use in percent of one core (200.0 = two cores busy), from two daemon samples.
     pub cpu_percent: Option<f64>,
     /// Memory in use, bytes (cache included, as Docker reports it on cgroup v1).
     pub memory_bytes: Option<u64>,
+    /// The highest memory use the kernel recorded for the container so far, bytes (cgroup v1's
+    /// `max_usage_in_bytes`; absent on cgroup v2). Catches peaks between samples.
+    pub memory_max_usage_bytes: Option<u64>,
     /// The memory limit, bytes.
     pub memory_limit_bytes: Option<u64>,
     /// Processes and threads now.

@@ -26,7 +26,7 @@ pub const DEFAULT_NVML_LIB: &str = "libnvidia-ml.so.1";
 pub const NVML_LIB_ENV: &str = "REPROBOX_NVML_LIB";
 
 /// One GPU as the host reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GpuInfo {
     /// NVML index. Not stable across reboots; the UUID is.
     pub index: u32,

@@ -23,7 +23,7 @@ pub const MODEL_TARGET: &str = "model";
 pub const DEFAULT_EVAL_SECS: u64 = 2 * 3600;
 
 /// The harness evaluation a run will do (`plan.json` `harness`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HarnessPlan {
     /// The evaluation image (a local tag or id): the policy's, or `--eval-image`.
     pub image: String,
@@ -71,6 +71,28 @@ pub fn scores_file_is_safe(name: &str) -> bool {
             .all(|c| !c.is_empty() && c != "." && c != ".." && !c.contains('\\'))
 }
 
+/// Where the submitted model's evaluation writes, under `eval/`.
+pub const SUBMITTED_DIR: &str = "submitted";
+
+/// The side-by-side of the rebuilt and the submitted model (report `evaluation.side_by_side`).
+/// It is evidence beside the verdict, which the claims decide: a submitted model that cannot
+/// be scored is reported here and changes nothing else.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SideBySide {
+    /// `claims.submitted_model`, relative to the submission.
+    pub model: String,
+    /// Its OMS digest, when it could be hashed.
+    pub digest: Option<String>,
+    /// The evaluation container's outcome for it.
+    pub outcome: Option<serde_json::Value>,
+    /// Its scores file, relative to the run directory.
+    pub scores_file: Option<String>,
+    /// Per task: `{task, rebuilt, submitted, difference, interval, examples, consistent}`.
+    pub tasks: Vec<serde_json::Value>,
+    /// Why it could not be scored.
+    pub error: Option<String>,
+}
+
 /// What the `eval_finished` event records, and the report's `evaluation`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EvalRecord {
@@ -84,6 +106,10 @@ pub struct EvalRecord {
     pub scores_sha256: Option<String>,
     /// Claimed vs reproduced, when the scores could be compared.
     pub comparison: Option<serde_json::Value>,
+    /// The submitted model (`claims.submitted_model`) scored by the same harness on the same
+    /// examples, against the rebuilt one ([`SideBySide`]'s JSON).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub side_by_side: Option<serde_json::Value>,
     /// The verdict this stage decided, so a resumed run decides the same.
     pub verdict: Verdict,
     pub stage: String,
@@ -105,6 +131,7 @@ impl EvalRecord {
             scores_file: None,
             scores_sha256: None,
             comparison: None,
+            side_by_side: None,
             verdict,
             stage: stage.into(),
             reason,

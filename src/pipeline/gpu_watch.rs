@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -35,6 +35,8 @@ pub struct GpuSummary {
 /// A running sampler; [`GpuWatch::stop`] ends it and returns the summary.
 pub(crate) struct GpuWatch {
     stop: Arc<AtomicBool>,
+    /// The last sample's utilization plus one (0: none yet), for progress lines.
+    utilization: Arc<AtomicU32>,
     handle: JoinHandle<GpuSummary>,
 }
 
@@ -62,10 +64,29 @@ impl GpuWatch {
     ) -> GpuWatch {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        let utilization = Arc::new(AtomicU32::new(0));
+        let latest = utilization.clone();
         let handle = std::thread::spawn(move || {
-            sample_loop(&*probe, &uuid, interval, &telemetry, &*is_sandbox, &flag)
+            sample_loop(
+                &*probe,
+                &uuid,
+                interval,
+                &telemetry,
+                &*is_sandbox,
+                &flag,
+                &latest,
+            )
         });
-        GpuWatch { stop, handle }
+        GpuWatch {
+            stop,
+            utilization,
+            handle,
+        }
+    }
+
+    /// The GPU's utilization at the last sample, percent.
+    pub(crate) fn utilization_gpu_pct(&self) -> Option<u32> {
+        self.utilization.load(Ordering::Relaxed).checked_sub(1)
     }
 
     /// True once the sampler has ended on its own (the GPU was lost, the file failed).
@@ -97,6 +118,7 @@ fn sample_loop(
     telemetry: &std::path::Path,
     is_sandbox: &dyn Fn(u32) -> bool,
     stop: &AtomicBool,
+    latest_utilization: &AtomicU32,
 ) -> GpuSummary {
     let mut summary = GpuSummary {
         uuid: uuid.to_owned(),
@@ -124,6 +146,9 @@ fn sample_loop(
                 summary.max_memory_used_bytes =
                     summary.max_memory_used_bytes.max(s.memory_used_bytes);
                 util.extend(s.utilization_gpu_pct);
+                if let Some(u) = s.utilization_gpu_pct {
+                    latest_utilization.store(u.saturating_add(1), Ordering::Relaxed);
+                }
                 foreign.extend(
                     s.processes
                         .iter()
@@ -217,6 +242,7 @@ mod tests {
             Box::new(|pid| pid == 100),
         );
         wait_until(|| std::fs::read_to_string(&path).is_ok_and(|l| l.lines().count() >= 3));
+        assert_eq!(watch.utilization_gpu_pct(), Some(90));
         let s = watch.stop();
         assert!(s.samples >= 3, "{s:?}");
         assert_eq!(s.foreign_pids, vec![4242]);

@@ -22,8 +22,8 @@ mod state;
 pub use evaluate::{EvalRecord, HarnessPlan, MODEL_TARGET};
 pub use gpu_watch::GpuSummary;
 pub use plan::{PlanLimits, RunPlan, new_run_id};
-pub use progress::{NoProgress, Progress};
-pub use report::{REPORT_FORMAT_VERSION, Report};
+pub use progress::{NoProgress, Progress, Tick};
+pub use report::{REPORT_FORMAT_VERSION, Report, json_schema as report_json_schema};
 pub use runner::{
     PipelineError, ResumeOptions, RunResult, SANDBOXES_ENV, VerifyOptions, resume, verify,
 };

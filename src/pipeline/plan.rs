@@ -11,7 +11,7 @@ use crate::digest::Sha256Digest;
 use crate::gpu::GpuInfo;
 
 /// Every limit of this run, in seconds and bytes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PlanLimits {
     pub build_secs: u64,
     /// The training wall clock, counted from the container's start.
@@ -37,7 +37,7 @@ impl PlanLimits {
 }
 
 /// What a run will do, resolved before it starts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RunPlan {
     pub run_id: String,
     pub reprobox_version: String,

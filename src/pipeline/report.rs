@@ -24,7 +24,11 @@ use crate::verdict::Verdict;
 pub const REPORT_FORMAT_VERSION: &str = "0.2";
 
 /// The report.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(
+    title = "reprobox report.json",
+    description = "The record of one reprobox run (docs/report-format.md)."
+)]
 pub struct Report {
     pub format_version: String,
     pub reprobox_version: String,
@@ -103,6 +107,12 @@ impl Report {
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
         write_json_atomic(path, self)
     }
+}
+
+/// The JSON Schema of `report.json` (committed as docs/schemas/report.schema.json; a test fails
+/// when the two drift apart).
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(Report)).unwrap_or_default()
 }
 
 /// Writes `value` as pretty JSON to `path` through a temp file and a rename.

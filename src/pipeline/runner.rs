@@ -1057,6 +1057,7 @@ impl Driver {
             deadline,
             since,
             plan.limits.train(),
+            gpu_watch.as_ref(),
             progress,
         )
         .await;
@@ -1696,6 +1697,7 @@ async fn watch(
     deadline: SystemTime,
     since: Option<String>,
     limit: Duration,
+    gpu: Option<&GpuWatch>,
     progress: &mut dyn Progress,
 ) -> Result<sandbox::RunOutcome, SandboxError> {
     let started = Instant::now();
@@ -1703,16 +1705,31 @@ async fn watch(
         .duration_since(SystemTime::now())
         .map(|left| limit.saturating_sub(left))
         .unwrap_or(limit);
-    let fut = sandbox::attach(engine, id, profile, paths, Deadline::At(deadline), since).fuse();
+    let live = std::sync::Arc::new(sandbox::LiveStats::default());
+    let fut = sandbox::attach_live(
+        engine,
+        id,
+        profile,
+        paths,
+        Deadline::At(deadline),
+        since,
+        live.clone(),
+    )
+    .fuse();
     futures_util::pin_mut!(fut);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
             r = &mut fut => return r,
-            _ = tick.tick() => {
-                let lines = std::fs::metadata(&paths.log).map(|m| m.len()).unwrap_or(0);
-                progress.tick("train", already + started.elapsed(), Some(limit), lines);
-            }
+            _ = tick.tick() => progress.tick(&super::progress::Tick {
+                stage: "train",
+                elapsed: already + started.elapsed(),
+                limit: Some(limit),
+                log_lines: live.log_lines(),
+                log_bytes: live.log_bytes(),
+                memory_bytes: live.memory_bytes(),
+                gpu_utilization_pct: gpu.and_then(GpuWatch::utilization_gpu_pct),
+            }),
         }
     }
 }
@@ -1747,6 +1764,7 @@ mod tests {
             termination: None,
             log: Default::default(),
             telemetry_samples: 0,
+            resources: Default::default(),
         }
     }
 

@@ -37,7 +37,7 @@ pub(crate) mod events {
 }
 
 /// One staged input, as the journal records it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InputRecord {
     /// `base_model` or `datasets/<name>`.
     pub name: String,
@@ -49,7 +49,7 @@ pub struct InputRecord {
 }
 
 /// The training container, once started.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TrainStart {
     pub container_id: String,
     /// The absolute deadline, UNIX seconds: never recomputed after this event.
@@ -66,7 +66,7 @@ pub struct TrainStarting {
 }
 
 /// The collected model.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ModelRecord {
     /// Relative to the run directory, e.g. `out/model`.
     pub path: String,

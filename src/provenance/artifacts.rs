@@ -17,7 +17,7 @@ use crate::digest::{DigestMode, DigestOptions, Sha256Digest, digest_tree, file_s
 use crate::rundir::RunDir;
 
 /// How an artifact is hashed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ArtifactKind {
     /// A single file: SHA-256 of its bytes.
@@ -37,7 +37,7 @@ impl ArtifactKind {
 }
 
 /// One resource behind a tree's root digest (an OMS manifest entry).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TreeEntry {
     /// The POSIX path inside the tree, plus `:start:end` for a shard.
     pub name: String,
@@ -46,7 +46,7 @@ pub struct TreeEntry {
 }
 
 /// One artifact of a run directory.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ArtifactRecord {
     /// What it is: `model`, `logs/train.log`, `inputs/base_model`, `telemetry`…
     pub name: String,
@@ -168,7 +168,7 @@ impl ArtifactRecord {
 }
 
 /// The `artifacts` array of report.json.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct Artifacts(pub Vec<ArtifactRecord>);
 

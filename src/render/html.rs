@@ -127,6 +127,43 @@ pub fn render(report: &Report, series: &RunSeries) -> String {
         s.push_str("</table>");
     }
 
+    if let Some(p) = &f.side_by_side {
+        let _ = write!(
+            s,
+            "<h2>Rebuilt vs submitted model</h2><p>The model the team submitted (<code>{}</code>{}), scored in the same run on the same examples.</p>",
+            escape(&p.model),
+            p.digest
+                .as_deref()
+                .map(|d| format!(", <code>{}</code>", escape(d)))
+                .unwrap_or_default()
+        );
+        if let Some(e) = &p.error {
+            let _ = write!(s, "<p>It could not be scored: {}</p>", escape(e));
+        }
+        if !p.tasks.is_empty() {
+            s.push_str("<table id=\"side-by-side\"><tr><th>task</th><th>rebuilt</th><th>submitted</th><th>difference</th><th>95 % paired interval</th><th>consistent</th></tr>");
+            for (task, r, sub, d, i, c) in &p.tasks {
+                let _ = write!(
+                    s,
+                    "<tr{}><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
+                    if *c == Some(false) {
+                        " class=\"bad\""
+                    } else {
+                        ""
+                    },
+                    escape(task),
+                    plain(*r),
+                    plain(*sub),
+                    plain(*d),
+                    i.map(|[a, b]| format!("[{}, {}]", plain(a), plain(b)))
+                        .unwrap_or_else(|| "—".into()),
+                    yes_no(*c)
+                );
+            }
+            s.push_str("</table>");
+        }
+    }
+
     s.push_str("<h2>Resources over the run</h2><div class=\"charts\">");
     s.push_str(&svg::line_chart(
         "GPU utilization",

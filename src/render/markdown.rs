@@ -74,6 +74,41 @@ pub fn render(report: &Report) -> String {
         }
     }
 
+    if let Some(p) = &f.side_by_side {
+        let _ = writeln!(
+            s,
+            "\n## Rebuilt vs submitted model\n\nThe model the team submitted (`{}`{}), scored in the same run on the same examples.\n",
+            md_cell(&p.model),
+            p.digest
+                .as_deref()
+                .map(|d| format!(", {d}"))
+                .unwrap_or_default()
+        );
+        if let Some(e) = &p.error {
+            let _ = writeln!(s, "It could not be scored: {}\n", md_cell(e));
+        }
+        if !p.tasks.is_empty() {
+            s.push_str("| task | rebuilt | submitted | difference | 95 % paired interval | consistent |\n|---|---:|---:|---:|---|---|\n");
+            for (task, r, sub, d, i, c) in &p.tasks {
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {} | {} | {} |",
+                    md_cell(task),
+                    plain(*r),
+                    plain(*sub),
+                    plain(*d),
+                    i.map(|[a, b]| format!("[{}, {}]", plain(a), plain(b)))
+                        .unwrap_or_else(|| "—".into()),
+                    match c {
+                        Some(true) => "yes",
+                        Some(false) => "**no**",
+                        None => "—",
+                    }
+                );
+            }
+        }
+    }
+
     if !report.findings.is_empty() {
         s.push_str("\n## Findings\n\n");
         for x in &report.findings {

@@ -146,6 +146,48 @@ impl ComparisonView {
     }
 }
 
+/// The rebuilt model against the submitted one (report.json `evaluation.side_by_side`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SideBySideView {
+    /// The submitted model's directory in the submission, and its digest.
+    pub model: String,
+    pub digest: Option<String>,
+    /// Why the submitted model could not be scored, when it could not.
+    pub error: Option<String>,
+    /// `(task, rebuilt, submitted, difference, interval, consistent)`.
+    pub tasks: Vec<(String, f64, f64, f64, Option<[f64; 2]>, Option<bool>)>,
+}
+
+impl SideBySideView {
+    fn of(v: &Value) -> Option<SideBySideView> {
+        let tasks = v["tasks"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| {
+                        Some((
+                            t["task"].as_str()?.to_owned(),
+                            t["rebuilt"].as_f64()?,
+                            t["submitted"].as_f64()?,
+                            t["difference"].as_f64()?,
+                            t["interval"]
+                                .as_array()
+                                .and_then(|i| Some([i.first()?.as_f64()?, i.get(1)?.as_f64()?])),
+                            t["consistent"].as_bool(),
+                        ))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(SideBySideView {
+            model: v["model"].as_str()?.to_owned(),
+            digest: v["digest"].as_str().map(str::to_owned),
+            error: v["error"].as_str().map(str::to_owned),
+            tasks,
+        })
+    }
+}
+
 fn tolerance(v: &Value) -> String {
     crate::compare::describe_tolerance(crate::policy::Tolerance {
         absolute: v["absolute"].as_f64(),
@@ -157,6 +199,7 @@ fn tolerance(v: &Value) -> String {
 pub(crate) struct Facts {
     pub team: String,
     pub comparison: Option<ComparisonView>,
+    pub side_by_side: Option<SideBySideView>,
     pub log_tail: Vec<String>,
     rows: Vec<(&'static str, String)>,
 }
@@ -261,6 +304,7 @@ impl Facts {
         Facts {
             team,
             comparison: eval.get("comparison").and_then(ComparisonView::of),
+            side_by_side: eval.get("side_by_side").and_then(SideBySideView::of),
             log_tail,
             rows,
         }

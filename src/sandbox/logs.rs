@@ -45,7 +45,9 @@ pub struct LogSink {
     cap: u64,
     tail_lines: usize,
     tail_bytes: usize,
-    tail: VecDeque<String>,
+    /// Raw line bodies: a buffer leaving the front is reused at the back, so a flood allocates
+    /// nothing per line; text is made (lossy UTF-8) once, in [`LogSink::finish`].
+    tail: VecDeque<Vec<u8>>,
     tail_size: usize,
     summary: LogSummary,
     skip_through: Option<String>,
@@ -164,13 +166,22 @@ impl LogSink {
     }
 
     fn keep_tail(&mut self, body: &[u8]) {
+        if self.tail_lines == 0 {
+            return;
+        }
         let body = &body[..body.len().min(TAIL_LINE_MAX)];
-        let line = String::from_utf8_lossy(body).into_owned();
+        let mut line = if self.tail.len() >= self.tail_lines {
+            let old = self.tail.pop_front().unwrap_or_default();
+            self.tail_size -= old.len();
+            old
+        } else {
+            Vec::new()
+        };
+        line.clear();
+        line.extend_from_slice(body);
         self.tail_size += line.len();
         self.tail.push_back(line);
-        while self.tail.len() > self.tail_lines
-            || (self.tail_size > self.tail_bytes && self.tail.len() > 1)
-        {
+        while self.tail_size > self.tail_bytes && self.tail.len() > 1 {
             if let Some(old) = self.tail.pop_front() {
                 self.tail_size -= old.len();
             }
@@ -199,7 +210,13 @@ impl LogSink {
             source,
         })?;
         let mut summary = self.summary;
-        summary.tail = self.tail.into_iter().collect();
+        summary.tail = bounded_text(
+            self.tail
+                .iter()
+                .map(|b| String::from_utf8_lossy(b).into_owned()),
+            self.tail_lines,
+            self.tail_bytes,
+        );
         Ok(summary)
     }
 }
@@ -212,12 +229,27 @@ pub fn tail_from_chunks<'a>(
     max_lines: usize,
     max_bytes: usize,
 ) -> Vec<String> {
+    bounded_text(
+        chunks.into_iter().map(|chunk| {
+            let (_, text) = split_timestamp(chunk);
+            let body = text.strip_suffix(b"\n").unwrap_or(text);
+            String::from_utf8_lossy(&body[..body.len().min(TAIL_LINE_MAX)]).into_owned()
+        }),
+        max_lines,
+        max_bytes,
+    )
+}
+
+/// The last lines of `lines` within both bounds (the text's bytes: lossy UTF-8 can be longer
+/// than the raw bytes it replaced), oldest first.
+fn bounded_text(
+    lines: impl IntoIterator<Item = String>,
+    max_lines: usize,
+    max_bytes: usize,
+) -> Vec<String> {
     let mut tail: VecDeque<String> = VecDeque::new();
     let mut size = 0usize;
-    for chunk in chunks {
-        let (_, text) = split_timestamp(chunk);
-        let body = text.strip_suffix(b"\n").unwrap_or(text);
-        let line = String::from_utf8_lossy(&body[..body.len().min(TAIL_LINE_MAX)]).into_owned();
+    for line in lines {
         size += line.len();
         tail.push_back(line);
         while tail.len() > max_lines || (size > max_bytes && tail.len() > 1) {
@@ -334,6 +366,26 @@ mod tests {
         assert_eq!(text.matches(TRUNCATION_MARKER).count(), 1);
         assert!(text.lines().last().unwrap().starts_with(TRUNCATION_MARKER));
         assert!(s.bytes_written <= 200);
+    }
+
+    #[test]
+    fn tail_keeps_both_bounds_across_reused_buffers() {
+        let d = tempfile::tempdir().unwrap();
+        let mut sink = LogSink::open(&d.path().join("t.log"), 1 << 20, 3, 10, None).unwrap();
+        for line in ["first line", "a", "bb", "ccc", "dddd"] {
+            let mut chunk = b"2026-01-01T00:00:00.000000000Z ".to_vec();
+            chunk.extend_from_slice(line.as_bytes());
+            sink.push(LogStream::Stdout, &chunk);
+        }
+        sink.push(
+            LogStream::Stdout,
+            b"2026-01-01T00:00:01.000000000Z ee\xff\n",
+        );
+        let s = sink.finish().unwrap();
+        // Three lines and ten raw bytes kept ("ccc", "dddd", "ee\xff"); as text the last one is
+        // five bytes (U+FFFD is three), so the oldest goes to keep ten bytes of text.
+        assert_eq!(s.tail, ["dddd", "ee\u{fffd}"]);
+        assert_eq!(s.lines_seen, 6);
     }
 
     #[test]

@@ -24,7 +24,10 @@ pub use container::{ContainerLimits, InputMount, LABEL_RUN, LABEL_STAGE, RunSpec
 pub use context::{ContextArchive, ContextError, build_context};
 pub use logs::LogSummary;
 pub use profile::{ProfileError, Runtime, SandboxProfile};
-pub use run::{Deadline, RunOutcome, RunPaths, RunStatus, attach, run_container, start_container};
+pub use run::{
+    Deadline, LiveStats, ResourcePeaks, RunOutcome, RunPaths, RunStatus, attach, attach_live,
+    run_container, start_container,
+};
 pub use teardown::{CleanupReport, Reaped, TeardownGuard, cleanup_by_label, reap_expired};
 
 /// Errors from building and running sandboxed containers.

@@ -9,6 +9,8 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::future::BoxFuture;
@@ -96,7 +98,74 @@ pub struct RunOutcome {
     pub log: LogSummary,
     /// Telemetry samples written.
     pub telemetry_samples: u64,
+    /// Peaks over those samples: memory, its limit, processes, CPU.
+    pub resources: ResourcePeaks,
 }
+
+/// The peaks of the container statistics this runner sampled, kept as running maxima (bounded
+/// memory however long the run). A resumed runner reports the peaks of its own watch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct ResourcePeaks {
+    /// The highest memory use seen, bytes (page cache included, as Docker counts it): the larger
+    /// of the sampled use and, on cgroup v1, the kernel's recorded peak, which also catches
+    /// spikes between samples. `None` when no sample was taken (a run shorter than a sample).
+    pub peak_memory_bytes: Option<u64>,
+    /// The container's memory limit as the daemon reported it, bytes.
+    pub memory_limit_bytes: Option<u64>,
+    /// The most processes and threads seen in one sample.
+    pub peak_pids: Option<u64>,
+    /// The highest CPU use seen, percent of one core.
+    pub peak_cpu_percent: Option<f64>,
+}
+
+impl ResourcePeaks {
+    /// Folds one sample into the peaks.
+    pub fn add(&mut self, s: &StatsSample) {
+        // `None` orders below every `Some`, so `max` keeps whatever was seen.
+        self.peak_memory_bytes = self
+            .peak_memory_bytes
+            .max(s.memory_bytes)
+            .max(s.memory_max_usage_bytes);
+        self.memory_limit_bytes = s.memory_limit_bytes.or(self.memory_limit_bytes);
+        self.peak_pids = self.peak_pids.max(s.pids);
+        self.peak_cpu_percent = match (self.peak_cpu_percent, s.cpu_percent) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+    }
+}
+
+/// Counters a caller can read while [`attach_live`] watches a container, for progress lines.
+/// Updated as log lines and samples arrive; reading them never blocks the watcher.
+#[derive(Debug, Default)]
+pub struct LiveStats {
+    log_lines: AtomicU64,
+    log_bytes: AtomicU64,
+    /// The last sampled memory use plus one (0: no sample yet).
+    memory_bytes: AtomicU64,
+}
+
+impl LiveStats {
+    /// Log lines seen by this watcher (a resumed runner counts from where it re-attached).
+    pub fn log_lines(&self) -> u64 {
+        self.log_lines.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of container output seen by this watcher.
+    pub fn log_bytes(&self) -> u64 {
+        self.log_bytes.load(Ordering::Relaxed)
+    }
+
+    /// The container's memory use at the last sample.
+    pub fn memory_bytes(&self) -> Option<u64> {
+        self.memory_bytes.load(Ordering::Relaxed).checked_sub(1)
+    }
+}
+
+/// How long the log stream must be quiet before buffered lines are written through to the file.
+/// Between two chunks the stream is often pending for a moment (the HTTP connection task has
+/// not run yet); writing through at every pending cost one `write` per line under a flood.
+const FLUSH_WHEN_QUIET: Duration = Duration::from_millis(20);
 
 /// Creates and starts the container; returns its id and the daemon's start time.
 pub async fn start_container<E: ContainerEngine>(
@@ -170,6 +239,20 @@ pub async fn attach<E: ContainerEngine>(
     deadline: Deadline,
     since: Option<String>,
 ) -> Result<RunOutcome, SandboxError> {
+    let live = Arc::new(LiveStats::default());
+    attach_live(engine, id, profile, paths, deadline, since, live).await
+}
+
+/// [`attach`], updating `live` as log lines and samples arrive so a caller can show progress.
+pub async fn attach_live<E: ContainerEngine>(
+    engine: &E,
+    id: &str,
+    profile: &SandboxProfile,
+    paths: &RunPaths,
+    deadline: Deadline,
+    since: Option<String>,
+    live: Arc<LiveStats>,
+) -> Result<RunOutcome, SandboxError> {
     let watch_start = Instant::now();
     let state = engine.inspect_container(id).await?;
     let started_at = state.started_at.clone();
@@ -207,20 +290,29 @@ pub async fn attach<E: ContainerEngine>(
             tail: None,
         },
     );
+    let log_live = live.clone();
     let mut log_task = AbortOnDrop(tokio::spawn(async move {
         let mut stream_error = None;
         loop {
-            // Write-through when the stream is idle, batched (64 KiB) while it floods.
+            // Written through once the stream is quiet, in 64 KiB batches while it floods.
             let item = match logs.next().now_or_never() {
                 Some(item) => item,
-                None => {
-                    sink.flush();
-                    logs.next().await
-                }
+                None => match tokio::time::timeout(FLUSH_WHEN_QUIET, logs.next()).await {
+                    Ok(item) => item,
+                    Err(_) => {
+                        sink.flush();
+                        logs.next().await
+                    }
+                },
             };
             let Some(item) = item else { break };
             match item {
-                Ok(chunk) => sink.push(chunk.stream, &chunk.bytes),
+                Ok(chunk) => {
+                    sink.push(chunk.stream, &chunk.bytes);
+                    let s = sink.summary();
+                    log_live.log_lines.store(s.lines_seen, Ordering::Relaxed);
+                    log_live.log_bytes.store(s.bytes_seen, Ordering::Relaxed);
+                }
                 Err(e) => {
                     stream_error = Some(e);
                     break;
@@ -245,6 +337,7 @@ pub async fn attach<E: ContainerEngine>(
             source,
         })?;
     let mut samples = 0u64;
+    let mut peaks = ResourcePeaks::default();
 
     let interval = profile.telemetry_interval;
     let next_stats = |first: bool| -> BoxFuture<'_, Result<StatsSample, EngineError>> {
@@ -287,6 +380,10 @@ pub async fn attach<E: ContainerEngine>(
             sample = &mut stats_fut => {
                 // A failed sample (the container just exited) is skipped, not fatal.
                 if let Ok(sample) = sample {
+                    peaks.add(&sample);
+                    if let Some(m) = sample.memory_bytes {
+                        live.memory_bytes.store(m.saturating_add(1), Ordering::Relaxed);
+                    }
                     let line = TelemetryLine { ts: chrono::Utc::now().to_rfc3339(), source: "container", container: id, sample };
                     if let Ok(mut text) = serde_json::to_string(&line) {
                         text.push('\n');
@@ -393,6 +490,7 @@ pub async fn attach<E: ContainerEngine>(
         }),
         log,
         telemetry_samples: samples,
+        resources: peaks,
     })
 }
 
@@ -495,7 +593,8 @@ mod tests {
             Ok(StatsSample {
                 cpu_percent: Some(1.0),
                 memory_bytes: Some(1),
-                memory_limit_bytes: Some(2),
+                memory_max_usage_bytes: Some(5),
+                memory_limit_bytes: Some(8),
                 pids: Some(3),
             })
         }
@@ -575,6 +674,12 @@ mod tests {
         );
         assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
         assert!(out.telemetry_samples >= 1);
+        let r = out.resources;
+        assert_eq!(
+            (r.peak_memory_bytes, r.memory_limit_bytes, r.peak_pids),
+            (Some(5), Some(8), Some(3)),
+            "the kernel's recorded peak wins over the sampled use: {r:?}"
+        );
         assert_eq!(out.log.tail, ["ignoring SIGTERM"]);
     }
 

@@ -29,6 +29,9 @@ pub enum MethodArg {
     /// Subnet 37 WORD_SORTING: REFERENCE_LOSS of the sorted words, on `{"id","challenge","reference"}`
     /// or on the samples `--seed` and `--words` generate.
     WordSorting,
+    /// Subnet 37 IF_EVAL on `{"id","rules","questions":[q1,q2]}` (or `"prompts"`): greedy responses
+    /// to both prompts, judged by the rules; the mean is the subnet's raw score (lower is better).
+    IfEval,
 }
 
 /// The dtype of the weights and the forward pass.
@@ -71,6 +74,10 @@ pub struct EvalArgs {
     /// word_sorting: also write the generated samples to this JSONL file, before scoring.
     #[arg(long, requires = "seed")]
     write_data: Option<PathBuf>,
+    /// if_eval: stop each generation once this many seconds of wall clock have passed, as the
+    /// subnet's `max_time=5.0` does (results then depend on the hardware). Default: no limit.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_max_time)]
+    max_time: Option<std::time::Duration>,
     /// The dtype of the weights and the computation.
     #[arg(long, value_enum, default_value = "fp32")]
     dtype: DtypeArg,
@@ -90,6 +97,7 @@ pub fn run(args: EvalArgs) -> i32 {
         MethodArg::ChoiceLoglikelihood => Method::ChoiceLoglikelihood,
         MethodArg::MultipleChoice => Method::MultipleChoice,
         MethodArg::WordSorting => Method::WordSorting,
+        MethodArg::IfEval => Method::IfEval,
     };
     let options = EvalOptions {
         dtype: match args.dtype {
@@ -101,6 +109,7 @@ pub fn run(args: EvalArgs) -> i32 {
             DeviceArg::Auto => EvalDevice::Auto,
             DeviceArg::Cpu => EvalDevice::Cpu,
         },
+        max_time: args.max_time,
     };
     let dataset = match dataset(&args, method) {
         Ok(d) => d,
@@ -125,6 +134,14 @@ pub fn run(args: EvalArgs) -> i32 {
                 exit_codes::EVAL_FAILED
             }
         }
+    }
+}
+
+/// `--max-time`: a positive, finite number of seconds.
+fn parse_max_time(s: &str) -> Result<std::time::Duration, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(std::time::Duration::from_secs_f64(v)),
+        _ => Err(format!("`{s}` is not a positive number of seconds")),
     }
 }
 
@@ -178,12 +195,25 @@ fn print_text(report: &EvalReport) {
                 };
                 println!("{}\t{}\t{mark}", ex.id, lls.join(" "));
             }
-            ExampleValue::Score(v) => println!(
-                "{}\t{v}\t{}\t{:?}",
-                ex.id,
-                ex.letter.as_deref().unwrap_or(""),
-                ex.generated.as_deref().unwrap_or("")
-            ),
+            ExampleValue::Score(v) => match &ex.if_eval {
+                Some(p) => println!(
+                    "{}\t{v:.4}\t{}/{} {}/{}{}\t{:?}\t{:?}",
+                    ex.id,
+                    p.correct[0],
+                    p.rules,
+                    p.correct[1],
+                    p.rules,
+                    if p.duplicate { "\tduplicate" } else { "" },
+                    p.responses[0],
+                    p.responses[1]
+                ),
+                None => println!(
+                    "{}\t{v}\t{}\t{:?}",
+                    ex.id,
+                    ex.letter.as_deref().unwrap_or(""),
+                    ex.generated.as_deref().unwrap_or("")
+                ),
+            },
         }
     }
     match (report.acc, report.acc_norm) {
@@ -199,6 +229,21 @@ fn print_text(report: &EvalReport) {
             "{}: acc {acc:.4}, acc_norm {acc_norm:.4} over {} examples ({}, {}, {})",
             report.method.name(),
             report.examples.len(),
+            report.architecture,
+            report.dtype.name(),
+            report.device
+        ),
+        _ if report.method == Method::IfEval => println!(
+            "{}: score {:.6} over {} pairs, {} duplicates{} ({}, {}, {})",
+            report.method.name(),
+            report.mean,
+            report.examples.len(),
+            report.duplicates.unwrap_or(0),
+            if report.duplicate_penalty == Some(true) {
+                " (more than 10 %: score 1)"
+            } else {
+                ""
+            },
             report.architecture,
             report.dtype.name(),
             report.device

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use super::ifeval::{IfEvalExample, Rule, render_prompt};
 use super::multiple_choice::{LETTERS, format_challenge};
 use super::word_sorting::WordSortingExample;
 use super::{EvalError, Method};
@@ -54,6 +55,7 @@ pub enum Dataset {
     Choice(Vec<ChoiceExample>),
     MultipleChoice(Vec<MultipleChoiceExample>),
     WordSorting(Vec<WordSortingExample>),
+    IfEval(Vec<IfEvalExample>),
 }
 
 impl Dataset {
@@ -65,6 +67,7 @@ impl Dataset {
             Dataset::Choice(v) => v.len(),
             Dataset::MultipleChoice(v) => v.len(),
             Dataset::WordSorting(v) => v.len(),
+            Dataset::IfEval(v) => v.len(),
         }
     }
 
@@ -92,6 +95,7 @@ pub fn parse_dataset(path: &Path, text: &str, method: Method) -> Result<Dataset,
         Method::ChoiceLoglikelihood => Dataset::Choice(Vec::new()),
         Method::MultipleChoice => Dataset::MultipleChoice(Vec::new()),
         Method::WordSorting => Dataset::WordSorting(Vec::new()),
+        Method::IfEval => Dataset::IfEval(Vec::new()),
     };
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -224,6 +228,41 @@ pub fn parse_dataset(path: &Path, text: &str, method: Method) -> Result<Dataset,
                 challenge: string("challenge")?,
                 reference: string("reference")?,
             }),
+            Dataset::IfEval(v) => {
+                let rules: Vec<Rule> = match obj.get("rules") {
+                    Some(r) => serde_json::from_value(r.clone())
+                        .map_err(|e| bad(format!("bad `rules`: {e}")))?,
+                    None => return Err(bad("missing `rules`".into())),
+                };
+                if rules.is_empty() {
+                    return Err(bad("a sample needs at least one rule".into()));
+                }
+                let pair = |key: &str| -> Result<Option<[String; 2]>, EvalError> {
+                    match obj.get(key) {
+                        None => Ok(None),
+                        Some(Value::Array(a)) if a.len() == 2 && a.iter().all(Value::is_string) => {
+                            Ok(Some(
+                                [0, 1].map(|i| a[i].as_str().unwrap_or_default().to_string()),
+                            ))
+                        }
+                        Some(v) => Err(bad(format!(
+                            "`{key}` must be an array of two strings, got {v}"
+                        ))),
+                    }
+                };
+                let prompts = match (pair("questions")?, pair("prompts")?) {
+                    (Some(q), None) => [0, 1].map(|i| render_prompt(&q[i], &rules, i)),
+                    (None, Some(p)) => p,
+                    _ => {
+                        return Err(bad(format!(
+                            "give exactly one of `questions` and `prompts` (the {} layout is {})",
+                            method.name(),
+                            method.layout()
+                        )));
+                    }
+                };
+                v.push(IfEvalExample { id, rules, prompts })
+            }
         }
     }
     if data.is_empty() {
@@ -291,6 +330,28 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(d, Dataset::WordSorting(ref v) if v[0].reference == "a b"));
+        let d = parse_dataset(
+            p,
+            "{\"id\":\"i\",\"rules\":[{\"rule\":\"no_commas\"}],\"questions\":[\"Q1?\",\"Q2?\"]}\n\
+             {\"id\":\"j\",\"rules\":[{\"rule\":\"quotation\"}],\"prompts\":[\"p1\",\"p2\"]}",
+            Method::IfEval,
+        )
+        .unwrap();
+        let Dataset::IfEval(v) = d else {
+            panic!("not if_eval")
+        };
+        assert!(
+            v[0].prompts[1].ends_with("1. Do not use any commas in your response.\n\n\"Q2?\"\n")
+        );
+        assert_eq!(v[1].prompts, ["p1".to_string(), "p2".to_string()]);
+        for bad in [
+            r#"{"id":"i","rules":[],"questions":["a","b"]}"#,
+            r#"{"id":"i","rules":[{"rule":"shout"}],"questions":["a","b"]}"#,
+            r#"{"id":"i","rules":[{"rule":"no_commas"}],"questions":["a"]}"#,
+            r#"{"id":"i","rules":[{"rule":"no_commas"}],"questions":["a","b"],"prompts":["a","b"]}"#,
+        ] {
+            assert!(parse_dataset(p, bad, Method::IfEval).is_err(), "{bad}");
+        }
     }
 
     #[test]

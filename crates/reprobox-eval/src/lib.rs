@@ -1,8 +1,8 @@
 //! The native evaluator: loads a Hugging Face model directory (config.json, safetensors weights,
 //! tokenizer.json) with libtorch through tch, and scores JSONL examples with the exact semantics
 //! of subnet 37's TEXT_LOSS, REFERENCE_LOSS, MULTIPLE_CHOICE (generation style, chat templates
-//! through minijinja) and WORD_SORTING, and lm-evaluation-harness's choice log-likelihood
-//! (shared/reference/sn37-evaluation.md §2.1–§2.3, §3.2; docs/evaluation.md).
+//! through minijinja), WORD_SORTING and IF_EVAL, and lm-evaluation-harness's choice
+//! log-likelihood (shared/reference/sn37-evaluation.md §2.1–§2.4, §3.2, §3.4; docs/evaluation.md).
 //!
 //! Parsing (the data file, config.json) needs no libtorch; the forward passes are compiled only
 //! with the `tch` feature. Without it [`evaluate`] still validates the data file, then fails with
@@ -24,12 +24,14 @@ mod run;
 mod weights;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Serialize;
 
 pub use data::{
     ChoiceExample, Dataset, MultipleChoiceExample, ReferenceExample, TextExample, read_dataset,
 };
+pub use ifeval::IfEvalExample;
 pub use word_sorting::WordSortingExample;
 
 /// Everything that can go wrong while evaluating.
@@ -155,6 +157,8 @@ pub enum Method {
     /// Subnet 37 WORD_SORTING: REFERENCE_LOSS of the sorted words after the chat-templated
     /// challenge.
     WordSorting,
+    /// Subnet 37 IF_EVAL: greedy responses to pairs of prompts with rules, judged by the rules.
+    IfEval,
 }
 
 impl Method {
@@ -166,6 +170,7 @@ impl Method {
             Method::ChoiceLoglikelihood => "choice_loglikelihood",
             Method::MultipleChoice => "multiple_choice",
             Method::WordSorting => "word_sorting",
+            Method::IfEval => "if_eval",
         }
     }
 
@@ -179,6 +184,9 @@ impl Method {
                 r#"{"id", "challenge", "reference"} or {"id", "question", "choices", "answer"}"#
             }
             Method::WordSorting => r#"{"id", "challenge", "reference"}"#,
+            Method::IfEval => {
+                r#"{"id", "rules": [{"rule": …}, …], "questions": [q1, q2]} or {"id", "rules", "prompts": [p1, p2]}"#
+            }
         }
     }
 }
@@ -218,6 +226,10 @@ pub enum EvalDevice {
 pub struct EvalOptions {
     pub dtype: Dtype,
     pub device: EvalDevice,
+    /// Stop each IF_EVAL generation (and [`generate_greedy`]) once this much wall clock has
+    /// passed since it started, as transformers' `max_time` (the subnet's is 5 s). `None`, the
+    /// default, never stops on time, so results do not depend on the hardware.
+    pub max_time: Option<Duration>,
 }
 
 /// One example's result.
@@ -241,6 +253,39 @@ pub struct ExampleResult {
     /// MULTIPLE_CHOICE: the first standalone letter of `generated` ("" when there is none).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub letter: Option<String>,
+    /// IF_EVAL: the pair's two responses and how they were judged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub if_eval: Option<IfEvalPair>,
+}
+
+/// Why a greedy generation stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// It generated the EOS token.
+    Eos,
+    /// It reached `max_new_tokens`.
+    Length,
+    /// It ran past `max_time`.
+    Time,
+}
+
+/// One IF_EVAL pair after generation and judgement.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IfEvalPair {
+    /// The decoded responses to the two prompts (special tokens skipped).
+    pub responses: [String; 2],
+    /// The number of generated tokens of each response.
+    pub new_tokens: [usize; 2],
+    pub stopped: [StopReason; 2],
+    /// The number of rules; each response's score counts this many times in the mean.
+    pub rules: usize,
+    /// Rules each response satisfies.
+    pub correct: [usize; 2],
+    /// `1 − (correct / rules)²` for each response.
+    pub response_scores: [f64; 2],
+    /// The responses are near-identical (difflib ratio > 0.6).
+    pub duplicate: bool,
 }
 
 /// A per-example value.
@@ -249,7 +294,8 @@ pub struct ExampleResult {
 pub enum ExampleValue {
     Loss(f64),
     Choices(Vec<f64>),
-    /// A per-example score: MULTIPLE_CHOICE gives 1 when correct, else 0.
+    /// A per-example score: MULTIPLE_CHOICE gives 1 when correct, else 0; IF_EVAL the mean of
+    /// the pair's two response scores.
     Score(f64),
 }
 
@@ -264,12 +310,20 @@ pub struct EvalReport {
     pub device: String,
     pub examples: Vec<ExampleResult>,
     /// Loss methods: the mean of the per-example values (subnet 37's raw score). Choices and
-    /// MULTIPLE_CHOICE: `acc` (the subnet's MULTIPLE_CHOICE raw score is `1 − acc`).
+    /// MULTIPLE_CHOICE: `acc` (the subnet's MULTIPLE_CHOICE raw score is `1 − acc`). IF_EVAL: the
+    /// subnet's raw score (the rule-weighted mean of the response scores, or 1 with too many
+    /// duplicates).
     pub mean: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub acc: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub acc_norm: Option<f64>,
+    /// IF_EVAL: the number of pairs with duplicate responses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicates: Option<usize>,
+    /// IF_EVAL: more than 10 % of the pairs were duplicates, so the score is 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate_penalty: Option<bool>,
 }
 
 /// Settings of [`generate_greedy`].
@@ -284,6 +338,7 @@ pub struct GenerateOptions {
     /// prompt) and tokenize it without special tokens, as the subnet's MULTIPLE_CHOICE; the EOS
     /// is then tokenizer_config.json's `eos_token` (config.json's when it sets none).
     pub chat: bool,
+    /// Dtype, device, and `max_time` (wall-clock stop, off by default).
     pub eval: EvalOptions,
 }
 
@@ -297,6 +352,7 @@ pub struct Generation {
     pub new_ids: Vec<i64>,
     /// `new_ids` decoded, special tokens skipped.
     pub text: String,
+    pub stopped: StopReason,
 }
 
 /// Greedy decoding with a KV cache and transformers' repetition penalty (see docs/evaluation.md).

@@ -4,11 +4,13 @@
 //! (sn37-evaluation.md §2.2).
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use tch::{Device, Kind, Reduction, Tensor};
 
 use super::chat::ChatTemplate;
 use super::config::read_config;
+use super::ifeval;
 use super::model::{KvCache, Model};
 use super::multiple_choice::{
     MAX_NEW_TOKENS, REPETITION_PENALTY, SEQUENCE_LENGTH, parse_answer_letter,
@@ -17,7 +19,7 @@ use super::tokenize::{ModelTokenizer, encode_pair};
 use super::weights::Weights;
 use super::{
     Dataset, Dtype, EvalDevice, EvalError, EvalOptions, EvalReport, ExampleResult, ExampleValue,
-    GenerateOptions, Generation, Method,
+    GenerateOptions, Generation, IfEvalPair, Method, StopReason,
 };
 
 struct Scorer {
@@ -150,7 +152,9 @@ impl Scorer {
     /// of the last position are cast to fp32, the repetition penalty
     /// (`RepetitionPenaltyLogitsProcessor`: a seen token's logit is multiplied by the penalty when
     /// negative, divided when positive) is applied over prompt and generated tokens, and the
-    /// first maximum is taken. Stops after `max_new_tokens`, or after `eos`.
+    /// first maximum is taken. Stops after `max_new_tokens`, after `eos`, or, as transformers'
+    /// `MaxTimeCriteria`, after the first token generated once more than `max_time` has passed
+    /// since the call began (the prompt's forward pass included).
     fn greedy(
         &self,
         id: &str,
@@ -158,7 +162,9 @@ impl Scorer {
         max_new_tokens: usize,
         repetition_penalty: f64,
         eos: Option<i64>,
-    ) -> Result<Vec<i64>, EvalError> {
+        max_time: Option<Duration>,
+    ) -> Result<(Vec<i64>, StopReason), EvalError> {
+        let start = Instant::now();
         if prompt_ids.is_empty() {
             return Err(EvalError::Degenerate {
                 id: id.to_string(),
@@ -188,26 +194,36 @@ impl Scorer {
             new_ids.push(next);
             all.push(next);
             if Some(next) == eos {
-                break;
+                return Ok((new_ids, StopReason::Eos));
+            }
+            if max_time.is_some_and(|t| start.elapsed() > t) {
+                return Ok((new_ids, StopReason::Time));
             }
             input = vec![next];
         }
-        Ok(new_ids)
+        Ok((new_ids, StopReason::Length))
     }
 }
 
 /// The subnet's chat prompt for a challenge: the user turn rendered with the generation prompt,
-/// tokenized without special tokens (`apply_chat_template(tokenize=True)`), truncated from the
-/// left to the competition's sequence length (`truncation_side="left"`).
+/// tokenized without special tokens (`apply_chat_template(tokenize=True)`); with `truncate`,
+/// truncated from the left to the competition's sequence length (`truncation=True`,
+/// `truncation_side="left"`). IF_EVAL passes `max_length` without `truncation`, which truncates
+/// nothing.
 fn chat_prompt_ids(
     template: &ChatTemplate,
     tok: &ModelTokenizer,
     id: &str,
     challenge: &str,
+    truncate: bool,
 ) -> Result<Vec<i64>, EvalError> {
     let prompt = template.render_user_turn(challenge)?;
     let ids = tok.encode(id, &prompt, false)?;
-    let skip = ids.len().saturating_sub(SEQUENCE_LENGTH);
+    let skip = if truncate {
+        ids.len().saturating_sub(SEQUENCE_LENGTH)
+    } else {
+        0
+    };
     Ok(ids[skip..].to_vec())
 }
 
@@ -240,24 +256,26 @@ pub fn generate_greedy(
     let (prompt_ids, eos) = if options.chat {
         let template = ChatTemplate::load(model_dir)?;
         (
-            chat_prompt_ids(&template, &tok, "prompt", prompt)?,
+            chat_prompt_ids(&template, &tok, "prompt", prompt, true)?,
             chat_eos(&template, &tok, &parsed),
         )
     } else {
         (tok.encode("prompt", prompt, true)?, parsed.eos_token_id)
     };
     let eos = if options.stop_at_eos { eos } else { None };
-    let new_ids = scorer.greedy(
+    let (new_ids, stopped) = scorer.greedy(
         "prompt",
         &prompt_ids,
         options.max_new_tokens,
         options.repetition_penalty,
         eos,
+        options.eval.max_time,
     )?;
     Ok(Generation {
         text: tok.decode(&new_ids)?,
         prompt_ids,
         new_ids,
+        stopped,
     })
 }
 
@@ -275,6 +293,8 @@ pub fn evaluate_dataset(
     let device = scorer.device;
 
     let mut examples = Vec::with_capacity(dataset.len());
+    let mut duplicates = None;
+    let mut if_eval_score = None;
     let (method, acc, acc_norm) = match dataset {
         Dataset::Text(rows) => {
             for r in rows {
@@ -350,9 +370,9 @@ pub fn evaluate_dataset(
             let eos = chat_eos(&template, &tok, &parsed);
             let mut hits = 0usize;
             for r in rows {
-                let ids = chat_prompt_ids(&template, &tok, &r.id, &r.challenge)?;
-                let new_ids =
-                    scorer.greedy(&r.id, &ids, MAX_NEW_TOKENS, REPETITION_PENALTY, eos)?;
+                let ids = chat_prompt_ids(&template, &tok, &r.id, &r.challenge, true)?;
+                let (new_ids, _) =
+                    scorer.greedy(&r.id, &ids, MAX_NEW_TOKENS, REPETITION_PENALTY, eos, None)?;
                 let text = tok.decode(&new_ids)?;
                 let letter = parse_answer_letter(&text);
                 let correct = letter == Some(r.reference.as_str());
@@ -376,7 +396,7 @@ pub fn evaluate_dataset(
             // REFERENCE_LOSS over the reference tokens.
             let template = ChatTemplate::load(model_dir)?;
             for r in rows {
-                let mut ids = chat_prompt_ids(&template, &tok, &r.id, &r.challenge)?;
+                let mut ids = chat_prompt_ids(&template, &tok, &r.id, &r.challenge, true)?;
                 let reference = tok.encode(&r.id, &r.reference, true)?;
                 ids.extend_from_slice(&reference);
                 let value = scorer.loss(&r.id, &ids, reference.len())?;
@@ -384,10 +404,69 @@ pub fn evaluate_dataset(
             }
             (Method::WordSorting, None, None)
         }
+        Dataset::IfEval(rows) => {
+            // sn37 §2.4: each prompt of the pair as a user turn (not truncated), greedy, 200 new
+            // tokens, repetition penalty 1.2, stop at the tokenizer's EOS (and on time only when
+            // asked); decoded without special tokens; then the rule checks and the score.
+            let template = ChatTemplate::load(model_dir)?;
+            let eos = chat_eos(&template, &tok, &parsed);
+            let mut samples = Vec::with_capacity(rows.len());
+            let mut generated = Vec::with_capacity(rows.len());
+            for r in rows {
+                let mut responses = [String::new(), String::new()];
+                let mut new_tokens = [0; 2];
+                let mut stopped = [StopReason::Length; 2];
+                for (i, prompt) in r.prompts.iter().enumerate() {
+                    let ids = chat_prompt_ids(&template, &tok, &r.id, prompt, false)?;
+                    let (new_ids, stop) = scorer.greedy(
+                        &r.id,
+                        &ids,
+                        ifeval::MAX_NEW_TOKENS,
+                        ifeval::REPETITION_PENALTY,
+                        eos,
+                        options.max_time,
+                    )?;
+                    responses[i] = tok.decode(&new_ids)?;
+                    new_tokens[i] = new_ids.len();
+                    stopped[i] = stop;
+                }
+                generated.push((new_tokens, stopped));
+                samples.push(ifeval::Sample {
+                    id: r.id.clone(),
+                    rules: r.rules.clone(),
+                    responses,
+                });
+            }
+            let judged = ifeval::score(&samples);
+            for ((sample, s), (new_tokens, stopped)) in
+                samples.into_iter().zip(&judged.samples).zip(generated)
+            {
+                let value = (s.response_scores[0] + s.response_scores[1]) / 2.0;
+                let mut res = result(
+                    &sample.id,
+                    ExampleValue::Score(value),
+                    new_tokens[0] + new_tokens[1],
+                );
+                res.if_eval = Some(IfEvalPair {
+                    responses: sample.responses,
+                    new_tokens,
+                    stopped,
+                    rules: sample.rules.len(),
+                    correct: s.correct,
+                    response_scores: s.response_scores,
+                    duplicate: s.duplicate,
+                });
+                examples.push(res);
+            }
+            duplicates = Some((judged.duplicates, judged.duplicate_penalty));
+            if_eval_score = Some(judged.score);
+            (Method::IfEval, None, None)
+        }
     };
-    let mean_value = match acc {
-        Some(a) => a,
-        None => mean(examples.iter().filter_map(|e| match e.value {
+    let mean_value = match (acc, if_eval_score) {
+        (Some(a), _) => a,
+        (None, Some(score)) => score,
+        (None, None) => mean(examples.iter().filter_map(|e| match e.value {
             ExampleValue::Loss(v) | ExampleValue::Score(v) => Some(v),
             ExampleValue::Choices(_) => None,
         })),
@@ -405,6 +484,8 @@ pub fn evaluate_dataset(
         mean: mean_value,
         acc,
         acc_norm,
+        duplicates: duplicates.map(|d| d.0),
+        duplicate_penalty: duplicates.map(|d| d.1),
     })
 }
 
@@ -417,6 +498,7 @@ fn result(id: &str, value: ExampleValue, tokens: usize) -> ExampleResult {
         correct_norm: None,
         generated: None,
         letter: None,
+        if_eval: None,
     }
 }
 

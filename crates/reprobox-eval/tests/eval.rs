@@ -5,19 +5,22 @@
 
 #![cfg(feature = "tch")]
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use reprobox_eval::chat::ChatTemplate;
 use reprobox_eval::{
     Dataset, Dtype, EvalDevice, EvalError, EvalOptions, ExampleValue, GenerateOptions, Method,
-    WordSortingExample, evaluate, evaluate_dataset, generate_greedy, read_dataset, word_sorting,
+    StopReason, WordSortingExample, evaluate, evaluate_dataset, generate_greedy, ifeval,
+    read_dataset, word_sorting,
 };
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/eval");
+const IFEVAL_FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/ifeval");
 
 fn python() -> PathBuf {
     let py = std::env::var_os("REPROBOX_TEST_PYTHON")
@@ -52,6 +55,7 @@ fn generate_models() -> PathBuf {
         "reference_loss.jsonl",
         "choice.jsonl",
         "multiple_choice.jsonl",
+        "if_eval.jsonl",
         "words.txt",
     ] {
         h.update(std::fs::read(Path::new(FIXTURES).join(f)).unwrap());
@@ -221,6 +225,7 @@ fn parity(name: &str) {
 
     multiple_choice_parity(name, &model, &want);
     word_sorting_parity(name, &model, &want);
+    if_eval_parity(name, &model, &want);
 }
 
 fn ids(v: &Value) -> Vec<i64> {
@@ -341,6 +346,218 @@ fn word_sorting_parity(name: &str, model: &Path, want: &Value) {
             1e-5,
             &format!("{name} word_sorting {}", got.id),
         );
+    }
+}
+
+/// tests/fixtures/ifeval/reference.py (the subnet's rule checks with NLTK and difflib, and its
+/// scoring formula) on `samples`, JSONL in the recorded-responses layout.
+fn if_eval_reference_score(samples: &str) -> Value {
+    let mut child = Command::new(python())
+        .arg(Path::new(IFEVAL_FIXTURES).join("reference.py"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(samples.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "reference.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Subnet-37 IF_EVAL: each prompt rendered from the rules and question equals the subnet's
+/// `PROMPT_FORMAT` text, the prompt and generated ids equal transformers' `apply_chat_template` +
+/// `generate(do_sample=False, repetition_penalty=1.2, max_new_tokens=200)`, and the score equals
+/// the reference formula (reference.py) applied to transformers' responses.
+fn if_eval_parity(name: &str, model: &Path, want: &Value) {
+    let Some(rows) = want.get("if_eval").and_then(Value::as_array) else {
+        return;
+    };
+    let data = read_dataset(&Path::new(FIXTURES).join("if_eval.jsonl"), Method::IfEval).unwrap();
+    let Dataset::IfEval(examples) = &data else {
+        panic!("not if_eval")
+    };
+    let options = GenerateOptions {
+        max_new_tokens: ifeval::MAX_NEW_TOKENS,
+        repetition_penalty: ifeval::REPETITION_PENALTY,
+        stop_at_eos: true,
+        chat: true,
+        eval: cpu(),
+    };
+    let mut samples = String::new();
+    for (ex, row) in examples.iter().zip(rows) {
+        assert_eq!(ex.id, row["id"].as_str().unwrap());
+        for i in 0..2 {
+            assert_eq!(
+                ex.prompts[i],
+                row["prompts"][i].as_str().unwrap(),
+                "{name} {} prompt {i}",
+                ex.id
+            );
+            let got = generate_greedy(model, &ex.prompts[i], &options).unwrap();
+            assert_eq!(
+                got.prompt_ids,
+                ids(&row["prompt_ids"][i]),
+                "{name} {} prompt ids {i}",
+                ex.id
+            );
+            assert_eq!(
+                got.new_ids,
+                ids(&row["new_ids"][i]),
+                "{name} {} generated ids {i}",
+                ex.id
+            );
+        }
+        let rules = serde_json::to_value(&ex.rules).unwrap();
+        samples.push_str(
+            &serde_json::json!({"id": ex.id, "rules": rules, "responses": row["responses"]})
+                .to_string(),
+        );
+        samples.push('\n');
+    }
+    let theirs = if_eval_reference_score(&samples);
+    let report = evaluate_dataset(model, &data, &cpu()).unwrap();
+    assert_eq!(report.method, Method::IfEval);
+    for ((got, row), judged) in report
+        .examples
+        .iter()
+        .zip(rows)
+        .zip(theirs["samples"].as_array().unwrap())
+    {
+        let pair = got.if_eval.as_ref().unwrap();
+        let responses: Vec<&str> = pair.responses.iter().map(String::as_str).collect();
+        let want_responses: Vec<&str> = row["responses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap())
+            .collect();
+        assert_eq!(responses, want_responses, "{name} {} responses", got.id);
+        for i in 0..2 {
+            let n = ids(&row["new_ids"][i]).len();
+            assert_eq!(pair.new_tokens[i], n);
+            if n < ifeval::MAX_NEW_TOKENS {
+                assert_eq!(
+                    pair.stopped[i],
+                    StopReason::Eos,
+                    "{name} {} stop {i}",
+                    got.id
+                );
+            } else {
+                assert_ne!(
+                    pair.stopped[i],
+                    StopReason::Time,
+                    "{name} {} stop {i}",
+                    got.id
+                );
+            }
+        }
+        assert_eq!(
+            serde_json::to_value(pair.correct).unwrap(),
+            judged["correct"],
+            "{name} {} rules met",
+            got.id
+        );
+        assert_eq!(Value::Bool(pair.duplicate), judged["duplicate"]);
+    }
+    assert_eq!(
+        report.duplicates.map(|d| d as u64),
+        theirs["duplicates"].as_u64(),
+        "{name} duplicates"
+    );
+    let want_score = theirs["score"].as_f64().unwrap();
+    assert!(
+        (report.mean - want_score).abs() < 1e-12,
+        "{name} if_eval score: reprobox {} vs reference {want_score}",
+        report.mean
+    );
+}
+
+/// The "multiple-choice log-likelihood accuracy equals lm-eval's": lm-evaluation-harness
+/// itself (HFLM, a task YAML over a local JSONL, offline; tests/fixtures/eval/lm_eval_choice.py)
+/// scores every model on lm_eval_choice.jsonl; acc and acc_norm must be equal and each choice's
+/// log-likelihood within 1e-4.
+#[test]
+fn choice_accuracy_equals_lm_eval_on_a_local_task() {
+    let py = python();
+    let ok = Command::new(&py)
+        .args(["-c", "import lm_eval, accelerate"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "{} cannot import lm_eval (hint: run `REPROBOX_SETUP_SKIP_BUILD=1 scripts/setup`, which installs lm-eval[hf] from scripts/requirements.txt)",
+        py.display()
+    );
+    let names = [
+        "llama",
+        "qwen2",
+        "mistral",
+        "mistral_window",
+        "gpt2",
+        "gpt_neox",
+        "gpt_neox_seq",
+    ];
+    let data = Path::new(FIXTURES).join("lm_eval_choice.jsonl");
+    let cwd = tempfile::tempdir().unwrap();
+    let out = Command::new(&py)
+        .arg(Path::new(FIXTURES).join("lm_eval_choice.py"))
+        .arg(&data)
+        .args(names.iter().map(|n| models().join(n)))
+        .current_dir(cwd.path())
+        .env("OMP_NUM_THREADS", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "lm_eval_choice.py failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(theirs["lm_eval_version"], "0.4.13");
+    for name in names {
+        let want = &theirs[name];
+        let report = evaluate(
+            &models().join(name),
+            Method::ChoiceLoglikelihood,
+            &data,
+            &cpu(),
+        )
+        .unwrap();
+        assert_eq!(report.acc, want["acc"].as_f64(), "{name} acc vs lm-eval");
+        assert_eq!(
+            report.acc_norm,
+            want["acc_norm"].as_f64(),
+            "{name} acc_norm vs lm-eval"
+        );
+        let rows = want["examples"].as_array().unwrap();
+        assert_eq!(report.examples.len(), rows.len());
+        for (got, row) in report.examples.iter().zip(rows) {
+            assert_eq!(got.id, row["id"].as_str().unwrap());
+            let ExampleValue::Choices(lls) = &got.value else {
+                panic!("not choices")
+            };
+            let w = row["lls"].as_array().unwrap();
+            assert_eq!(lls.len(), w.len());
+            for (a, b) in lls.iter().zip(w) {
+                let b = b.as_f64().unwrap();
+                assert!(
+                    (a - b).abs() <= 1e-4,
+                    "{name} {}: reprobox {a} vs lm-eval {b}",
+                    got.id
+                );
+            }
+        }
     }
 }
 
@@ -601,6 +818,73 @@ fn cli_multiple_choice_and_word_sorting() {
         Some(reprobox::exit_codes::UNREADABLE_INPUT)
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("decimal"));
+}
+
+#[test]
+fn cli_if_eval() {
+    let model = models().join("qwen2");
+    let want = reference(&model);
+    let data = Path::new(FIXTURES).join("if_eval.jsonl");
+    let out = reprobox_eval(&[
+        model.to_str().unwrap(),
+        "--method",
+        "if_eval",
+        "--data",
+        data.to_str().unwrap(),
+        "--format",
+        "json",
+        "--device",
+        "cpu",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["method"], "if_eval");
+    let rows = want["if_eval"].as_array().unwrap();
+    for (ex, row) in v["examples"].as_array().unwrap().iter().zip(rows) {
+        assert_eq!(ex["if_eval"]["responses"], row["responses"]);
+    }
+    assert!(v["duplicates"].is_u64() && v["duplicate_penalty"].is_boolean());
+    let mean = v["mean"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&mean), "{mean}");
+
+    // The subnet's wall-clock limit is available, and validated.
+    let out = reprobox_eval(&[
+        model.to_str().unwrap(),
+        "--method",
+        "if_eval",
+        "--data",
+        data.to_str().unwrap(),
+        "--max-time",
+        "0",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(reprobox::exit_codes::UNREADABLE_INPUT)
+    );
+}
+
+#[test]
+fn if_eval_max_time_stops_after_the_first_token_past_the_limit() {
+    let model = models().join("llama");
+    let options = GenerateOptions {
+        max_new_tokens: ifeval::MAX_NEW_TOKENS,
+        repetition_penalty: ifeval::REPETITION_PENALTY,
+        stop_at_eos: false,
+        chat: true,
+        eval: EvalOptions {
+            max_time: Some(std::time::Duration::from_nanos(1)),
+            ..cpu()
+        },
+    };
+    let got = generate_greedy(&model, "Is the dog lazy?", &options).unwrap();
+    // As transformers' MaxTimeCriteria: checked after each new token, so one token comes out.
+    assert_eq!(got.new_ids.len(), 1);
+    assert_eq!(got.stopped, StopReason::Time);
 }
 
 #[test]

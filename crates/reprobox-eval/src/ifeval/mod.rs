@@ -1,9 +1,11 @@
-//! Subnet 37's IF_EVAL (V2) scoring of generated responses: the rule checks and the scoring
+//! Subnet 37's IF_EVAL (V2): the prompts with their rules, the rule checks and the scoring
 //! formula, exactly as shared/reference/sn37-evaluation.md §2.4 and §3.4 describe them. The
-//! responses come from greedy generation; this module only judges them, so the same judgement
-//! can be re-run on any recorded responses.
+//! responses come from greedy generation (`--method if_eval`, the crate's `run` module, with
+//! [`MAX_NEW_TOKENS`] and [`REPETITION_PENALTY`]); this module renders the prompts
+//! ([`render_prompt`]) and judges responses ([`score`]), so the same judgement can be re-run on
+//! any recorded responses.
 //!
-//! Data (one JSON object per line, [`read_samples`]):
+//! Recorded responses (one JSON object per line, [`read_samples`]):
 //!
 //! ```json
 //! {"id": "q17", "rules": [{"rule": "word_count_at_most", "n": 30},
@@ -20,6 +22,18 @@ pub mod punkt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+/// `GenerationConfig(max_new_tokens=200)` of `compute_if_eval`.
+pub const MAX_NEW_TOKENS: usize = 200;
+/// `GenerationConfig(repetition_penalty=1.2)` of `compute_if_eval`.
+pub const REPETITION_PENALTY: f64 = 1.2;
+/// `GenerationConfig(max_time=5.0)`: the subnet stops each generation after 5 s of wall clock.
+/// reprobox applies it only when asked (`--max-time 5`), since it makes the output depend on the
+/// hardware.
+pub const SUBNET_MAX_TIME_SECS: f64 = 5.0;
+
+/// `PROMPT_FORMAT` of `rule_factory.py`, before `{rules}`.
+const PROMPT_HEAD: &str = "Please answer the question below, denoted between quotes. Your response must follow these rules:\n";
 
 /// `string.punctuation`.
 const PUNCTUATION: &str = r##"!"#$%&'()*+,-./:;<=>?@[\]^_`{|}~"##;
@@ -142,7 +156,67 @@ fn python_lines(text: &str) -> Vec<&str> {
     out
 }
 
+/// `"{singular}"` when `n` is 1, else `"{singular}s"`, as every rule's `get_prompt` words it.
+fn plural(n: usize, singular: &str) -> String {
+    if n == 1 {
+        singular.to_string()
+    } else {
+        format!("{singular}s")
+    }
+}
+
 impl Rule {
+    /// `rule.get_prompt(index)`: the rule's line in the prompt of the pair's prompt `index`
+    /// (keyword rules name that prompt's keyword).
+    pub fn prompt(&self, index: usize) -> String {
+        let i = index.min(1);
+        match self {
+            Rule::WordCountAtMost { n } => {
+                format!(
+                    "The response must be no more than {n} {}.",
+                    plural(*n, "word")
+                )
+            }
+            Rule::WordCountAtLeast { n } => {
+                format!("The response must be at least {n} {}.", plural(*n, "word"))
+            }
+            Rule::SentenceCountAtMost { n } => format!(
+                "The response must be no more than {n} {}.",
+                plural(*n, "sentence")
+            ),
+            Rule::SentenceCountAtLeast { n } => format!(
+                "The response must be at least {n} {}.",
+                plural(*n, "sentence")
+            ),
+            Rule::AllUpperCase => "All letters in the response must be uppercase.".into(),
+            Rule::AllLowerCase => "All letters in the response must be lowercase.".into(),
+            Rule::NoCommas => "Do not use any commas in your response.".into(),
+            Rule::KeywordInclusion { keywords } => format!(
+                "The word \"{}\" must be included in the response.",
+                keywords[i]
+            ),
+            Rule::KeywordFrequency { keywords, counts } => format!(
+                "Include the word \"{}\" {} {}.",
+                keywords[i],
+                counts[i],
+                plural(counts[i], "time")
+            ),
+            Rule::KeywordForbidden { keywords } => format!(
+                "The word \"{}\" must not be included in the response.",
+                keywords[i]
+            ),
+            Rule::BulletCountFrequency { n } => format!(
+                "The response must contain exactly {n} '*' {} in markdown format.",
+                plural(*n, "bullet point")
+            ),
+            // No final period: the subnet's text ends with the quoted phrase.
+            Rule::EndsWith { phrase } => {
+                format!("End your response with the exact phrase \"{phrase}\"")
+            }
+            Rule::Quotation => "Wrap your entire response in double quotation marks.".into(),
+        }
+    }
+
     /// `rule.matches(response, index)`: `index` is 0 for the first prompt of the pair, 1 for the
     /// second.
     pub fn matches(&self, text: &str, index: usize) -> bool {
@@ -180,6 +254,26 @@ impl Rule {
             Rule::Quotation => text.starts_with('"') && text.ends_with('"'),
         }
     }
+}
+
+/// `generate_prompt(question, rules, index)` of `rule_factory.py`: `PROMPT_FORMAT` with the
+/// rules numbered from 1, one per line, and the question between double quotes.
+pub fn render_prompt(question: &str, rules: &[Rule], index: usize) -> String {
+    let lines: Vec<String> = rules
+        .iter()
+        .enumerate()
+        .map(|(k, r)| format!("{}. {}", k + 1, r.prompt(index)))
+        .collect();
+    format!("{PROMPT_HEAD}{}\n\n\"{question}\"\n", lines.join("\n"))
+}
+
+/// One IF_EVAL example to generate for: a pair of prompts with the same rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IfEvalExample {
+    pub id: String,
+    pub rules: Vec<Rule>,
+    /// The two user turns (from `questions` through [`render_prompt`], or given verbatim).
+    pub prompts: [String; 2],
 }
 
 /// One pair of prompts with the same rules, and the two responses to judge.
