@@ -22,6 +22,8 @@ pub const BUILD_LOG: &str = "logs/build.log";
 pub const TRAIN_LOG: &str = "logs/train.log";
 /// `logs/eval.log`: the evaluator's output.
 pub const EVAL_LOG: &str = "logs/eval.log";
+/// `logs/eval-submitted.log`: the evaluator's output on the team's submitted model.
+pub const EVAL_SUBMITTED_LOG: &str = "logs/eval-submitted.log";
 /// `telemetry.jsonl`: GPU and container samples.
 pub const TELEMETRY: &str = "telemetry.jsonl";
 /// `out/`: the sandbox's only writable mount; the rebuilt model lands below it.

@@ -1237,3 +1237,77 @@ fn finalists_rejects_a_bad_leaderboard_before_running_anything() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no track `h100`"));
 }
+
+#[test]
+fn the_submitted_model_is_scored_side_by_side_on_the_same_examples() {
+    let s = setup(WRITES_MODEL);
+    // The team's own model: the rebuilt model's answers but the first, so 6/10 against 7/10.
+    let submitted = s.submission.join("submitted-model");
+    std::fs::create_dir_all(&submitted).unwrap();
+    std::fs::write(
+        submitted.join("config.json"),
+        r#"{"architectures": ["LlamaForCausalLM"], "model_type": "llama"}"#,
+    )
+    .unwrap();
+    // `check` inspects the submitted model: one real (tiny) safetensors tensor.
+    let header = br#"{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#;
+    let mut st = (header.len() as u64).to_le_bytes().to_vec();
+    st.extend_from_slice(header);
+    st.extend_from_slice(&1.0f32.to_le_bytes());
+    std::fs::write(submitted.join("model.safetensors"), st).unwrap();
+    std::fs::write(
+        submitted.join("answers.txt"),
+        "london\n4\nblue\nnewton\n1969\noxygen\nseven\nneon\nright\nfalse\n",
+    )
+    .unwrap();
+    let path = s.submission.join("reprobox.toml");
+    let m = std::fs::read_to_string(&path).unwrap();
+    let scores = m.lines().find(|l| l.starts_with("scores = {")).unwrap();
+    std::fs::write(
+        &path,
+        m.replace(
+            scores,
+            &format!("{scores}\nsubmitted_model = \"submitted-model\""),
+        ),
+    )
+    .unwrap();
+
+    let (code, v) = s.verify(&[]);
+    assert_eq!(v["verdict"], "REPRODUCED", "the claims decide: {v}");
+    assert_eq!(code, 0);
+    let rd = s.run_dir();
+    let r = report(&rd);
+    let sbs = &r["evaluation"]["side_by_side"];
+    assert_eq!(sbs["model"], "submitted-model", "{r}");
+    assert!(sbs["error"].is_null(), "{sbs}");
+    assert!(sbs["digest"].as_str().unwrap().starts_with("sha256:"));
+    let tasks = sbs["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 6, "{sbs}");
+    for t in tasks {
+        assert_eq!(t["rebuilt"], 0.7, "{t}");
+        assert_eq!(t["submitted"], 0.6, "{t}");
+        assert!(
+            (t["difference"].as_f64().unwrap() - 0.1).abs() < 1e-9,
+            "{t}"
+        );
+        let i: Vec<f64> = serde_json::from_value(t["interval"].clone()).unwrap();
+        assert!(i[0] <= 0.1 && 0.1 <= i[1] && i[1] <= 0.5, "{t}");
+        assert_eq!(t["examples"], 10);
+    }
+    assert!(rd.join("eval/submitted/scores.json").is_file());
+    assert!(
+        std::fs::read_to_string(rd.join("logs/eval-submitted.log"))
+            .unwrap()
+            .contains("/inputs/model")
+    );
+    let artifacts = r["artifacts"].to_string();
+    assert!(
+        artifacts.contains("eval/submitted/scores.json"),
+        "{artifacts}"
+    );
+    let md = std::fs::read_to_string(rd.join("report.md")).unwrap();
+    assert!(md.contains("## Rebuilt vs submitted model"), "{md}");
+    assert!(md.contains("| mmlu | 0.7 | 0.6 | 0.1 |"), "{md}");
+    audit_ok(&rd);
+    no_containers_left(r["run_id"].as_str().unwrap());
+}

@@ -77,6 +77,8 @@ pub(crate) fn write_provenance(
         "telemetry",
         "eval_log",
         "scores",
+        "eval_submitted_log",
+        "submitted_scores",
     ]
     .iter()
     .filter_map(|n| by_name(n))

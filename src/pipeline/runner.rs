@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::FutureExt;
 
-use super::evaluate::{EvalRecord, HarnessPlan};
+use super::evaluate::{EvalRecord, HarnessPlan, SUBMITTED_DIR, SideBySide};
 use super::gpu_watch::{GpuSummary, GpuWatch, container_pids};
 use super::plan::{PlanLimits, RunPlan, new_run_id};
 use super::progress::Progress;
@@ -1266,6 +1266,74 @@ impl Driver {
         })
     }
 
+    /// The harness container for one model: `model_dir` read-only at `/inputs/model`,
+    /// `out_dir` as its only writable mount, the policy's tasks and the dry-run settings in its
+    /// environment.
+    fn harness_spec(
+        &self,
+        plan: &RunPlan,
+        harness: &HarnessPlan,
+        profile: &SandboxProfile,
+        stage: &str,
+        model_dir: PathBuf,
+        out_dir: PathBuf,
+    ) -> RunSpec {
+        let tasks: Vec<String> = self
+            .policy
+            .as_ref()
+            .map(|p| p.evaluation.tasks.iter().map(|t| t.name.clone()).collect())
+            .unwrap_or_default();
+        let mut env = vec![
+            (
+                "REPROBOX_MODEL".to_string(),
+                format!(
+                    "{}/{}",
+                    sandbox::container::INPUTS_ROOT,
+                    super::evaluate::MODEL_TARGET
+                ),
+            ),
+            (
+                "REPROBOX_SCORES".to_string(),
+                format!("{}/{}", sandbox::container::OUT_MOUNT, harness.scores_file),
+            ),
+            ("REPROBOX_TASKS".to_string(), tasks.join(",")),
+            (
+                "REPROBOX_DRY_RUN".to_string(),
+                if self.dry_run { "1" } else { "0" }.to_string(),
+            ),
+        ];
+        if self.dry_run
+            && let Some(n) = self.policy.as_ref().and_then(|p| p.dry_run.eval_examples)
+        {
+            env.push(("REPROBOX_DRY_RUN_EXAMPLES".into(), n.to_string()));
+        }
+        RunSpec {
+            run_id: self.run_id.clone(),
+            stage: stage.into(),
+            image: harness.image.clone(),
+            command: harness.command.clone(),
+            env,
+            workdir: None,
+            profile: profile.clone(),
+            limits: ContainerLimits {
+                memory_bytes: plan.limits.memory_bytes,
+                disk_bytes: plan.limits.disk_bytes,
+                cpus: None,
+            },
+            out_dir,
+            inputs: vec![InputMount {
+                host: model_dir,
+                target: super::evaluate::MODEL_TARGET.into(),
+            }],
+            gpu: plan
+                .gpu
+                .as_ref()
+                .map(|g| crate::gpu::device_request(&g.uuid)),
+            storage_quota_supported: false,
+            deadline_unix: None,
+        }
+    }
+
     /// Runs the harness container and judges what it wrote. Returns the verdict and the record
     /// to journal; `Err` only when nothing can be recorded.
     async fn run_harness(
@@ -1329,8 +1397,10 @@ impl Driver {
         {
             Ok(list) => {
                 for c in list {
-                    if c.labels.get(sandbox::LABEL_STAGE).map(String::as_str) == Some("eval")
-                        && let Err(e) = engine.remove_container(&c.id).await
+                    if matches!(
+                        c.labels.get(sandbox::LABEL_STAGE).map(String::as_str),
+                        Some("eval" | "eval-submitted")
+                    ) && let Err(e) = engine.remove_container(&c.id).await
                     {
                         return fail(Verdict::InfraError, "evaluate", None, e.to_string());
                     }
@@ -1348,60 +1418,14 @@ impl Driver {
                 source: e,
             });
         }
-        let tasks: Vec<String> = self
-            .policy
-            .as_ref()
-            .map(|p| p.evaluation.tasks.iter().map(|t| t.name.clone()).collect())
-            .unwrap_or_default();
-        let mut env = vec![
-            (
-                "REPROBOX_MODEL".to_string(),
-                format!(
-                    "{}/{}",
-                    sandbox::container::INPUTS_ROOT,
-                    super::evaluate::MODEL_TARGET
-                ),
-            ),
-            (
-                "REPROBOX_SCORES".to_string(),
-                format!("{}/{}", sandbox::container::OUT_MOUNT, harness.scores_file),
-            ),
-            ("REPROBOX_TASKS".to_string(), tasks.join(",")),
-            (
-                "REPROBOX_DRY_RUN".to_string(),
-                if self.dry_run { "1" } else { "0" }.to_string(),
-            ),
-        ];
-        if self.dry_run
-            && let Some(n) = self.policy.as_ref().and_then(|p| p.dry_run.eval_examples)
-        {
-            env.push(("REPROBOX_DRY_RUN_EXAMPLES".into(), n.to_string()));
-        }
-        let spec = RunSpec {
-            run_id: self.run_id.clone(),
-            stage: "eval".into(),
-            image: harness.image.clone(),
-            command: harness.command.clone(),
-            env,
-            workdir: None,
-            profile: profile.clone(),
-            limits: ContainerLimits {
-                memory_bytes: plan.limits.memory_bytes,
-                disk_bytes: plan.limits.disk_bytes,
-                cpus: None,
-            },
-            out_dir: eval_dir,
-            inputs: vec![InputMount {
-                host: self.run_dir.root().join(&model.path),
-                target: super::evaluate::MODEL_TARGET.into(),
-            }],
-            gpu: plan
-                .gpu
-                .as_ref()
-                .map(|g| crate::gpu::device_request(&g.uuid)),
-            storage_quota_supported: false,
-            deadline_unix: None,
-        };
+        let spec = self.harness_spec(
+            plan,
+            harness,
+            &profile,
+            "eval",
+            self.run_dir.root().join(&model.path),
+            eval_dir,
+        );
         self.record(
             events::EVAL_STARTED,
             "evaluate",
@@ -1513,7 +1537,127 @@ impl Driver {
             };
         rec.scores_file = Some(format!("{}/{}", rundir::EVAL_DIR, harness.scores_file));
         rec.scores_sha256 = scores_sha256;
+        if rec.comparison.is_some() && self.lm.manifest.claims.submitted_model.is_some() {
+            let sbs = self
+                .score_submitted(engine, plan, harness, &profile, &scores, progress)
+                .await?;
+            rec.side_by_side = serde_json::to_value(sbs).ok();
+        }
         Ok((decided, rec))
+    }
+
+    /// Scores the model the team submitted (`claims.submitted_model`) with the same harness, in
+    /// the same sandbox, on the same examples, and pairs it with the rebuilt model's scores.
+    /// Whatever goes wrong is recorded in the result: the verdict is the claims' alone.
+    async fn score_submitted(
+        &mut self,
+        engine: &DockerEngine,
+        plan: &RunPlan,
+        harness: &HarnessPlan,
+        profile: &SandboxProfile,
+        rebuilt: &crate::compare::Scores,
+        progress: &mut dyn Progress,
+    ) -> Result<SideBySide, PipelineError> {
+        let rel = self
+            .lm
+            .manifest
+            .claims
+            .submitted_model
+            .as_ref()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_default();
+        let mut sbs = SideBySide {
+            model: rel.clone(),
+            digest: None,
+            outcome: None,
+            scores_file: None,
+            tasks: Vec::new(),
+            error: None,
+        };
+        let dir = self.lm.root.join(&rel);
+        if !dir.is_dir() {
+            sbs.error = Some(format!(
+                "`{rel}` (claims.submitted_model) is not a directory in the submission"
+            ));
+            return Ok(sbs);
+        }
+        let hashed = dir.clone();
+        sbs.digest = tokio::task::spawn_blocking(move || {
+            digest_tree(&hashed, &DigestOptions::default()).map(|m| m.root.to_string())
+        })
+        .await
+        .ok()
+        .and_then(Result::ok);
+        let out_dir = self.run_dir.eval_dir().join(SUBMITTED_DIR);
+        let scores_path = out_dir.join(&harness.scores_file);
+        let prepared =
+            std::fs::create_dir_all(&out_dir).and_then(|()| {
+                match std::fs::remove_file(&scores_path) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                    _ => Ok(()),
+                }
+            });
+        if let Err(source) = prepared {
+            return Err(PipelineError::Write {
+                path: scores_path,
+                source,
+            });
+        }
+        let spec = self.harness_spec(plan, harness, profile, "eval-submitted", dir, out_dir);
+        progress.stage(
+            "evaluate",
+            &format!(
+                "evaluating the submitted model {rel} with {}",
+                harness.image
+            ),
+        );
+        let paths = RunPaths {
+            log: self.run_dir.root().join(rundir::EVAL_SUBMITTED_LOG),
+            telemetry: self.run_dir.telemetry(),
+        };
+        let outcome = match sandbox::run_container(
+            engine,
+            &spec,
+            &paths,
+            Deadline::AfterStart(Duration::from_secs(harness.eval_secs)),
+        )
+        .await
+        {
+            Ok(o) => o,
+            Err(e) => {
+                sbs.error = Some(e.to_string());
+                return Ok(sbs);
+            }
+        };
+        sbs.outcome = serde_json::to_value(&outcome).ok();
+        if outcome.status != sandbox::RunStatus::Succeeded {
+            sbs.error = Some(format!(
+                "the evaluation of the submitted model did not succeed ({:?}; {})",
+                outcome.status,
+                rundir::EVAL_SUBMITTED_LOG
+            ));
+            return Ok(sbs);
+        }
+        let submitted = match crate::compare::read_scores(&scores_path) {
+            Ok(s) => s,
+            Err(e) => {
+                sbs.error = Some(e.to_string());
+                return Ok(sbs);
+            }
+        };
+        sbs.scores_file = Some(format!(
+            "{}/{SUBMITTED_DIR}/{}",
+            rundir::EVAL_DIR,
+            harness.scores_file
+        ));
+        if let Some(policy) = &self.policy {
+            sbs.tasks =
+                crate::compare::paired(&policy.evaluation, rebuilt, &submitted, &self.run_id)
+                    .iter()
+                    .filter_map(|t| serde_json::to_value(t).ok())
+                    .collect();
+        }
+        Ok(sbs)
     }
 
     /// A dry run's estimate of whether the full training fits the policy's wall clock, from
@@ -1543,6 +1687,7 @@ impl Driver {
             ("build_log", Some(rundir::BUILD_LOG)),
             ("train_log", Some(rundir::TRAIN_LOG)),
             ("eval_log", Some(rundir::EVAL_LOG)),
+            ("eval_submitted_log", Some(rundir::EVAL_SUBMITTED_LOG)),
             ("telemetry", Some(rundir::TELEMETRY)),
         ] {
             if let Some(rel) = rel
@@ -1572,6 +1717,17 @@ impl Driver {
             && rd.root().join(rel).is_file()
         {
             add(ArtifactRecord::file(&rd, "scores", rel));
+        }
+        if let Some(rel) = self
+            .state
+            .eval
+            .as_ref()
+            .and_then(|e| e.get("side_by_side"))
+            .and_then(|s| s.get("scores_file"))
+            .and_then(|v| v.as_str())
+            && rd.root().join(rel).is_file()
+        {
+            add(ArtifactRecord::file(&rd, "submitted_scores", rel));
         }
         let head = self.journal.head();
         let mut report = Report::new(

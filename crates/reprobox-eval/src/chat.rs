@@ -36,6 +36,44 @@ pub struct ChatTemplate {
     special_tokens: Vec<(String, String)>,
 }
 
+/// `tokenizer_config.json` as JSON (`null` when the file is absent).
+fn read_tokenizer_config(config_path: &Path) -> Result<Json, EvalError> {
+    if !config_path.is_file() {
+        return Ok(Json::Null);
+    }
+    let text = std::fs::read_to_string(config_path).map_err(|source| EvalError::Io {
+        path: config_path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_str::<Json>(&text).map_err(|e| EvalError::ChatTemplate {
+        path: config_path.to_path_buf(),
+        message: format!("not valid JSON: {e}"),
+    })
+}
+
+/// The named special tokens a tokenizer config sets (strings or `{"content": …}` objects).
+fn special_tokens_of(config: &Json) -> Vec<(String, String)> {
+    SPECIAL_TOKENS
+        .iter()
+        .filter_map(|&name| {
+            let token = match config.get(name)? {
+                Json::String(s) => s.clone(),
+                Json::Object(o) => o.get("content")?.as_str()?.to_string(),
+                _ => return None,
+            };
+            Some((name.to_string(), token))
+        })
+        .collect()
+}
+
+/// The named special tokens (`bos_token`, `eos_token`, …) of the model directory's
+/// `tokenizer_config.json`, which need no chat template; none when the file is absent.
+pub fn special_tokens(dir: &Path) -> Result<Vec<(String, String)>, EvalError> {
+    Ok(special_tokens_of(&read_tokenizer_config(
+        &dir.join("tokenizer_config.json"),
+    )?))
+}
+
 impl ChatTemplate {
     /// A template from its source, with the given named special tokens.
     pub fn new(source: &str, special_tokens: &[(&str, &str)]) -> Self {
@@ -55,29 +93,8 @@ impl ChatTemplate {
     /// from `tokenizer_config.json` (strings or `{"content": …}` objects).
     pub fn load(dir: &Path) -> Result<Self, EvalError> {
         let config_path = dir.join("tokenizer_config.json");
-        let config = if config_path.is_file() {
-            let text = std::fs::read_to_string(&config_path).map_err(|source| EvalError::Io {
-                path: config_path.clone(),
-                source,
-            })?;
-            serde_json::from_str::<Json>(&text).map_err(|e| EvalError::ChatTemplate {
-                path: config_path.clone(),
-                message: format!("not valid JSON: {e}"),
-            })?
-        } else {
-            Json::Null
-        };
-        let special_tokens = SPECIAL_TOKENS
-            .iter()
-            .filter_map(|&name| {
-                let token = match config.get(name)? {
-                    Json::String(s) => s.clone(),
-                    Json::Object(o) => o.get("content")?.as_str()?.to_string(),
-                    _ => return None,
-                };
-                Some((name.to_string(), token))
-            })
-            .collect();
+        let config = read_tokenizer_config(&config_path)?;
+        let special_tokens = special_tokens_of(&config);
         let jinja_path = dir.join("chat_template.jinja");
         let (source, path) = if jinja_path.is_file() {
             let source = std::fs::read_to_string(&jinja_path).map_err(|source| EvalError::Io {

@@ -323,20 +323,40 @@ pub fn evaluate_dataset(
             (Method::ReferenceLoss, None, None)
         }
         Dataset::Choice(rows) => {
+            // lm-eval 0.4.13's `prefix_token_id`: the tokenizer's BOS, else its EOS
+            // (tokenizer_config.json), else config.json's EOS.
+            let specials = super::chat::special_tokens(model_dir)?;
+            let named = |name: &str| {
+                specials
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .and_then(|(_, t)| Some((tok.token_id(t)?, t.as_str())))
+            };
+            let prefix = named("bos_token").or_else(|| named("eos_token"));
+            let prefix_id = prefix.map(|p| p.0).or(parsed.eos_token_id);
+            let prefix_text = prefix.map(|p| p.1);
             let (mut hits, mut hits_norm) = (0usize, 0usize);
             for r in rows {
                 let mut lls = Vec::with_capacity(r.choices.len());
                 let mut tokens = 0;
                 for choice in &r.choices {
                     let (ctx, cont) = if r.context.is_empty() {
-                        // lm-eval: an empty context is replaced by the end-of-text token.
-                        let eos = parsed.eos_token_id.ok_or_else(|| EvalError::Degenerate {
+                        // lm-eval: an empty context becomes the prefix token, unless the
+                        // continuation (without special tokens) already starts with it.
+                        let prefix = prefix_id.ok_or_else(|| EvalError::Degenerate {
                             id: r.id.clone(),
-                            message: "empty context and config.json has no eos_token_id".into(),
+                            message: "empty context and neither tokenizer_config.json nor \
+                                      config.json names a BOS or EOS token"
+                                .into(),
                         })?;
-                        (vec![eos], tok.encode(&r.id, choice, false)?)
+                        let cont = tok.encode(&r.id, choice, false)?;
+                        if cont.first() == Some(&prefix) {
+                            (cont[..1].to_vec(), cont[1..].to_vec())
+                        } else {
+                            (vec![prefix], cont)
+                        }
                     } else {
-                        encode_pair(&tok, &r.id, &r.context, choice)?
+                        encode_pair(&tok, &r.id, &r.context, choice, prefix_text)?
                     };
                     tokens += cont.len();
                     lls.push(scorer.loglikelihood(&r.id, &ctx, &cont)?);

@@ -88,21 +88,29 @@ fn python_isspace(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
-/// lm-evaluation-harness `HFLM._encode_pair`: trailing whitespace of the context moves to the
-/// start of the continuation; the continuation's tokens are those of `context + continuation`
-/// after the context's own tokens. Both without special tokens (lm-eval's default
-/// `add_special_tokens=False` for causal models).
+/// lm-evaluation-harness 0.4.13 `HFLM._encode_pair`: trailing whitespace of the context moves to
+/// the start of the continuation; the continuation's tokens are those of `context +
+/// continuation` after the context's own tokens. Both go through lm-eval's `tok_encode`
+/// defaults: `add_special_tokens` is left to the tokenizer, so its post-processor runs (a
+/// Llama-style tokenizer puts BOS first), except for a string that already starts with
+/// `prefix_text` (the text of lm-eval's `prefix_token_id`, usually the BOS), which gets no
+/// special tokens.
 pub fn encode_pair(
     tok: &ModelTokenizer,
     id: &str,
     context: &str,
     continuation: &str,
+    prefix_text: Option<&str>,
 ) -> Result<(Vec<i64>, Vec<i64>), EvalError> {
+    let tok_encode = |s: &str| {
+        let has_prefix = prefix_text.is_some_and(|p| s.starts_with(p));
+        tok.encode(id, s, !has_prefix)
+    };
     let trimmed = context.trim_end_matches(python_isspace);
     let moved = &context[trimmed.len()..];
     let continuation = format!("{moved}{continuation}");
-    let whole = tok.encode(id, &format!("{trimmed}{continuation}"), false)?;
-    let ctx = tok.encode(id, trimmed, false)?;
+    let whole = tok_encode(&format!("{trimmed}{continuation}"))?;
+    let ctx = tok_encode(trimmed)?;
     let cont = whole
         .get(ctx.len()..)
         .map(<[i64]>::to_vec)
