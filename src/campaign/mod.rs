@@ -58,6 +58,10 @@ pub struct VerifySettings {
     pub dry_run: bool,
     /// `--gpu` as given (`none`, an index or a UUID).
     pub gpu: String,
+    /// `--gpus`: the GPUs entries run on, one entry per GPU at a time; empty: one entry at a
+    /// time on `gpu`.
+    #[serde(default)]
+    pub gpus: Vec<String>,
     pub inputs: Option<PathBuf>,
     pub train_limit_secs: Option<u64>,
     pub eval_image: Option<String>,
@@ -128,15 +132,21 @@ pub enum CampaignError {
 }
 
 /// What runs one entry: `verify` on a fresh submission, `resume` on a run a dead runner left.
-/// The CLI's verifier calls the pipeline; tests use scripted ones.
+/// `slots` entries may run at once, each in its own slot (the CLI gives each slot its own GPU);
+/// the CLI's verifier calls the pipeline, tests use scripted ones.
 #[allow(async_fn_in_trait)]
 pub trait Verifier {
+    /// How many entries may run at once (at least 1).
+    fn slots(&self) -> usize {
+        1
+    }
     async fn verify(
-        &mut self,
+        &self,
+        slot: usize,
         submission: &Path,
         audits_dir: &Path,
     ) -> Result<RunResult, PipelineError>;
-    async fn resume(&mut self, run_dir: &Path) -> Result<RunResult, PipelineError>;
+    async fn resume(&self, slot: usize, run_dir: &Path) -> Result<RunResult, PipelineError>;
 }
 
 /// A transition as it happens (for progress on the terminal).
@@ -166,7 +176,7 @@ pub struct CampaignResult {
 pub async fn start<V: Verifier>(
     spec: CampaignSpec,
     out: &Path,
-    verifier: &mut V,
+    verifier: &V,
     progress: &mut dyn CampaignProgress,
 ) -> Result<CampaignResult, CampaignError> {
     if spec.top == 0 {
@@ -200,7 +210,7 @@ pub async fn start<V: Verifier>(
 /// Continues a campaign whose runner died or whose host failed.
 pub async fn resume<V: Verifier>(
     dir: &Path,
-    verifier: &mut V,
+    verifier: &V,
     progress: &mut dyn CampaignProgress,
 ) -> Result<CampaignResult, CampaignError> {
     let path = dir.join(JOURNAL);
@@ -302,154 +312,198 @@ fn finished_run(run_dir: &Path) -> Option<RunResult> {
     })
 }
 
+/// How an entry's run ended, before it is judged.
+enum RunEnd {
+    Run(Result<RunResult, PipelineError>),
+    /// Its manifest is for another competition: no run.
+    Mismatch(String),
+}
+
+/// What an entry needs next.
+enum Next {
+    /// Decided without a (new) run.
+    Done(RunEnd),
+    /// Continue the run a dead runner left mid-way.
+    Resume(PathBuf),
+    /// A fresh run.
+    Verify,
+}
+
+/// A manifest for another competition is replaced without a run, a run a dead runner finished
+/// is reused, one it left mid-way is resumed, else a fresh one starts.
+fn next_step(spec: &CampaignSpec, entry: &Entry, edir: &Path) -> Next {
+    // A manifest that does not load: `verify` reports it in its own words.
+    if let Ok(lm) = crate::manifest::load(&entry.submission) {
+        let s = &lm.manifest.submission;
+        if s.policy != spec.policy || s.track != spec.track {
+            return Next::Done(RunEnd::Mismatch(format!(
+                "its manifest is for {} / {}, the campaign verifies {} / {}",
+                s.policy, s.track, spec.policy, spec.track
+            )));
+        }
+    }
+    let previous = latest_run(edir);
+    if let Some(r) = previous
+        .as_deref()
+        .and_then(finished_run)
+        .filter(|r| r.verdict != Verdict::InfraError)
+    {
+        return Next::Done(RunEnd::Run(Ok(r)));
+    }
+    match previous.filter(|p| finished_run(p).is_none()) {
+        Some(p) => Next::Resume(p),
+        None => Next::Verify,
+    }
+}
+
+/// The entry's result, or `Err((reason, run_dir))` when the host failed rather than the team.
+#[allow(clippy::type_complexity)]
+fn judge(entry: &Entry, end: RunEnd) -> Result<EntryResult, (String, Option<PathBuf>)> {
+    let result = |outcome, verdict, stage, reason, run_dir| EntryResult {
+        rank: entry.rank,
+        team: entry.team.clone(),
+        outcome,
+        verdict,
+        stage,
+        reason,
+        run_dir,
+    };
+    match end {
+        RunEnd::Mismatch(reason) => Ok(result(Outcome::Replaced, None, None, reason, None)),
+        RunEnd::Run(Ok(r)) if r.verdict == Verdict::InfraError => Err((r.reason, Some(r.run_dir))),
+        RunEnd::Run(Err(e)) if e.exit_code() == crate::exit_codes::INFRA_ERROR => {
+            Err((e.to_string(), None))
+        }
+        RunEnd::Run(Ok(r)) => Ok(result(
+            if r.verdict == Verdict::Reproduced {
+                Outcome::Accepted
+            } else {
+                Outcome::Replaced
+            },
+            Some(r.verdict),
+            Some(r.stage),
+            r.reason,
+            Some(r.run_dir),
+        )),
+        RunEnd::Run(Err(e)) => Ok(result(Outcome::Replaced, None, None, e.to_string(), None)),
+    }
+}
+
 async fn drive<V: Verifier>(
     dir: PathBuf,
     spec: CampaignSpec,
     mut journal: Journal,
     mut done: Vec<EntryResult>,
-    verifier: &mut V,
+    verifier: &V,
     progress: &mut dyn CampaignProgress,
 ) -> Result<CampaignResult, CampaignError> {
+    use futures_util::StreamExt as _;
+    use futures_util::stream::FuturesUnordered;
+
     let accepted = |done: &[EntryResult]| {
         done.iter()
             .filter(|d| d.outcome == Outcome::Accepted)
             .count() as u32
     };
-    for entry in &spec.entries {
-        if accepted(&done) >= spec.top {
-            break;
-        }
-        if done.iter().any(|d| d.rank == entry.rank) {
-            continue;
-        }
-        let edir = entry_dir(&dir, entry);
-        let who = format!("#{} {}", entry.rank, entry.team);
-        // A manifest for another competition never reaches a sandbox.
-        let mismatch = match crate::manifest::load(&entry.submission) {
-            Ok(lm) => {
-                let s = &lm.manifest.submission;
-                (s.policy != spec.policy || s.track != spec.track).then(|| {
-                    format!(
-                        "its manifest is for {} / {}, the campaign verifies {} / {}",
-                        s.policy, s.track, spec.policy, spec.track
-                    )
-                })
-            }
-            Err(_) => None, // `verify` reports a bad manifest with its own words.
-        };
-        let result = if let Some(reason) = mismatch {
-            EntryResult {
-                rank: entry.rank,
-                team: entry.team.clone(),
-                outcome: Outcome::Replaced,
-                verdict: None,
-                stage: None,
-                reason,
-                run_dir: None,
-            }
-        } else {
-            let previous = latest_run(&edir);
-            let reused = previous
-                .as_deref()
-                .and_then(finished_run)
-                .filter(|r| r.verdict != Verdict::InfraError);
-            let run = if let Some(r) = reused {
-                Ok(r)
-            } else if let Some(p) = previous.filter(|p| finished_run(p).is_none()) {
-                journal.append(
-                    "entry_resumed",
-                    None,
-                    serde_json::json!({"rank": entry.rank, "team": entry.team, "run_dir": p}),
-                )?;
-                progress.transition(
-                    "entry_resumed",
-                    &format!("{who}: continuing {}", p.display()),
-                );
-                verifier.resume(&p).await
-            } else {
-                std::fs::create_dir_all(&edir).map_err(|source| CampaignError::Write {
-                    path: edir.clone(),
-                    source,
-                })?;
-                journal.append(
-                    "entry_started",
-                    None,
-                    serde_json::json!({"rank": entry.rank, "team": entry.team, "submission": entry.submission}),
-                )?;
-                progress.transition(
-                    "entry_started",
-                    &format!("{who}: verifying {}", entry.submission.display()),
-                );
-                verifier.verify(&entry.submission, &edir).await
-            };
-            match run {
-                Ok(r) if r.verdict == Verdict::InfraError => {
-                    return interrupt(
-                        &dir,
-                        &spec,
-                        journal,
-                        done,
-                        entry,
-                        r.reason,
-                        Some(r.run_dir),
-                        progress,
-                    );
-                }
-                Err(e) if e.exit_code() == crate::exit_codes::INFRA_ERROR => {
-                    return interrupt(
-                        &dir,
-                        &spec,
-                        journal,
-                        done,
-                        entry,
-                        e.to_string(),
+    let mut free: Vec<usize> = (0..verifier.slots().max(1)).rev().collect();
+    let mut in_flight = FuturesUnordered::new();
+    let decided: Vec<u32> = done.iter().map(|d| d.rank).collect();
+    let mut queue = spec.entries.iter().filter(|e| !decided.contains(&e.rank));
+    // The first host failure: (reason, run dir, rank, team).
+    let mut interruption: Option<(String, Option<PathBuf>, u32, String)> = None;
+    loop {
+        // Start entries while a slot is free and places are open that the entries in flight
+        // could not all fill: never more runs than open places, so every accepted entry is a
+        // winner, the result equals a one-at-a-time campaign's, and no run is thrown away.
+        while interruption.is_none()
+            && !free.is_empty()
+            && accepted(&done) + (in_flight.len() as u32) < spec.top
+        {
+            let Some(entry) = queue.next() else { break };
+            let edir = entry_dir(&dir, entry);
+            let who = format!("#{} {}", entry.rank, entry.team);
+            let slot = free.pop().expect("checked non-empty");
+            let step = next_step(&spec, entry, &edir);
+            match &step {
+                Next::Resume(p) => {
+                    journal.append(
+                        "entry_resumed",
                         None,
-                        progress,
+                        serde_json::json!({"rank": entry.rank, "team": entry.team, "run_dir": p, "slot": slot}),
+                    )?;
+                    progress.transition(
+                        "entry_resumed",
+                        &format!("{who}: continuing {}", p.display()),
                     );
                 }
-                Ok(r) => EntryResult {
-                    rank: entry.rank,
-                    team: entry.team.clone(),
-                    outcome: if r.verdict == Verdict::Reproduced {
-                        Outcome::Accepted
-                    } else {
-                        Outcome::Replaced
-                    },
-                    verdict: Some(r.verdict),
-                    stage: Some(r.stage),
-                    reason: r.reason,
-                    run_dir: Some(r.run_dir),
-                },
-                Err(e) => EntryResult {
-                    rank: entry.rank,
-                    team: entry.team.clone(),
-                    outcome: Outcome::Replaced,
-                    verdict: None,
-                    stage: None,
-                    reason: e.to_string(),
-                    run_dir: None,
-                },
+                Next::Verify => {
+                    std::fs::create_dir_all(&edir).map_err(|source| CampaignError::Write {
+                        path: edir.clone(),
+                        source,
+                    })?;
+                    journal.append(
+                        "entry_started",
+                        None,
+                        serde_json::json!({"rank": entry.rank, "team": entry.team, "submission": entry.submission, "slot": slot}),
+                    )?;
+                    progress.transition(
+                        "entry_started",
+                        &format!("{who}: verifying {}", entry.submission.display()),
+                    );
+                }
+                Next::Done(_) => {}
             }
+            in_flight.push(async move {
+                let end = match step {
+                    Next::Done(end) => end,
+                    Next::Resume(p) => RunEnd::Run(verifier.resume(slot, &p).await),
+                    Next::Verify => {
+                        RunEnd::Run(verifier.verify(slot, &entry.submission, &edir).await)
+                    }
+                };
+                (entry, slot, end)
+            });
+        }
+        let Some((entry, slot, end)) = in_flight.next().await else {
+            break;
         };
-        journal.append(
-            "entry_finished",
-            None,
-            serde_json::to_value(&result).unwrap_or_default(),
-        )?;
-        progress.transition(
-            "entry_finished",
-            &format!(
-                "{who}: {} ({}): {}",
-                match result.outcome {
-                    Outcome::Accepted => "accepted",
-                    Outcome::Replaced => "replaced by the next entry",
-                },
-                result.verdict.map(|v| v.as_str()).unwrap_or("no run"),
-                result.reason
-            ),
+        free.push(slot);
+        let who = format!("#{} {}", entry.rank, entry.team);
+        match judge(entry, end) {
+            Ok(result) => {
+                journal.append(
+                    "entry_finished",
+                    None,
+                    serde_json::to_value(&result).unwrap_or_default(),
+                )?;
+                progress.transition(
+                    "entry_finished",
+                    &format!(
+                        "{who}: {} ({}): {}",
+                        match result.outcome {
+                            Outcome::Accepted => "accepted",
+                            Outcome::Replaced => "replaced by the next entry",
+                        },
+                        result.verdict.map(|v| v.as_str()).unwrap_or("no run"),
+                        result.reason
+                    ),
+                );
+                done.push(result);
+                done.sort_by_key(|d| d.rank);
+                write_summary(&dir, &spec, &journal, &done, Status::InProgress, None)?;
+            }
+            // The host failed: the entries in flight finish, nothing new starts.
+            Err((reason, run_dir)) => {
+                if interruption.is_none() {
+                    interruption = Some((reason, run_dir, entry.rank, entry.team.clone()));
+                }
+            }
+        }
+    }
+    if let Some((reason, run_dir, rank, team)) = interruption {
+        return interrupt(
+            &dir, &spec, journal, done, rank, &team, reason, run_dir, progress,
         );
-        done.push(result);
-        write_summary(&dir, &spec, &journal, &done, Status::InProgress, None)?;
     }
     let status = if accepted(&done) >= spec.top {
         Status::Complete
@@ -486,7 +540,8 @@ fn interrupt(
     spec: &CampaignSpec,
     mut journal: Journal,
     done: Vec<EntryResult>,
-    entry: &Entry,
+    rank: u32,
+    team: &str,
     reason: String,
     run_dir: Option<PathBuf>,
     progress: &mut dyn CampaignProgress,
@@ -494,14 +549,11 @@ fn interrupt(
     journal.append(
         "campaign_interrupted",
         None,
-        serde_json::json!({"rank": entry.rank, "team": entry.team, "reason": reason, "run_dir": run_dir}),
+        serde_json::json!({"rank": rank, "team": team, "reason": reason, "run_dir": run_dir}),
     )?;
     progress.transition(
         "campaign_interrupted",
-        &format!(
-            "#{} {}: the host failed, not the team: {reason}",
-            entry.rank, entry.team
-        ),
+        &format!("#{rank} {team}: the host failed, not the team: {reason}"),
     );
     write_summary(
         dir,

@@ -1,26 +1,53 @@
 //! The campaign's walk down the ranking, with a scripted verifier in place of Docker (the CLI
 //! and the real pipeline are exercised in tests/finalists.rs).
 
-use std::collections::VecDeque;
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 
 use super::*;
 
-/// Answers each `verify` with the next scripted verdict, writing a run directory the way the
-/// pipeline does (a journal, then a report).
+/// Answers each `verify` with the next scripted verdict (or the team's own, with a delay),
+/// writing a run directory the way the pipeline does (a journal, then a report).
 struct Script {
-    verdicts: VecDeque<Verdict>,
-    verified: Vec<String>,
-    resumed: Vec<PathBuf>,
+    verdicts: RefCell<VecDeque<Verdict>>,
+    by_team: HashMap<String, (Verdict, u64)>,
+    slots: usize,
+    verified: RefCell<Vec<String>>,
+    resumed: RefCell<Vec<PathBuf>>,
+    /// `start <team> <slot>` / `end <team>`, in order.
+    log: RefCell<Vec<String>>,
+    running: Cell<usize>,
+    max_running: Cell<usize>,
 }
 
 impl Script {
     fn new(v: &[Verdict]) -> Script {
         Script {
-            verdicts: v.iter().copied().collect(),
-            verified: Vec::new(),
-            resumed: Vec::new(),
+            verdicts: RefCell::new(v.iter().copied().collect()),
+            by_team: HashMap::new(),
+            slots: 1,
+            verified: RefCell::default(),
+            resumed: RefCell::default(),
+            log: RefCell::default(),
+            running: Cell::new(0),
+            max_running: Cell::new(0),
         }
+    }
+
+    /// Each team's verdict after `ms` milliseconds, `slots` runs at once.
+    fn timed(slots: usize, teams: &[(&str, Verdict, u64)]) -> Script {
+        let mut s = Script::new(&[]);
+        s.slots = slots;
+        s.by_team = teams
+            .iter()
+            .map(|(t, v, ms)| ((*t).to_owned(), (*v, *ms)))
+            .collect();
+        s
+    }
+
+    fn verified(&self) -> Vec<String> {
+        self.verified.borrow().clone()
     }
 }
 
@@ -46,8 +73,13 @@ fn fake_run(dir: &Path, verdict: Verdict) -> RunResult {
 }
 
 impl Verifier for Script {
+    fn slots(&self) -> usize {
+        self.slots
+    }
+
     async fn verify(
-        &mut self,
+        &self,
+        slot: usize,
         submission: &Path,
         audits_dir: &Path,
     ) -> Result<RunResult, PipelineError> {
@@ -56,19 +88,33 @@ impl Verifier for Script {
             .unwrap()
             .to_string_lossy()
             .into_owned();
-        self.verified.push(team.clone());
-        let v = self
-            .verdicts
-            .pop_front()
-            .expect("more verify calls than scripted");
+        self.verified.borrow_mut().push(team.clone());
+        self.log.borrow_mut().push(format!("start {team} {slot}"));
+        self.running.set(self.running.get() + 1);
+        self.max_running
+            .set(self.max_running.get().max(self.running.get()));
+        let v = match self.by_team.get(&team) {
+            Some(&(v, ms)) => {
+                tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                v
+            }
+            None => self
+                .verdicts
+                .borrow_mut()
+                .pop_front()
+                .expect("more verify calls than scripted"),
+        };
+        self.running.set(self.running.get() - 1);
+        self.log.borrow_mut().push(format!("end {team}"));
         let n = std::fs::read_dir(audits_dir).unwrap().count();
         Ok(fake_run(&audits_dir.join(format!("{team}-run{n}")), v))
     }
 
-    async fn resume(&mut self, run_dir: &Path) -> Result<RunResult, PipelineError> {
-        self.resumed.push(run_dir.to_owned());
+    async fn resume(&self, _slot: usize, run_dir: &Path) -> Result<RunResult, PipelineError> {
+        self.resumed.borrow_mut().push(run_dir.to_owned());
         let v = self
             .verdicts
+            .borrow_mut()
             .pop_front()
             .expect("more resume calls than scripted");
         Ok(fake_run(run_dir, v))
@@ -101,8 +147,11 @@ fn spec(root: &Path, teams: &[&str], top: u32) -> CampaignSpec {
     }
 }
 
+/// A runtime whose clock is paused: scripted delays pass instantly and in order.
 fn block<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
         .build()
         .unwrap()
         .block_on(f)
@@ -117,16 +166,16 @@ use Verdict::*;
 #[test]
 fn a_failed_entry_is_replaced_by_the_next_until_top_are_reproduced() {
     let d = tempfile::tempdir().unwrap();
-    let mut v = Script::new(&[NotReproduced, Reproduced, TrainFailed, Reproduced]);
+    let v = Script::new(&[NotReproduced, Reproduced, TrainFailed, Reproduced]);
     let r = block(start(
         spec(d.path(), &["a", "b", "c", "d", "e"], 2),
         d.path(),
-        &mut v,
+        &v,
         &mut quiet(),
     ))
     .unwrap();
     assert_eq!(r.status, Status::Complete);
-    assert_eq!(v.verified, ["a", "b", "c", "d"], "e is never run");
+    assert_eq!(v.verified(), ["a", "b", "c", "d"], "e is never run");
     let winners: Vec<&str> = r.winners.iter().map(|w| w.team.as_str()).collect();
     assert_eq!(winners, ["b", "d"]);
     assert_eq!(r.entries[0].outcome, Outcome::Replaced);
@@ -158,11 +207,11 @@ fn a_failed_entry_is_replaced_by_the_next_until_top_are_reproduced() {
 #[test]
 fn a_leaderboard_with_no_reproduced_entry_has_no_winner() {
     let d = tempfile::tempdir().unwrap();
-    let mut v = Script::new(&[NotReproduced, NonCompliant]);
+    let v = Script::new(&[NotReproduced, NonCompliant]);
     let r = block(start(
         spec(d.path(), &["a", "b"], 1),
         d.path(),
-        &mut v,
+        &v,
         &mut quiet(),
     ))
     .unwrap();
@@ -175,11 +224,11 @@ fn a_leaderboard_with_no_reproduced_entry_has_no_winner() {
 #[test]
 fn a_host_failure_interrupts_without_moving_down_and_resume_goes_on() {
     let d = tempfile::tempdir().unwrap();
-    let mut v = Script::new(&[Reproduced, InfraError]);
+    let v = Script::new(&[Reproduced, InfraError]);
     let r = block(start(
         spec(d.path(), &["a", "b", "c"], 2),
         d.path(),
-        &mut v,
+        &v,
         &mut quiet(),
     ))
     .unwrap();
@@ -191,11 +240,11 @@ fn a_host_failure_interrupts_without_moving_down_and_resume_goes_on() {
     );
     assert!(r.interruption.as_deref().unwrap().contains("INFRA_ERROR"));
 
-    let mut v = Script::new(&[Reproduced]);
-    let again = block(resume(&r.dir, &mut v, &mut quiet())).unwrap();
+    let v = Script::new(&[Reproduced]);
+    let again = block(resume(&r.dir, &v, &mut quiet())).unwrap();
     assert_eq!(again.status, Status::Complete);
     assert_eq!(
-        v.verified,
+        v.verified(),
         ["b"],
         "a is not verified again; b gets a fresh run"
     );
@@ -208,7 +257,7 @@ fn a_host_failure_interrupts_without_moving_down_and_resume_goes_on() {
         ["a", "b"]
     );
     // A finished campaign is not run twice.
-    let e = block(resume(&r.dir, &mut Script::new(&[]), &mut quiet())).unwrap_err();
+    let e = block(resume(&r.dir, &Script::new(&[]), &mut quiet())).unwrap_err();
     assert!(matches!(e, CampaignError::Finished { .. }), "{e}");
 }
 
@@ -217,8 +266,8 @@ fn a_run_left_by_a_dead_runner_is_resumed_and_a_finished_one_is_reused() {
     let d = tempfile::tempdir().unwrap();
     let s = spec(d.path(), &["a", "b", "c"], 3);
     // Start, then make it as if the runner died in the middle of b's run, after a finished.
-    let mut v = Script::new(&[Reproduced, InfraError]);
-    let r = block(start(s, d.path(), &mut v, &mut quiet())).unwrap();
+    let v = Script::new(&[Reproduced, InfraError]);
+    let r = block(start(s, d.path(), &v, &mut quiet())).unwrap();
     let b_dir = entry_dir(&r.dir, &r_entry(&r.dir, 2));
     let b_run = latest_run(&b_dir).unwrap();
     std::fs::remove_file(b_run.join(crate::rundir::REPORT_JSON)).unwrap();
@@ -226,10 +275,14 @@ fn a_run_left_by_a_dead_runner_is_resumed_and_a_finished_one_is_reused() {
     let c_dir = entry_dir(&r.dir, &r_entry(&r.dir, 3));
     fake_run(&c_dir.join("c-run0"), Reproduced);
 
-    let mut v = Script::new(&[Reproduced]);
-    let again = block(resume(&r.dir, &mut v, &mut quiet())).unwrap();
-    assert_eq!(v.resumed, [b_run], "b's run is continued, not restarted");
-    assert!(v.verified.is_empty(), "c's finished run is reused");
+    let v = Script::new(&[Reproduced]);
+    let again = block(resume(&r.dir, &v, &mut quiet())).unwrap();
+    assert_eq!(
+        *v.resumed.borrow(),
+        [b_run],
+        "b's run is continued, not restarted"
+    );
+    assert!(v.verified().is_empty(), "c's finished run is reused");
     assert_eq!(again.status, Status::Complete);
     assert_eq!(again.winners.len(), 3);
 }
@@ -248,9 +301,9 @@ fn an_entry_for_another_competition_is_replaced_without_a_run() {
         .join("tests/fixtures/submissions/compliant/reprobox.toml");
     std::fs::copy(&fixture, s.entries[0].submission.join("reprobox.toml")).unwrap();
     s.track = "rtx-4090".into();
-    let mut v = Script::new(&[Reproduced]);
-    let r = block(start(s, d.path(), &mut v, &mut quiet())).unwrap();
-    assert_eq!(v.verified, ["b"]);
+    let v = Script::new(&[Reproduced]);
+    let r = block(start(s, d.path(), &v, &mut quiet())).unwrap();
+    assert_eq!(v.verified(), ["b"]);
     assert_eq!(r.entries[0].outcome, Outcome::Replaced);
     assert!(
         r.entries[0].reason.contains("rtx-4090"),
@@ -266,10 +319,79 @@ fn top_zero_is_refused_before_anything_is_written() {
     let e = block(start(
         spec(d.path(), &["a"], 0),
         &d.path().join("out"),
-        &mut Script::new(&[]),
+        &Script::new(&[]),
         &mut quiet(),
     ))
     .unwrap_err();
     assert!(matches!(e, CampaignError::BadTop(0)));
     assert!(!d.path().join("out").exists());
+}
+
+#[test]
+fn with_two_gpus_two_entries_run_at_once_and_the_result_is_the_sequential_one() {
+    let d = tempfile::tempdir().unwrap();
+    // a fails slowly while b reproduces quickly; c starts only when a's place opens again.
+    let v = Script::timed(
+        2,
+        &[
+            ("a", NotReproduced, 300),
+            ("b", Reproduced, 100),
+            ("c", Reproduced, 100),
+            ("d", Reproduced, 100),
+        ],
+    );
+    let r = block(start(
+        spec(d.path(), &["a", "b", "c", "d"], 2),
+        d.path(),
+        &v,
+        &mut quiet(),
+    ))
+    .unwrap();
+    assert_eq!(r.status, Status::Complete);
+    let winners: Vec<&str> = r.winners.iter().map(|w| w.team.as_str()).collect();
+    assert_eq!(winners, ["b", "c"], "as one at a time would decide");
+    assert_eq!(v.max_running.get(), 2);
+    let log = v.log.borrow().clone();
+    assert_eq!(
+        log,
+        [
+            "start a 0",
+            "start b 1",
+            "end b",
+            "end a",
+            "start c 0",
+            "end c"
+        ],
+        "after b reproduced, only one place was open: c waited for a; d never ran"
+    );
+    let order: Vec<u32> = r.entries.iter().map(|e| e.rank).collect();
+    assert_eq!(order, [1, 2, 3], "entries are reported in rank order");
+}
+
+#[test]
+fn a_host_failure_with_runs_in_flight_lets_them_finish_and_starts_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let v = Script::timed(
+        2,
+        &[
+            ("a", InfraError, 50),
+            ("b", Reproduced, 200),
+            ("c", Reproduced, 10),
+        ],
+    );
+    let r = block(start(
+        spec(d.path(), &["a", "b", "c"], 2),
+        d.path(),
+        &v,
+        &mut quiet(),
+    ))
+    .unwrap();
+    assert_eq!(r.status, Status::Interrupted);
+    assert_eq!(
+        v.verified(),
+        ["a", "b"],
+        "c is not started after the host failed"
+    );
+    assert_eq!(r.entries.len(), 1, "b finished and is recorded");
+    assert_eq!(r.entries[0].team, "b");
 }

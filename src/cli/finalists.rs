@@ -51,6 +51,10 @@ pub struct FinalistsArgs {
     /// The GPU every run uses (`verify --gpu`).
     #[arg(long, default_value = "none", value_parser = parse_gpu)]
     pub gpu: GpuSelector,
+    /// Several GPUs (UUIDs or indices, comma-separated): up to one entry runs on each at a
+    /// time, never more at once than places are still open.
+    #[arg(long, value_delimiter = ',', value_parser = parse_gpu, conflicts_with = "gpu")]
+    pub gpus: Vec<GpuSelector>,
     /// The local inputs mirror (`verify --inputs`).
     #[arg(long, value_name = "MIRROR")]
     pub inputs: Option<PathBuf>,
@@ -72,16 +76,19 @@ pub struct FinalistsArgs {
     pub format: Format,
 }
 
-/// Runs each entry through the real pipeline.
+/// Runs each entry through the real pipeline, slot `i` on `gpus[i]` when GPUs are listed.
 struct PipelineVerifier {
     base: VerifyOptions,
+    gpus: Vec<GpuSelector>,
     resume: ResumeOptions,
     text: bool,
 }
 
 impl PipelineVerifier {
+    /// A run's progress on the terminal; with several runs at once only the campaign's own
+    /// lines are printed (interleaved status lines would be unreadable).
     fn progress(&self) -> Box<dyn Progress> {
-        if self.text {
+        if self.text && self.gpus.len() <= 1 {
             Box::new(TermProgress::new())
         } else {
             Box::new(NoProgress)
@@ -90,27 +97,44 @@ impl PipelineVerifier {
 }
 
 impl Verifier for PipelineVerifier {
+    fn slots(&self) -> usize {
+        self.gpus.len().max(1)
+    }
+
     async fn verify(
-        &mut self,
+        &self,
+        slot: usize,
         submission: &Path,
         audits_dir: &Path,
     ) -> Result<RunResult, PipelineError> {
         let mut opts = self.base.clone();
         opts.submission = submission.to_owned();
         opts.audits_dir = audits_dir.to_owned();
+        if let Some(g) = self.gpus.get(slot) {
+            opts.gpu = g.clone();
+        }
         pipeline::verify(&opts, self.progress().as_mut()).await
     }
 
-    async fn resume(&mut self, run_dir: &Path) -> Result<RunResult, PipelineError> {
+    async fn resume(&self, _slot: usize, run_dir: &Path) -> Result<RunResult, PipelineError> {
+        // A resumed run keeps the GPU its plan recorded.
         pipeline::resume(run_dir, &self.resume, self.progress().as_mut()).await
     }
 }
 
 fn verifier(s: &VerifySettings, policies: PolicySet, text: bool) -> Result<PipelineVerifier, i32> {
-    let gpu = s.gpu.parse::<GpuSelector>().map_err(|e| {
-        output::print_error(&e);
-        exit_codes::UNREADABLE_INPUT
-    })?;
+    let parse = |g: &str| {
+        g.parse::<GpuSelector>().map_err(|e| {
+            output::print_error(&e);
+            exit_codes::UNREADABLE_INPUT
+        })
+    };
+    let gpu = parse(&s.gpu)?;
+    let gpus = s
+        .gpus
+        .iter()
+        .map(|g| parse(g))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(PipelineVerifier {
         base: VerifyOptions {
             submission: PathBuf::new(),
@@ -129,6 +153,7 @@ fn verifier(s: &VerifySettings, policies: PolicySet, text: bool) -> Result<Pipel
             sign_key: s.sign_key.clone(),
             eval_image: s.eval_image.clone(),
         },
+        gpus,
         resume: ResumeOptions {
             policies,
             lease_dir: s.lease_dir.clone(),
@@ -167,6 +192,23 @@ fn spec(args: &FinalistsArgs, policies: &PolicySet) -> Result<CampaignSpec, i32>
     if args.top == 0 {
         return Err(bad("--top must be at least 1".into()));
     }
+    let listed: Vec<String> = args.gpus.iter().map(ToString::to_string).collect();
+    if listed.iter().any(|g| g == "none") {
+        return Err(bad(
+            "--gpus lists GPUs; `none` is not one (hint: leave --gpus out for a CPU campaign)"
+                .into(),
+        ));
+    }
+    if let Some(dup) = listed
+        .iter()
+        .enumerate()
+        .find(|(i, g)| listed[..*i].contains(g))
+    {
+        return Err(bad(format!(
+            "--gpus names `{}` twice (hint: each GPU runs one entry at a time; name each once)",
+            dup.1
+        )));
+    }
     let entries = campaign::leaderboard::load(lb, subs).map_err(|e| {
         output::print_error(&e);
         exit_codes::UNREADABLE_INPUT
@@ -183,6 +225,7 @@ fn spec(args: &FinalistsArgs, policies: &PolicySet) -> Result<CampaignSpec, i32>
         verify: VerifySettings {
             dry_run: args.dry_run,
             gpu: args.gpu.to_string(),
+            gpus: args.gpus.iter().map(ToString::to_string).collect(),
             inputs: args.inputs.clone(),
             train_limit_secs: args.train_limit,
             eval_image: args.eval_image.clone(),
@@ -222,21 +265,21 @@ pub fn run(args: FinalistsArgs) -> i32 {
                 return exit_codes::UNREADABLE_INPUT;
             }
         };
-        let mut v = match verifier(&settings, policies, text) {
+        let v = match verifier(&settings, policies, text) {
             Ok(v) => v,
             Err(code) => return code,
         };
-        rt.block_on(campaign::resume(dir, &mut v, &mut say))
+        rt.block_on(campaign::resume(dir, &v, &mut say))
     } else {
         let spec = match spec(&args, &policies) {
             Ok(s) => s,
             Err(code) => return code,
         };
-        let mut v = match verifier(&spec.verify, policies, text) {
+        let v = match verifier(&spec.verify, policies, text) {
             Ok(v) => v,
             Err(code) => return code,
         };
-        rt.block_on(campaign::start(spec, &args.out, &mut v, &mut say))
+        rt.block_on(campaign::start(spec, &args.out, &v, &mut say))
     };
     finish(result, args.format)
 }
