@@ -21,6 +21,7 @@ pub mod gpu;
 pub mod journal;
 pub mod manifest;
 pub mod model;
+pub mod native;
 pub mod pipeline;
 pub mod policy;
 pub mod provenance;

@@ -1311,3 +1311,317 @@ fn the_submitted_model_is_scored_side_by_side_on_the_same_examples() {
     audit_ok(&rd);
     no_containers_left(r["run_id"].as_str().unwrap());
 }
+
+// The HTTP harness: the submission's image serves the rebuilt model on an internal network and
+// the evaluator talks to it (tests/fixtures/http-eval; docs/evaluation.md, "An HTTP harness").
+
+const HTTP_EVAL_IMAGE: &str = "reprobox-test/http-eval:1";
+
+fn http_fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/http-eval")
+}
+
+/// The HTTP evaluator image, built once per test process.
+fn http_eval_image() -> &'static str {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        shell_image_id();
+        let out = Command::new("docker")
+            .args(["build", "-q", "-t", HTTP_EVAL_IMAGE])
+            .arg(http_fixture().join("eval"))
+            .env("DOCKER_BUILDKIT", "0")
+            .output()
+            .expect("the docker client runs");
+        assert!(
+            out.status.success(),
+            "cannot build {HTTP_EVAL_IMAGE}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+    HTTP_EVAL_IMAGE
+}
+
+/// A submission whose image also carries the fixture's model server, and a policy directory
+/// holding the NeurIPS 2023 policy with `[evaluation.harness.server]` (readiness as the
+/// organizers' script asked it, C§1.3: POST /process, here within `ready_timeout`).
+fn http_setup(train_sh: &str, ready_timeout: &str) -> (Setup, PathBuf) {
+    let s = setup(train_sh);
+    for f in ["serve.sh", "handler.sh"] {
+        std::fs::copy(http_fixture().join("server").join(f), s.submission.join(f)).unwrap();
+    }
+    std::fs::write(
+        s.submission.join("Dockerfile"),
+        format!(
+            "FROM {}\nCOPY train.sh /app/train.sh\nCOPY serve.sh handler.sh /app/\n",
+            shell_image_id()
+        ),
+    )
+    .unwrap();
+    let policies = s.audits.parent().unwrap().join("policies");
+    std::fs::create_dir_all(&policies).unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    std::fs::copy(repo.join("open-data.toml"), policies.join("open-data.toml")).unwrap();
+    let neurips = std::fs::read_to_string(repo.join("neurips-2023-llm-efficiency.toml")).unwrap();
+    let server = format!(
+        "scores_file = \"scores.json\"\n\n[evaluation.harness.server]\ncommand = [\"sh\", \"/app/serve.sh\"]\nport = 8080\nready_method = \"POST\"\nready_path = \"/process\"\nready_body = '{{\"prompt\": \"The capital of France is \"}}'\nready_timeout = \"{ready_timeout}\"\n"
+    );
+    let policy = neurips.replace("scores_file = \"scores.json\"\n", &server);
+    assert_ne!(policy, neurips);
+    std::fs::write(policies.join("neurips-2023-llm-efficiency.toml"), policy).unwrap();
+    (s, policies)
+}
+
+fn http_verify(s: &Setup, policies: &Path) -> (i32, serde_json::Value) {
+    let out = s
+        .verify_cmd(&["--eval-image", http_eval_image()])
+        .env("REPROBOX_POLICIES", policies)
+        .output()
+        .unwrap();
+    parse(out)
+}
+
+fn no_networks_left(run_id: &str) {
+    let out = Command::new("docker")
+        .args([
+            "network",
+            "ls",
+            "-q",
+            "--filter",
+            &format!("label=reprobox.run={run_id}"),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).trim().is_empty(),
+        "networks of run {run_id} were left behind"
+    );
+}
+
+#[test]
+fn an_http_harness_scores_the_model_the_submission_serves() {
+    let (s, policies) = http_setup(WRITES_MODEL, "30s");
+    let (code, v) = http_verify(&s, &policies);
+    assert_eq!(v["verdict"], "REPRODUCED", "{v}");
+    assert_eq!(code, 0);
+    let rd = s.run_dir();
+    let r = report(&rd);
+    let run_id = r["run_id"].as_str().unwrap();
+    let server = &r["evaluation"]["server"];
+    assert_eq!(server["url"], "http://model:8080", "{r}");
+    assert_eq!(server["log"], "logs/server.log");
+    assert_eq!(
+        server["network"],
+        format!("reprobox-{run_id}-eval-net"),
+        "{server}"
+    );
+    assert!(server["image"].as_str().unwrap().starts_with("sha256:"));
+    assert!(server["ready_after_s"].as_f64().unwrap() < 30.0, "{server}");
+    assert_eq!(r["evaluation"]["comparison"]["tasks"][1]["reproduced"], 0.7);
+    let server_log = std::fs::read_to_string(rd.join("logs/server.log")).unwrap();
+    assert!(
+        server_log.contains("server: serving /inputs/model on port 8080"),
+        "{server_log}"
+    );
+    // The readiness request, then the evaluator's requests, all reached the submission's server.
+    assert!(
+        server_log.contains("POST /process {\"prompt\": \"The capital of France is \"}"),
+        "{server_log}"
+    );
+    assert!(server_log.contains("POST /tokenize"), "{server_log}");
+    assert_eq!(server_log.matches("\"max_new_tokens\": 5").count(), 10);
+    let eval_log = std::fs::read_to_string(rd.join("logs/eval.log")).unwrap();
+    assert!(
+        eval_log.contains("eval: 7 of 10 answers right"),
+        "{eval_log}"
+    );
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(rd.join("plan.json")).unwrap()).unwrap();
+    assert_eq!(plan["harness"]["server"]["port"], 8080, "{plan}");
+    assert!(!rd.join("eval-server/scores.json").exists());
+    audit_ok(&rd);
+    no_containers_left(run_id);
+    no_networks_left(run_id);
+}
+
+#[test]
+fn a_model_server_that_never_gets_ready_is_eval_failed_with_its_log_tail() {
+    let never = WRITES_MODEL.replace(
+        "echo step 1 loss 2.5\n",
+        "touch /out/model/server-never-ready\n",
+    );
+    let crash = WRITES_MODEL.replace("echo step 1 loss 2.5\n", "touch /out/model/server-crash\n");
+    let cases = [
+        (
+            never,
+            "within its readiness timeout of 3 s",
+            "loading weights forever",
+        ),
+        (
+            crash,
+            "exited with code 9 before it answered",
+            "crashing as asked",
+        ),
+    ];
+    for (train, says, tail) in cases {
+        let (s, policies) = http_setup(&train, "3s");
+        let started = Instant::now();
+        let (code, v) = http_verify(&s, &policies);
+        assert_eq!(v["verdict"], "EVAL_FAILED", "{v}");
+        assert_eq!(code, 5);
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{:?}",
+            started.elapsed()
+        );
+        let reason = v["reason"].as_str().unwrap();
+        assert!(reason.contains(says), "{reason}");
+        assert!(reason.contains("POST /process"), "{reason}");
+        assert!(reason.contains("logs/server.log"), "{reason}");
+        assert!(
+            reason.contains(tail),
+            "the log tail is in the reason: {reason}"
+        );
+        let rd = s.run_dir();
+        let log = std::fs::read_to_string(rd.join("logs/server.log")).unwrap();
+        assert!(log.contains(tail), "{log}");
+        // The evaluator never ran.
+        assert!(
+            !rd.join("logs/eval.log").exists() || {
+                let l = std::fs::read_to_string(rd.join("logs/eval.log")).unwrap();
+                !l.contains("eval: model server at")
+            }
+        );
+        let r = report(&rd);
+        assert!(r["evaluation"]["server"]["ready_after_s"].is_null(), "{r}");
+        audit_ok(&rd);
+        let run_id = r["run_id"].as_str().unwrap();
+        no_containers_left(run_id);
+        no_networks_left(run_id);
+    }
+}
+
+#[test]
+fn the_evaluator_on_the_model_network_reaches_nothing_beyond_it() {
+    // A web server on Docker's default bridge, reachable from the host: the control.
+    let name = format!("reprobox-test-outside-{}", std::process::id());
+    let out = Command::new("docker")
+        .args(["run", "-d", "--rm", "--name", &name, "--label", "reprobox-test=outside"])
+        .arg("reprobox/shell:1")
+        .args([
+            "sh",
+            "-c",
+            "mkdir -p /tmp/w && echo outside > /tmp/w/index.html && exec httpd -f -p 8080 -h /tmp/w",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    struct Remove(String);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = Command::new("docker").args(["rm", "-f", &self.0]).output();
+        }
+    }
+    let _outside = Remove(name.clone());
+    let ip = String::from_utf8(
+        Command::new("docker")
+            .args([
+                "inspect",
+                "-f",
+                "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+                &name,
+            ])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_owned();
+    let target = format!("http://{ip}:8080/");
+    let reached = (0..20).any(|_| {
+        std::thread::sleep(Duration::from_millis(250));
+        std::net::TcpStream::connect_timeout(
+            &format!("{ip}:8080").parse().unwrap(),
+            Duration::from_secs(1),
+        )
+        .is_ok()
+    });
+    assert!(
+        reached,
+        "the control server at {target} is reachable from the host"
+    );
+
+    let probes = [target.as_str(), "http://1.1.1.1/", "http://example.com/"].join("\\n");
+    let train = WRITES_MODEL.replace(
+        "echo step 1 loss 2.5\n",
+        &format!("printf '{probes}\\n' > /out/model/probe.txt\n"),
+    );
+    let (s, policies) = http_setup(&train, "30s");
+    let (code, v) = http_verify(&s, &policies);
+    assert_eq!(
+        v["verdict"], "REPRODUCED",
+        "the model server was reached: {v}"
+    );
+    assert_eq!(code, 0);
+    let rd = s.run_dir();
+    let log = std::fs::read_to_string(rd.join("logs/eval.log")).unwrap();
+    for t in [target.as_str(), "http://1.1.1.1/", "http://example.com/"] {
+        assert!(
+            log.contains(&format!("probe: unreachable {t}")),
+            "{t}: {log}"
+        );
+    }
+    assert!(!log.contains("probe: reached"), "{log}");
+    let run_id = report(&rd)["run_id"].as_str().unwrap().to_owned();
+    no_containers_left(&run_id);
+    no_networks_left(&run_id);
+}
+
+#[test]
+fn ctrl_c_while_the_model_server_loads_leaves_no_container_or_network() {
+    let train = WRITES_MODEL.replace(
+        "echo step 1 loss 2.5\n",
+        "touch /out/model/server-never-ready\n",
+    );
+    let (s, policies) = http_setup(&train, "120s");
+    let child = s
+        .verify_cmd(&["--eval-image", http_eval_image()])
+        .env("REPROBOX_POLICIES", &policies)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rd = wait_for_journal_event(&s.audits, "eval_started", Duration::from_secs(60));
+    let started = Instant::now();
+    while !std::fs::read_to_string(rd.join("logs/server.log"))
+        .is_ok_and(|l| l.contains("loading weights forever"))
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no server log line"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let sent = Command::new("sh")
+        .args(["-c", "kill -INT \"$0\"", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    let (code, v) = parse(out);
+    assert_eq!(v["verdict"], "INFRA_ERROR", "{v}");
+    assert_eq!(code, 6);
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "not the readiness timeout"
+    );
+    let r = report(&rd);
+    audit_ok(&rd);
+    let run_id = r["run_id"].as_str().unwrap();
+    no_containers_left(run_id);
+    no_networks_left(run_id);
+}

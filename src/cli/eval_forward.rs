@@ -1,6 +1,7 @@
 //! `reprobox eval …` runs the native evaluator, which lives in the `reprobox-eval` binary beside
 //! this one (crates/reprobox-eval: it is the only code that links libtorch, see its main.rs).
-//! Arguments are passed through unchanged.
+//! Arguments are passed through unchanged, except for `--policy`: then this binary (which owns
+//! the policies) runs each task through the evaluator and aggregates ([`reprobox::native`]).
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -19,7 +20,7 @@ pub struct EvalForwardArgs {
 }
 
 /// The evaluator binary: `$REPROBOX_EVAL_BIN`, else `reprobox-eval` next to this executable.
-fn evaluator() -> Option<PathBuf> {
+pub(super) fn evaluator() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("REPROBOX_EVAL_BIN") {
         return Some(PathBuf::from(p));
     }
@@ -28,7 +29,169 @@ fn evaluator() -> Option<PathBuf> {
     p.is_file().then_some(p)
 }
 
+/// `reprobox eval MODEL_DIR --policy ID --data-dir DIR`: every task of a natively scored policy.
+#[derive(Debug, clap::Parser)]
+#[command(name = "reprobox eval")]
+struct PolicyEvalArgs {
+    /// The Hugging Face model directory.
+    model_dir: PathBuf,
+    /// The policy whose tasks to run (natively scored: subnet 37).
+    #[arg(long)]
+    policy: String,
+    /// Where each task's samples are, as `<TASK>.jsonl` (docs/evaluation.md, "Policy tasks").
+    #[arg(long, value_name = "DIR")]
+    data_dir: PathBuf,
+    /// Where each task's evaluator output and log go (default: a temporary directory).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// At most this many examples per task.
+    #[arg(long, value_name = "N")]
+    max_examples: Option<u32>,
+    /// Read policies from this directory instead of the built-in ones.
+    #[arg(long, value_name = "DIR", env = "REPROBOX_POLICIES")]
+    policies: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    format: super::output::Format,
+}
+
+#[derive(serde::Serialize)]
+struct PolicyEvalJson<'a> {
+    policy: &'a str,
+    tasks: Vec<TaskJson<'a>>,
+    /// The policy's aggregate of the normalized scores.
+    aggregate: Option<f64>,
+}
+
+#[derive(serde::Serialize)]
+struct TaskJson<'a> {
+    task: &'a str,
+    method: &'a str,
+    examples: usize,
+    score: f64,
+    normalized: f64,
+    weight: f64,
+    data: &'a std::path::Path,
+    data_sha256: &'a str,
+}
+
+fn run_policy(args: &[OsString]) -> i32 {
+    use clap::Parser as _;
+    let a = match PolicyEvalArgs::try_parse_from(
+        std::iter::once(OsString::from("reprobox eval")).chain(args.iter().cloned()),
+    ) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                exit_codes::UNREADABLE_INPUT
+            } else {
+                exit_codes::OK
+            };
+        }
+    };
+    let policies = match reprobox::policy::PolicySet::load(a.policies.as_deref()) {
+        Ok(p) => p,
+        Err(e) => {
+            super::output::print_error(&e);
+            return exit_codes::UNREADABLE_INPUT;
+        }
+    };
+    let Some(policy) = policies.get(&a.policy) else {
+        eprintln!(
+            "error: unknown policy `{}` (hint: `reprobox policy list`)",
+            a.policy
+        );
+        return exit_codes::UNREADABLE_INPUT;
+    };
+    let Some(bin) = evaluator() else {
+        eprintln!(
+            "error: the native evaluator `reprobox-eval` is not installed next to this reprobox (hint: `cargo build --release` builds it with libtorch)"
+        );
+        return exit_codes::EVAL_FAILED;
+    };
+    let tmp;
+    let out = match &a.out {
+        Some(o) => o.clone(),
+        None => match tempfile::tempdir() {
+            Ok(t) => {
+                tmp = t;
+                tmp.path().to_owned()
+            }
+            Err(e) => {
+                eprintln!("error: cannot make a temporary directory: {e}");
+                return exit_codes::INFRA_ERROR;
+            }
+        },
+    };
+    let opts = reprobox::native::NativeOptions {
+        evaluator: bin,
+        data_dir: a.data_dir.clone(),
+        out_dir: out,
+        max_examples: a.max_examples,
+        time_limit: policy
+            .limits
+            .eval
+            .unwrap_or(std::time::Duration::from_secs(2 * 3600)),
+    };
+    let text = a.format == super::output::Format::Text;
+    let result = reprobox::native::evaluate(&a.model_dir, policy, &opts, &mut |l| {
+        if text {
+            eprintln!("[eval] {l}");
+        }
+    });
+    let (_, tasks) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            super::output::print_error(&e);
+            return exit_codes::EVAL_FAILED;
+        }
+    };
+    let rows: Vec<TaskJson<'_>> = tasks
+        .iter()
+        .filter_map(|t| {
+            let pt = policy.evaluation.task(&t.task)?;
+            Some(TaskJson {
+                task: &t.task,
+                method: t.method,
+                examples: t.examples,
+                score: t.score,
+                normalized: pt.normalization.apply(t.score),
+                weight: pt.weight,
+                data: &t.data,
+                data_sha256: &t.data_sha256,
+            })
+        })
+        .collect();
+    let aggregate = policy
+        .evaluation
+        .combine(rows.iter().map(|r| (r.task, r.normalized)));
+    let json = PolicyEvalJson {
+        policy: &policy.id,
+        tasks: rows,
+        aggregate,
+    };
+    match a.format {
+        super::output::Format::Json => super::output::print_json(&json),
+        super::output::Format::Text => {
+            for t in &json.tasks {
+                println!(
+                    "{}	{}	{} examples	score {:.6}	normalized {:.6}	weight {}",
+                    t.task, t.method, t.examples, t.score, t.normalized, t.weight
+                );
+            }
+            match json.aggregate {
+                Some(v) => println!("aggregate ({:?}): {v:.6}", policy.evaluation.aggregate),
+                None => println!("aggregate: none"),
+            }
+        }
+    }
+    exit_codes::OK
+}
+
 pub fn run(args: EvalForwardArgs) -> i32 {
+    if args.args.iter().any(|a| a == "--policy") {
+        return run_policy(&args.args);
+    }
     let Some(bin) = evaluator() else {
         eprintln!(
             "error: the native evaluator `reprobox-eval` is not installed next to this reprobox (hint: build with default features, `cargo build --release`, which builds it with libtorch; hosts without libtorch evaluate with an organizer's image)"

@@ -13,9 +13,9 @@ use std::time::Duration;
 use bollard::errors::Error as BollardError;
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, InspectContainerOptions, KillContainerOptionsBuilder,
-    ListContainersOptionsBuilder, ListImagesOptionsBuilder, LogsOptionsBuilder,
-    RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder, StatsOptionsBuilder,
-    WaitContainerOptionsBuilder,
+    ListContainersOptionsBuilder, ListImagesOptionsBuilder, ListNetworksOptionsBuilder,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
+    StatsOptionsBuilder, WaitContainerOptionsBuilder,
 };
 use bollard::{Docker, body_full};
 use futures_util::stream::{BoxStream, StreamExt};
@@ -23,7 +23,7 @@ use futures_util::stream::{BoxStream, StreamExt};
 use super::{
     BuildEvent, BuildRequest, ContainerCreateBody, ContainerEngine, ContainerState,
     ContainerSummary, EngineError, EngineInfo, LogChunk, LogStream, LogsRequest, MIN_API_VERSION,
-    StatsSample,
+    NetworkEndpoint, NetworkRequest, NetworkSummary, StatsSample,
 };
 
 /// The Docker Engine, reached through bollard.
@@ -423,6 +423,21 @@ impl ContainerEngine for DockerEngine {
             })?;
         let state = r.state.unwrap_or_default();
         let config = r.config.unwrap_or_default();
+        let networks = r
+            .network_settings
+            .and_then(|n| n.networks)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(name, ep)| {
+                let endpoint = NetworkEndpoint {
+                    // The daemon reports "" for an address not assigned (yet).
+                    ip: ep.ip_address.filter(|a| !a.is_empty()),
+                    gateway: ep.gateway.filter(|g| !g.is_empty()),
+                    aliases: ep.aliases.unwrap_or_default(),
+                };
+                (name, endpoint)
+            })
+            .collect();
         Ok(ContainerState {
             id: r.id.unwrap_or_else(|| id.to_owned()),
             status: state.status.map(|s| s.to_string()).unwrap_or_default(),
@@ -436,6 +451,7 @@ impl ContainerEngine for DockerEngine {
             host_config: r.host_config,
             user: config.user,
             network_disabled: config.network_disabled.unwrap_or(false),
+            networks,
         })
     }
 
@@ -507,6 +523,69 @@ impl ContainerEngine for DockerEngine {
                 id: c.id.unwrap_or_default(),
                 state: c.state.map(|s| s.to_string()).unwrap_or_default(),
                 labels: c.labels.unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    async fn create_network(&self, request: NetworkRequest) -> Result<String, EngineError> {
+        let name = request.name.clone();
+        let config = bollard::models::NetworkCreateRequest {
+            name: request.name,
+            driver: Some("bridge".to_owned()),
+            internal: Some(request.internal),
+            attachable: Some(false),
+            labels: Some(request.labels),
+            ..Default::default()
+        };
+        let resp = self.docker.create_network(config).await.map_err(|e| {
+            wrap(
+                || format!("create network `{name}`"),
+                e,
+                |source| EngineError::CreateNetwork {
+                    name: name.clone(),
+                    source,
+                },
+            )
+        })?;
+        Ok(resp.id)
+    }
+
+    async fn remove_network(&self, id: &str) -> Result<(), EngineError> {
+        match self.docker.remove_network(id).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(wrap(
+                || format!("remove network {id}"),
+                e,
+                |source| EngineError::RemoveNetwork {
+                    id: id.to_owned(),
+                    source,
+                },
+            )),
+        }
+    }
+
+    async fn list_networks(&self, label: &str) -> Result<Vec<NetworkSummary>, EngineError> {
+        let opts = ListNetworksOptionsBuilder::default()
+            .filters(&label_filter(label))
+            .build();
+        let list = self.docker.list_networks(Some(opts)).await.map_err(|e| {
+            wrap(
+                || format!("list networks labelled {label}"),
+                e,
+                |source| EngineError::ListNetworks {
+                    label: label.to_owned(),
+                    source,
+                },
+            )
+        })?;
+        Ok(list
+            .into_iter()
+            .map(|n| NetworkSummary {
+                id: n.id.unwrap_or_default(),
+                name: n.name.unwrap_or_default(),
+                internal: n.internal.unwrap_or(false),
+                labels: n.labels.unwrap_or_default(),
             })
             .collect())
     }

@@ -170,6 +170,32 @@ pub enum EngineError {
         /// bollard's error.
         source: bollard::errors::Error,
     },
+    /// Creating a network failed.
+    #[error("cannot create network `{name}`: {source}")]
+    CreateNetwork {
+        /// The network name we asked for.
+        name: String,
+        /// bollard's error.
+        source: bollard::errors::Error,
+    },
+    /// Removing a network failed.
+    #[error(
+        "cannot remove network {id}: {source} (hint: remove it by hand with `docker network rm {id}`)"
+    )]
+    RemoveNetwork {
+        /// The network id or name.
+        id: String,
+        /// bollard's error.
+        source: bollard::errors::Error,
+    },
+    /// Listing networks failed.
+    #[error("cannot list networks labelled `{label}`: {source}")]
+    ListNetworks {
+        /// The label filter.
+        label: String,
+        /// bollard's error.
+        source: bollard::errors::Error,
+    },
     /// The container does not exist (any operation).
     #[error("container {id} does not exist (hint: it was removed, or the daemon was reset)")]
     NoSuchContainer {
@@ -319,6 +345,43 @@ pub struct ContainerState {
     pub user: Option<String>,
     /// Whether networking was disabled at creation.
     pub network_disabled: bool,
+    /// The networks the container is attached to, by name (empty for `NetworkMode=none`).
+    pub networks: HashMap<String, NetworkEndpoint>,
+}
+
+/// A container's address on one network, as `inspect` reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetworkEndpoint {
+    /// The container's IPv4 address on the network, once started.
+    pub ip: Option<String>,
+    /// The network's gateway (the host's address on a bridge network).
+    pub gateway: Option<String>,
+    /// The DNS aliases the container answers to on the network.
+    pub aliases: Vec<String>,
+}
+
+/// A network to create: always a local `bridge`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkRequest {
+    /// The network's name.
+    pub name: String,
+    /// Labels (`reprobox.run`, `reprobox.stage`), so cleanup finds it.
+    pub labels: HashMap<String, String>,
+    /// `Internal`: no route beyond the host (Docker adds no NAT and drops forwarding).
+    pub internal: bool,
+}
+
+/// A network found by label.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkSummary {
+    /// The network id.
+    pub id: String,
+    /// The network name.
+    pub name: String,
+    /// Whether it is internal.
+    pub internal: bool,
+    /// Labels.
+    pub labels: HashMap<String, String>,
 }
 
 /// A container found by label.
@@ -380,6 +443,19 @@ pub trait ContainerEngine: Send + Sync {
         &self,
         label: &str,
     ) -> impl Future<Output = Result<Vec<ContainerSummary>, EngineError>> + Send;
+    /// Creates a network; returns its id. Containers join it through the create body's
+    /// `NetworkingConfig` (see [`crate::sandbox::container::NetworkAttachment`]).
+    fn create_network(
+        &self,
+        request: NetworkRequest,
+    ) -> impl Future<Output = Result<String, EngineError>> + Send;
+    /// Removes a network (by id or name). A missing one is not an error.
+    fn remove_network(&self, id: &str) -> impl Future<Output = Result<(), EngineError>> + Send;
+    /// Networks carrying `label` (`key=value` or `key`).
+    fn list_networks(
+        &self,
+        label: &str,
+    ) -> impl Future<Output = Result<Vec<NetworkSummary>, EngineError>> + Send;
     /// Removes every image carrying `label`; returns the ids removed.
     fn remove_images(
         &self,

@@ -7,6 +7,10 @@
 //! `REPROBOX_MODEL=/inputs/model`, `REPROBOX_SCORES=/out/<scores_file>`, `REPROBOX_TASKS` (the
 //! policy's task names, comma-separated), `REPROBOX_DRY_RUN` (`1` in a dry run) and
 //! `REPROBOX_DRY_RUN_EXAMPLES` (the policy's examples per task in a dry run, when it sets one).
+//!
+//! With an HTTP harness (`[evaluation.harness.server]`), the submission's own built image first
+//! serves the rebuilt model on an internal network ([`crate::sandbox::serve`]) and the harness
+//! gets `REPROBOX_MODEL_URL=http://model:<port>` as well.
 
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +39,52 @@ pub struct HarnessPlan {
     pub eval_secs: u64,
     /// Whether `--eval-image` replaced the policy's image.
     pub image_overridden: bool,
+    /// The HTTP model server the harness talks to (absent in plans written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerPlan>,
+}
+
+/// The model server of an HTTP harness (`plan.json` `harness.server`), from the policy's
+/// `[evaluation.harness.server]`. It runs in the submission's built image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ServerPlan {
+    /// The command; `None` runs the image's CMD.
+    pub command: Option<Vec<String>>,
+    /// The port it listens on in its container.
+    pub port: u16,
+    /// The readiness request's method: `GET` or `POST`.
+    pub ready_method: String,
+    /// The readiness request's path, e.g. `/process`.
+    pub ready_path: String,
+    /// The readiness request's JSON body (`POST`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_body: Option<String>,
+    /// How long it may take to answer with a 2xx status, from its container's start.
+    pub ready_timeout_secs: u64,
+}
+
+/// The model server's log, relative to the run directory.
+pub const SERVER_LOG: &str = "logs/server.log";
+/// The model server's log when it serves the submitted model.
+pub const SERVER_SUBMITTED_LOG: &str = "logs/server-submitted.log";
+/// The server's only writable mount (`/out`), under the run directory: never `eval/`, where
+/// the trusted harness writes the scores the verdict is decided on.
+pub const SERVER_OUT_DIR: &str = "eval-server";
+
+/// What the report says about the model server (`evaluation.server`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServerRecord {
+    /// The submission's image it ran (`sha256:…`).
+    pub image: String,
+    /// The internal network it was on, and the evaluator's URL for it.
+    pub network: String,
+    pub url: String,
+    /// Seconds from its start until it answered the readiness request; `None`: never.
+    pub ready_after_s: Option<f64>,
+    /// Its container's outcome (usually killed by reprobox after the evaluation).
+    pub outcome: Option<serde_json::Value>,
+    /// Its log, relative to the run directory.
+    pub log: String,
 }
 
 /// Resolves the harness evaluation of a run: `None` when the policy names no harness and no
@@ -59,6 +109,14 @@ pub fn harness_plan(policy: &Policy, eval_image: Option<&str>) -> Option<Harness
             .map(|d| d.as_secs().max(1))
             .unwrap_or(DEFAULT_EVAL_SECS),
         image_overridden: eval_image.is_some(),
+        server: h.and_then(|h| h.server.as_ref()).map(|s| ServerPlan {
+            command: Some(s.command.clone()).filter(|c| !c.is_empty()),
+            port: s.port,
+            ready_method: s.ready_method.as_str().to_owned(),
+            ready_path: s.ready_path.clone(),
+            ready_body: s.ready_body.clone(),
+            ready_timeout_secs: s.ready_timeout.as_secs().max(1),
+        }),
     })
 }
 
@@ -110,6 +168,9 @@ pub struct EvalRecord {
     /// examples, against the rebuilt one ([`SideBySide`]'s JSON).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub side_by_side: Option<serde_json::Value>,
+    /// The model server of an HTTP harness ([`ServerRecord`]'s JSON).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<serde_json::Value>,
     /// The verdict this stage decided, so a resumed run decides the same.
     pub verdict: Verdict,
     pub stage: String,
@@ -132,6 +193,7 @@ impl EvalRecord {
             scores_sha256: None,
             comparison: None,
             side_by_side: None,
+            server: None,
             verdict,
             stage: stage.into(),
             reason,
@@ -171,5 +233,16 @@ mod tests {
         assert_eq!(other.command, None);
         assert!(other.image_overridden);
         assert_eq!(other.scores_file, "scores.json");
+        assert_eq!(own.server, None);
+    }
+
+    #[test]
+    fn plans_written_before_the_server_existed_still_load() {
+        let old = r#"{"image": "llm-eval", "command": null, "scores_file": "scores.json",
+                      "eval_secs": 7200, "image_overridden": false}"#;
+        let p: HarnessPlan = serde_json::from_str(old).unwrap();
+        assert_eq!(p.server, None);
+        let text = serde_json::to_string(&p).unwrap();
+        assert!(!text.contains("server"), "{text}");
     }
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::FutureExt;
 
-use super::evaluate::{EvalRecord, HarnessPlan, SUBMITTED_DIR, SideBySide};
+use super::evaluate::{EvalRecord, HarnessPlan, SUBMITTED_DIR, ServerRecord, SideBySide};
 use super::gpu_watch::{GpuSummary, GpuWatch, container_pids};
 use super::plan::{PlanLimits, RunPlan, new_run_id};
 use super::progress::Progress;
@@ -1334,6 +1334,180 @@ impl Driver {
         }
     }
 
+    /// Runs one evaluator container (`spec`, from [`Self::harness_spec`]). With an HTTP harness
+    /// (`harness.server`), the submission's built image first serves `model_dir` on an internal
+    /// network and the evaluator gets `REPROBOX_MODEL_URL` ([`sandbox::serve`]). Returns the
+    /// evaluator's outcome, or the verdict and reason that end the evaluation, and the server's
+    /// record when there was one.
+    async fn run_evaluator(
+        &self,
+        engine: &DockerEngine,
+        harness: &HarnessPlan,
+        spec: &RunSpec,
+        paths: &RunPaths,
+        model_dir: PathBuf,
+        submitted: bool,
+    ) -> (
+        Result<sandbox::RunOutcome, (Verdict, String)>,
+        Option<ServerRecord>,
+    ) {
+        let limit = Duration::from_secs(harness.eval_secs);
+        let map_err = |e: &SandboxError| {
+            if e.is_infra() || missing_gpu_runtime(e) {
+                Verdict::InfraError
+            } else {
+                Verdict::EvalFailed
+            }
+        };
+        let Some(server) = &harness.server else {
+            let ran = sandbox::run_container(engine, spec, paths, Deadline::AfterStart(limit))
+                .await
+                .map_err(|e| (map_err(&e), e.to_string()));
+            return (ran, None);
+        };
+        // The server is the submission's own image, by the id the build recorded.
+        let Some(image) = self.state.image_id.clone() else {
+            return (
+                Err((
+                    Verdict::InfraError,
+                    "no built image was recorded, so the model server cannot be started (hint: start a new run)".into(),
+                )),
+                None,
+            );
+        };
+        match engine.image_exists(&image).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return (
+                    Err((
+                        Verdict::InfraError,
+                        format!(
+                            "the submission's image {image} was removed from this host after it was built, so the model server cannot be started; the verdict says nothing about the submission (hint: start a new run)"
+                        ),
+                    )),
+                    None,
+                );
+            }
+            Err(e) => return (Err((Verdict::InfraError, e.to_string())), None),
+        }
+        let (stage, log, out) = if submitted {
+            (
+                "eval-submitted-server",
+                super::evaluate::SERVER_SUBMITTED_LOG,
+                self.run_dir
+                    .root()
+                    .join(super::evaluate::SERVER_OUT_DIR)
+                    .join(SUBMITTED_DIR),
+            )
+        } else {
+            (
+                "eval-server",
+                super::evaluate::SERVER_LOG,
+                self.run_dir.root().join(super::evaluate::SERVER_OUT_DIR),
+            )
+        };
+        let url = sandbox::ServeSpec::model_url(server.port);
+        let server_spec = RunSpec {
+            run_id: self.run_id.clone(),
+            stage: stage.into(),
+            image: image.clone(),
+            command: server.command.clone(),
+            env: vec![
+                (
+                    "REPROBOX_MODEL".into(),
+                    format!(
+                        "{}/{}",
+                        sandbox::container::INPUTS_ROOT,
+                        super::evaluate::MODEL_TARGET
+                    ),
+                ),
+                ("REPROBOX_PORT".into(), server.port.to_string()),
+            ],
+            workdir: None,
+            profile: spec.profile.clone(),
+            limits: spec.limits,
+            out_dir: out,
+            inputs: vec![InputMount {
+                host: model_dir,
+                target: super::evaluate::MODEL_TARGET.into(),
+            }],
+            // The server does the inference, so it holds the GPU; the harness is a client.
+            gpu: spec.gpu.clone(),
+            storage_quota_supported: false,
+            deadline_unix: None,
+        };
+        let mut client = spec.clone();
+        client.env.push(("REPROBOX_MODEL_URL".into(), url.clone()));
+        client.gpu = None;
+        let serve = sandbox::ServeSpec {
+            server: server_spec,
+            server_paths: RunPaths {
+                log: self.run_dir.root().join(log),
+                telemetry: self.run_dir.telemetry(),
+            },
+            port: server.port,
+            readiness: sandbox::Readiness {
+                method: server.ready_method.clone(),
+                path: server.ready_path.clone(),
+                body: server.ready_body.clone(),
+                timeout: Duration::from_secs(server.ready_timeout_secs),
+            },
+            client,
+            client_paths: paths.clone(),
+            client_limit: limit,
+        };
+        let mut record = ServerRecord {
+            image,
+            network: serve.network_name(),
+            url,
+            ready_after_s: None,
+            outcome: None,
+            log: log.to_owned(),
+        };
+        match sandbox::run_with_server(engine, &serve).await {
+            Ok(done) => {
+                record.outcome = done
+                    .server
+                    .as_ref()
+                    .and_then(|o| serde_json::to_value(o).ok());
+                match done.served {
+                    sandbox::Served::Evaluated {
+                        client,
+                        ready_after_s,
+                    } => {
+                        record.ready_after_s = Some(ready_after_s);
+                        (Ok(*client), Some(record))
+                    }
+                    sandbox::Served::NotReady { reason } => {
+                        let tail = done
+                            .server
+                            .as_ref()
+                            .map(|o| o.log.tail.join("\n"))
+                            .filter(|t| !t.trim().is_empty())
+                            .map(|t| format!("; the server's log ({log}) ends:\n{t}"))
+                            .unwrap_or_else(|| format!("; the server wrote nothing ({log})"));
+                        (
+                            Err((Verdict::EvalFailed, format!("{reason}{tail}"))),
+                            Some(record),
+                        )
+                    }
+                }
+            }
+            Err(e) => {
+                let verdict = match &e {
+                    sandbox::ServeError::Server(inner) | sandbox::ServeError::Client(inner)
+                        if missing_gpu_runtime(inner) =>
+                    {
+                        Verdict::InfraError
+                    }
+                    e if e.is_infra() => Verdict::InfraError,
+                    _ => Verdict::EvalFailed,
+                };
+                (Err((verdict, e.to_string())), Some(record))
+            }
+        }
+    }
+
     /// Runs the harness container and judges what it wrote. Returns the verdict and the record
     /// to journal; `Err` only when nothing can be recorded.
     async fn run_harness(
@@ -1399,7 +1573,7 @@ impl Driver {
                 for c in list {
                     if matches!(
                         c.labels.get(sandbox::LABEL_STAGE).map(String::as_str),
-                        Some("eval" | "eval-submitted")
+                        Some("eval" | "eval-submitted" | "eval-server" | "eval-submitted-server")
                     ) && let Err(e) = engine.remove_container(&c.id).await
                     {
                         return fail(Verdict::InfraError, "evaluate", None, e.to_string());
@@ -1438,25 +1612,30 @@ impl Driver {
         )?;
         progress.stage(
             "evaluate",
-            &format!("evaluating the rebuilt model with {}", harness.image),
+            &match harness.server {
+                Some(_) => format!(
+                    "serving the rebuilt model from the submission's image and evaluating it with {}",
+                    harness.image
+                ),
+                None => format!("evaluating the rebuilt model with {}", harness.image),
+            },
         );
         let paths = RunPaths {
             log: self.run_dir.eval_log(),
             telemetry: self.run_dir.telemetry(),
         };
-        let outcome = match sandbox::run_container(
-            engine,
-            &spec,
-            &paths,
-            Deadline::AfterStart(Duration::from_secs(harness.eval_secs)),
-        )
-        .await
-        {
+        let model_dir = self.run_dir.root().join(&model.path);
+        let (ran, server) = self
+            .run_evaluator(engine, harness, &spec, &paths, model_dir, false)
+            .await;
+        let server = server.and_then(|s| serde_json::to_value(s).ok());
+        let outcome = match ran {
             Ok(o) => o,
-            Err(e) if e.is_infra() || missing_gpu_runtime(&e) => {
-                return fail(Verdict::InfraError, "evaluate", None, e.to_string());
+            Err((verdict, reason)) => {
+                let mut rec = EvalRecord::new(harness, None, verdict, "evaluate", reason.clone());
+                rec.server = server;
+                return Ok((decide(verdict, "evaluate", reason), rec));
             }
-            Err(e) => return fail(Verdict::EvalFailed, "evaluate", None, e.to_string()),
         };
         let tail = || {
             let t = outcome.log.tail.join("\n");
@@ -1484,7 +1663,15 @@ impl Driver {
             )),
         };
         if let Some(reason) = failed {
-            return fail(Verdict::EvalFailed, "evaluate", Some(&outcome), reason);
+            let mut rec = EvalRecord::new(
+                harness,
+                Some(&outcome),
+                Verdict::EvalFailed,
+                "evaluate",
+                reason.clone(),
+            );
+            rec.server = server;
+            return Ok((decide(Verdict::EvalFailed, "evaluate", reason), rec));
         }
         let scores = match crate::compare::read_scores(&scores_path) {
             Ok(s) => s,
@@ -1537,6 +1724,7 @@ impl Driver {
             };
         rec.scores_file = Some(format!("{}/{}", rundir::EVAL_DIR, harness.scores_file));
         rec.scores_sha256 = scores_sha256;
+        rec.server = server;
         if rec.comparison.is_some() && self.lm.manifest.claims.submitted_model.is_some() {
             let sbs = self
                 .score_submitted(engine, plan, harness, &profile, &scores, progress)
@@ -1603,7 +1791,14 @@ impl Driver {
                 source,
             });
         }
-        let spec = self.harness_spec(plan, harness, profile, "eval-submitted", dir, out_dir);
+        let spec = self.harness_spec(
+            plan,
+            harness,
+            profile,
+            "eval-submitted",
+            dir.clone(),
+            out_dir,
+        );
         progress.stage(
             "evaluate",
             &format!(
@@ -1615,17 +1810,13 @@ impl Driver {
             log: self.run_dir.root().join(rundir::EVAL_SUBMITTED_LOG),
             telemetry: self.run_dir.telemetry(),
         };
-        let outcome = match sandbox::run_container(
-            engine,
-            &spec,
-            &paths,
-            Deadline::AfterStart(Duration::from_secs(harness.eval_secs)),
-        )
-        .await
-        {
+        let (ran, _server) = self
+            .run_evaluator(engine, harness, &spec, &paths, dir, true)
+            .await;
+        let outcome = match ran {
             Ok(o) => o,
-            Err(e) => {
-                sbs.error = Some(e.to_string());
+            Err((_, reason)) => {
+                sbs.error = Some(reason);
                 return Ok(sbs);
             }
         };

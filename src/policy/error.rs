@@ -138,6 +138,14 @@ pub enum Problem {
     /// A ceiling that is not positive and finite.
     #[error("ceiling {0} must be a positive finite number")]
     BadCeiling(f64),
+    /// A readiness path that is not an absolute request path.
+    #[error(
+        "`{0}` is not a request path: it must start with `/` and hold no spaces or control characters"
+    )]
+    BadReadyPath(String),
+    /// A readiness body with a method that sends none.
+    #[error("`ready_body` is only sent with ready_method = \"POST\"")]
+    ReadyBodyWithoutPost,
     /// A harness task without a harness.
     #[error("task uses method `harness` but the policy has no [evaluation.harness]")]
     MissingHarness,
@@ -200,6 +208,8 @@ impl Problem {
                 "remove `ceiling`, or set normalization = \"inverse_exponential\""
             }
             Problem::MissingHarness => "add [evaluation.harness] with the organizer's image",
+            Problem::BadReadyPath(_) => "write the path as the server routes it, e.g. \"/process\"",
+            Problem::ReadyBodyWithoutPost => "set ready_method = \"POST\", or remove ready_body",
             Problem::MinSamplesExceedsSamples { .. } => "min_samples must not exceed samples",
             Problem::BadWeightNorm(_) => {
                 "need 0 < soft_max ≤ hard_max and 0 ≤ soft_fraction_max ≤ 1"

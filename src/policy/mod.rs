@@ -19,11 +19,12 @@ mod validate;
 pub use error::{PolicyError, Problem};
 pub use glob::glob_match;
 pub use model::{
-    Aggregate, BaseFamily, BaseModelRules, DataRules, DryRunRules, Evaluation, Harness, Limits,
-    Method, ModelRules, NetworkMode, NetworkRules, Normalization, Policy, SubmissionRules, Task,
-    Tolerance, Track, WeightNorm,
+    Aggregate, BaseFamily, BaseModelRules, DataRules, DryRunRules, Evaluation, Harness,
+    HarnessServer, Limits, Method, ModelRules, NetworkMode, NetworkRules, Normalization, Policy,
+    SubmissionRules, Task, Tolerance, Track, WeightNorm,
 };
 pub use open_data::{DataStatus, DeniedEntry, OpenDataRegistry, OpenDataset};
+pub use raw::ReadyMethod;
 pub use set::{
     BUILTIN_OPEN_DATA, BUILTIN_POLICIES, OPEN_DATA_FILE, PolicySet, PolicySource,
     policy_json_schema,

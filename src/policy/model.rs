@@ -17,6 +17,10 @@ fn opt_secs<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error
     }
 }
 
+fn secs<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_secs())
+}
+
 /// One competition's rules, validated.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Policy {
@@ -370,6 +374,27 @@ pub struct Harness {
     pub command: Vec<String>,
     /// File of scores the harness writes.
     pub scores_file: String,
+    /// The HTTP model server the harness talks to, when the policy gives one.
+    pub server: Option<HarnessServer>,
+}
+
+/// The model server of an HTTP harness (`[evaluation.harness.server]`, docs/policies.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct HarnessServer {
+    /// Command run in the submission's built image; empty: the image's CMD.
+    pub command: Vec<String>,
+    /// The port it listens on in its container.
+    pub port: u16,
+    /// The readiness request's method.
+    pub ready_method: super::raw::ReadyMethod,
+    /// The readiness request's path.
+    pub ready_path: String,
+    /// The readiness request's body (`POST` only).
+    pub ready_body: Option<String>,
+    /// How long it may take to become ready, from its container's start.
+    #[serde(rename = "ready_timeout_secs", serialize_with = "secs")]
+    #[schemars(with = "u64")]
+    pub ready_timeout: Duration,
 }
 
 impl Policy {

@@ -343,6 +343,51 @@ pub struct RawHarness {
     pub command: Vec<String>,
     /// File the harness writes under its output directory. Default `scores.json`.
     pub scores_file: Option<String>,
+    /// An HTTP model server the harness talks to (the NeurIPS 2023 `/process` + `/tokenize`
+    /// contract): run in the submission's built image on an internal network before the
+    /// harness starts.
+    pub server: Option<RawHarnessServer>,
+}
+
+/// The model server of an HTTP harness (`[evaluation.harness.server]`).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawHarnessServer {
+    /// Command run in the submission's built image; empty: the image's CMD.
+    #[serde(default)]
+    pub command: Vec<String>,
+    /// TCP port the server listens on inside its container (1-65535).
+    pub port: u16,
+    /// Path of the readiness request, e.g. `/process`; starts with `/`.
+    pub ready_path: String,
+    /// Method of the readiness request. Default `GET`.
+    pub ready_method: Option<ReadyMethod>,
+    /// Body of the readiness request (JSON, sent as `application/json`); `POST` only.
+    pub ready_body: Option<String>,
+    /// How long the server may take to answer the readiness request with a 2xx status,
+    /// counted from its container's start (e.g. `"20m"`).
+    pub ready_timeout: HumanDuration,
+}
+
+/// HTTP method of a readiness request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+pub enum ReadyMethod {
+    /// `GET`.
+    #[serde(rename = "GET")]
+    Get,
+    /// `POST`, with `ready_body`.
+    #[serde(rename = "POST")]
+    Post,
+}
+
+impl ReadyMethod {
+    /// The method as sent on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReadyMethod::Get => "GET",
+            ReadyMethod::Post => "POST",
+        }
+    }
 }
 
 /// The open-data registry (`policies/open-data.toml`).

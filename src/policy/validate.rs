@@ -94,6 +94,40 @@ fn parse_error(text: &str, path: &Path, err: &toml::de::Error) -> PolicyError {
     }
 }
 
+/// `[evaluation.harness.server]`: a port, a request path that cannot smuggle a header (it goes
+/// into the request line verbatim), a body only with POST, and a readiness timeout.
+fn harness_server(
+    c: &Checker<'_>,
+    s: &raw::RawHarnessServer,
+) -> Result<HarnessServer, PolicyError> {
+    let f = |k: &str| format!("evaluation.harness.server.{k}");
+    if s.port == 0 {
+        return Err(c.fail(f("port"), Problem::Zero));
+    }
+    let path_ok = s.ready_path.starts_with('/')
+        && s.ready_path
+            .chars()
+            .all(|ch| !ch.is_whitespace() && !ch.is_control());
+    if !path_ok {
+        return Err(c.fail(f("ready_path"), Problem::BadReadyPath(s.ready_path.clone())));
+    }
+    let method = s.ready_method.unwrap_or(raw::ReadyMethod::Get);
+    if s.ready_body.is_some() && method != raw::ReadyMethod::Post {
+        return Err(c.fail(f("ready_body"), Problem::ReadyBodyWithoutPost));
+    }
+    if s.ready_timeout.0.is_zero() {
+        return Err(c.fail(f("ready_timeout"), Problem::Zero));
+    }
+    Ok(HarnessServer {
+        command: s.command.clone(),
+        port: s.port,
+        ready_method: method,
+        ready_path: s.ready_path.clone(),
+        ready_body: s.ready_body.clone(),
+        ready_timeout: s.ready_timeout.0,
+    })
+}
+
 /// Collects the first cross-field problem with its field path.
 struct Checker<'a> {
     text: &'a str,
@@ -409,6 +443,10 @@ pub fn parse_policy(text: &str, path: &Path) -> Result<Policy, PolicyError> {
                     .scores_file
                     .clone()
                     .unwrap_or_else(|| "scores.json".to_owned()),
+                server: match &h.server {
+                    None => None,
+                    Some(s) => Some(harness_server(&c, s)?),
+                },
             })
         }
     };
@@ -557,4 +595,92 @@ pub fn parse_open_data(text: &str, path: &Path) -> Result<OpenDataRegistry, Poli
             .collect(),
         sha256_digest(text),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NEURIPS: &str = include_str!("../../policies/neurips-2023-llm-efficiency.toml");
+
+    /// The NeurIPS policy with `server` as its `[evaluation.harness.server]` table.
+    fn with_server(server: &str) -> Result<Policy, PolicyError> {
+        let text = NEURIPS.replace(
+            "scores_file = \"scores.json\"\n",
+            &format!("scores_file = \"scores.json\"\n\n[evaluation.harness.server]\n{server}\n"),
+        );
+        assert_ne!(text, NEURIPS, "the anchor is in the shipped policy");
+        parse_policy(&text, Path::new("neurips-2023-llm-efficiency.toml"))
+    }
+
+    #[test]
+    fn a_harness_server_is_parsed_with_its_defaults() {
+        let p = with_server("port = 8080\nready_path = \"/tokenize\"\nready_timeout = \"90s\"")
+            .unwrap();
+        let s = p.evaluation.harness.unwrap().server.unwrap();
+        assert_eq!(s.port, 8080);
+        assert_eq!(s.ready_method, raw::ReadyMethod::Get);
+        assert_eq!(s.ready_path, "/tokenize");
+        assert_eq!(s.ready_body, None);
+        assert!(s.command.is_empty());
+        assert_eq!(s.ready_timeout, std::time::Duration::from_secs(90));
+        let p = with_server(
+            "command = [\"sh\", \"/srv/serve.sh\"]\nport = 80\nready_method = \"POST\"\nready_path = \"/process\"\nready_body = '{\"prompt\": \"The capital of France is \"}'\nready_timeout = \"20m\"",
+        )
+        .unwrap();
+        let s = p.evaluation.harness.unwrap().server.unwrap();
+        assert_eq!(s.ready_method, raw::ReadyMethod::Post);
+        assert_eq!(s.command, ["sh", "/srv/serve.sh"]);
+        assert!(s.ready_body.unwrap().contains("France"));
+    }
+
+    #[test]
+    fn a_bad_harness_server_names_its_field() {
+        let cases: [(&str, &str, &str); 7] = [
+            (
+                "port = 0\nready_path = \"/\"\nready_timeout = \"1s\"",
+                "evaluation.harness.server.port",
+                "greater than zero",
+            ),
+            (
+                "port = 8080\nready_path = \"process\"\nready_timeout = \"1s\"",
+                "evaluation.harness.server.ready_path",
+                "request path",
+            ),
+            (
+                "port = 8080\nready_path = \"/a b\"\nready_timeout = \"1s\"",
+                "evaluation.harness.server.ready_path",
+                "request path",
+            ),
+            (
+                "port = 8080\nready_path = \"/\"\nready_body = \"{}\"\nready_timeout = \"1s\"",
+                "evaluation.harness.server.ready_body",
+                "POST",
+            ),
+            (
+                "port = 8080\nready_path = \"/\"\nready_timeout = \"0s\"",
+                "evaluation.harness.server.ready_timeout",
+                "greater than zero",
+            ),
+            (
+                "port = 8080\nready_path = \"/\"\nready_method = \"PUT\"\nready_timeout = \"1s\"",
+                "evaluation.harness.server.ready_method",
+                "unknown variant",
+            ),
+            (
+                "port = 8080\nready_path = \"/\"\nready_timeout = \"1s\"\nhost_network = true",
+                "evaluation.harness.server.host_network",
+                "unknown field",
+            ),
+        ];
+        for (table, field, says) in cases {
+            let e = with_server(table).unwrap_err();
+            let text = e.to_string();
+            assert!(text.contains(field), "{table}: {text}");
+            assert!(text.contains(says), "{table}: {text}");
+            assert!(text.contains("neurips-2023-llm-efficiency.toml:"), "{text}");
+        }
+        let e = with_server("ready_path = \"/\"\nready_timeout = \"1s\"").unwrap_err();
+        assert!(e.to_string().contains("port"), "{e}");
+    }
 }

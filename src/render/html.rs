@@ -142,7 +142,15 @@ pub fn render(report: &Report, series: &RunSeries) -> String {
         }
         if !p.tasks.is_empty() {
             s.push_str("<table id=\"side-by-side\"><tr><th>task</th><th>rebuilt</th><th>submitted</th><th>difference</th><th>95 % paired interval</th><th>consistent</th></tr>");
-            for (task, r, sub, d, i, c) in &p.tasks {
+            for row in &p.tasks {
+                let (task, r, sub, d, i, c) = (
+                    &row.task,
+                    &row.rebuilt,
+                    &row.submitted,
+                    &row.difference,
+                    &row.interval,
+                    &row.consistent,
+                );
                 let _ = write!(
                     s,
                     "<tr{}><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",

@@ -89,7 +89,15 @@ pub fn render(report: &Report) -> String {
         }
         if !p.tasks.is_empty() {
             s.push_str("| task | rebuilt | submitted | difference | 95 % paired interval | consistent |\n|---|---:|---:|---:|---|---|\n");
-            for (task, r, sub, d, i, c) in &p.tasks {
+            for row in &p.tasks {
+                let (task, r, sub, d, i, c) = (
+                    &row.task,
+                    &row.rebuilt,
+                    &row.submitted,
+                    &row.difference,
+                    &row.interval,
+                    &row.consistent,
+                );
                 let _ = writeln!(
                     s,
                     "| {} | {} | {} | {} | {} | {} |",

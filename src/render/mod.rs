@@ -154,8 +154,18 @@ pub struct SideBySideView {
     pub digest: Option<String>,
     /// Why the submitted model could not be scored, when it could not.
     pub error: Option<String>,
-    /// `(task, rebuilt, submitted, difference, interval, consistent)`.
-    pub tasks: Vec<(String, f64, f64, f64, Option<[f64; 2]>, Option<bool>)>,
+    pub tasks: Vec<PairRow>,
+}
+
+/// One task of the side-by-side.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PairRow {
+    pub task: String,
+    pub rebuilt: f64,
+    pub submitted: f64,
+    pub difference: f64,
+    pub interval: Option<[f64; 2]>,
+    pub consistent: Option<bool>,
 }
 
 impl SideBySideView {
@@ -165,16 +175,16 @@ impl SideBySideView {
             .map(|a| {
                 a.iter()
                     .filter_map(|t| {
-                        Some((
-                            t["task"].as_str()?.to_owned(),
-                            t["rebuilt"].as_f64()?,
-                            t["submitted"].as_f64()?,
-                            t["difference"].as_f64()?,
-                            t["interval"]
+                        Some(PairRow {
+                            task: t["task"].as_str()?.to_owned(),
+                            rebuilt: t["rebuilt"].as_f64()?,
+                            submitted: t["submitted"].as_f64()?,
+                            difference: t["difference"].as_f64()?,
+                            interval: t["interval"]
                                 .as_array()
                                 .and_then(|i| Some([i.first()?.as_f64()?, i.get(1)?.as_f64()?])),
-                            t["consistent"].as_bool(),
-                        ))
+                            consistent: t["consistent"].as_bool(),
+                        })
                     })
                     .collect()
             })

@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
 use bollard::models::{
-    ContainerCreateBody, DeviceRequest, HostConfig, HostConfigLogConfig, ResourcesUlimits,
+    ContainerCreateBody, DeviceRequest, EndpointSettings, HostConfig, HostConfigLogConfig,
+    NetworkingConfig, ResourcesUlimits,
 };
 
 use super::SandboxError;
@@ -84,6 +85,56 @@ impl RunSpec {
     pub fn container_name(&self) -> String {
         format!("reprobox-{}-{}", self.run_id, self.stage)
     }
+}
+
+/// The one network a sandboxed container may join instead of `none`: the internal network the
+/// evaluation stage creates for an HTTP harness (`super::serve`). Everything else about the
+/// container stays as [`create_body`] makes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkAttachment {
+    /// The network's name (created by reprobox, internal, labelled with the run).
+    pub network: String,
+    /// DNS names the container answers to on it.
+    pub aliases: Vec<String>,
+}
+
+/// [`create_body`], attached to `network` when given: `NetworkMode` is the network and the
+/// container's endpoint carries the aliases. Docker's built-in networks (`host`, `bridge`,
+/// `default`, `none`) and another container's namespace are refused: only a network reprobox
+/// created may be joined.
+pub fn create_body_on(
+    spec: &RunSpec,
+    network: Option<&NetworkAttachment>,
+) -> Result<ContainerCreateBody, SandboxError> {
+    let mut body = create_body(spec)?;
+    let Some(net) = network else {
+        return Ok(body);
+    };
+    let name = net.network.as_str();
+    if name.is_empty()
+        || matches!(name, "host" | "bridge" | "default" | "none")
+        || name.contains(':')
+        || !name.starts_with("reprobox-")
+    {
+        return Err(SandboxError::Network {
+            network: name.to_owned(),
+            problem: "is not a network reprobox created for this run".to_owned(),
+        });
+    }
+    body.network_disabled = Some(false);
+    if let Some(h) = body.host_config.as_mut() {
+        h.network_mode = Some(name.to_owned());
+    }
+    body.networking_config = Some(NetworkingConfig {
+        endpoints_config: Some(HashMap::from([(
+            name.to_owned(),
+            EndpointSettings {
+                aliases: Some(net.aliases.clone()),
+                ..Default::default()
+            },
+        )])),
+    });
+    Ok(body)
 }
 
 /// Checks that a run id is safe in a container name and a label value.
@@ -327,6 +378,45 @@ mod tests {
         assert_eq!(binds.len(), 1);
         assert!(binds[0].ends_with(":/out:rw"));
         assert_eq!(body.user.as_deref(), Some("10001:10001"));
+    }
+
+    #[test]
+    fn a_network_attachment_changes_only_the_network() {
+        let d = tempfile::tempdir().unwrap();
+        let plain = create_body(&spec(d.path())).unwrap();
+        let net = NetworkAttachment {
+            network: "reprobox-t-1-eval-net".into(),
+            aliases: vec!["model".into()],
+        };
+        let body = create_body_on(&spec(d.path()), Some(&net)).unwrap();
+        let h = body.host_config.as_ref().unwrap();
+        assert_eq!(h.network_mode.as_deref(), Some("reprobox-t-1-eval-net"));
+        assert_eq!(body.network_disabled, Some(false));
+        let eps = body.networking_config.unwrap().endpoints_config.unwrap();
+        assert_eq!(
+            eps["reprobox-t-1-eval-net"].aliases,
+            Some(vec!["model".to_owned()])
+        );
+        let ph = plain.host_config.unwrap();
+        assert_eq!(h.cap_drop, ph.cap_drop);
+        assert_eq!(h.readonly_rootfs, Some(true));
+        assert_eq!(h.security_opt, ph.security_opt);
+        assert_eq!(h.pids_limit, ph.pids_limit);
+        assert_eq!(h.memory, ph.memory);
+        assert_eq!(body.user, plain.user);
+        for bad in ["host", "bridge", "none", "container:abc", "mynet", ""] {
+            let n = NetworkAttachment {
+                network: bad.into(),
+                aliases: vec![],
+            };
+            assert!(
+                matches!(
+                    create_body_on(&spec(d.path()), Some(&n)),
+                    Err(SandboxError::Network { .. })
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

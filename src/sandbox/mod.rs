@@ -12,6 +12,7 @@ pub mod context;
 pub mod logs;
 pub mod profile;
 pub mod run;
+pub mod serve;
 pub mod teardown;
 
 use std::path::PathBuf;
@@ -20,13 +21,19 @@ use std::time::Duration;
 use crate::engine::EngineError;
 
 pub use build::{BuildSpec, BuiltImage, build_image};
-pub use container::{ContainerLimits, InputMount, LABEL_RUN, LABEL_STAGE, RunSpec, create_body};
+pub use container::{
+    ContainerLimits, InputMount, LABEL_RUN, LABEL_STAGE, NetworkAttachment, RunSpec, create_body,
+    create_body_on,
+};
 pub use context::{ContextArchive, ContextError, build_context};
 pub use logs::LogSummary;
 pub use profile::{ProfileError, Runtime, SandboxProfile};
 pub use run::{
     Deadline, LiveStats, ResourcePeaks, RunOutcome, RunPaths, RunStatus, attach, attach_live,
-    run_container, start_container,
+    run_container, run_container_on, start_container, start_container_on,
+};
+pub use serve::{
+    Readiness, SERVER_ALIAS, ServeError, ServeSpec, Served, ServedOutcome, run_with_server,
 };
 pub use teardown::{CleanupReport, Reaped, TeardownGuard, cleanup_by_label, reap_expired};
 
@@ -99,6 +106,14 @@ pub enum SandboxError {
     Limit {
         /// The field.
         field: &'static str,
+        /// Why.
+        problem: String,
+    },
+    /// A network a container may not join.
+    #[error("refusing to attach a container to network `{network}`: it {problem}")]
+    Network {
+        /// The network name.
+        network: String,
         /// Why.
         problem: String,
     },

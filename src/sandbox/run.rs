@@ -18,7 +18,7 @@ use futures_util::{FutureExt, StreamExt};
 use serde::Serialize;
 
 use super::SandboxError;
-use super::container::{RunSpec, create_body};
+use super::container::{NetworkAttachment, RunSpec, create_body_on};
 use super::logs::{LogSink, LogSummary, tail_from_chunks};
 use super::profile::SandboxProfile;
 use crate::engine::{ContainerEngine, EngineError, LogsRequest, StatsSample};
@@ -167,12 +167,21 @@ impl LiveStats {
 /// not run yet); writing through at every pending cost one `write` per line under a flood.
 const FLUSH_WHEN_QUIET: Duration = Duration::from_millis(20);
 
-/// Creates and starts the container; returns its id and the daemon's start time.
+/// Creates and starts the container; returns its id.
 pub async fn start_container<E: ContainerEngine>(
     engine: &E,
     spec: &RunSpec,
 ) -> Result<String, SandboxError> {
-    let body = create_body(spec)?;
+    start_container_on(engine, spec, None).await
+}
+
+/// [`start_container`], attached to `network` when given (the evaluation's internal network).
+pub async fn start_container_on<E: ContainerEngine>(
+    engine: &E,
+    spec: &RunSpec,
+    network: Option<&NetworkAttachment>,
+) -> Result<String, SandboxError> {
+    let body = create_body_on(spec, network)?;
     let id = engine
         .create_container(&spec.container_name(), body)
         .await?;
@@ -194,7 +203,18 @@ pub async fn run_container<E: ContainerEngine>(
     paths: &RunPaths,
     deadline: impl Into<Deadline>,
 ) -> Result<RunOutcome, SandboxError> {
-    let id = start_container(engine, spec).await?;
+    run_container_on(engine, spec, paths, deadline, None).await
+}
+
+/// [`run_container`], attached to `network` when given.
+pub async fn run_container_on<E: ContainerEngine>(
+    engine: &E,
+    spec: &RunSpec,
+    paths: &RunPaths,
+    deadline: impl Into<Deadline>,
+    network: Option<&NetworkAttachment>,
+) -> Result<RunOutcome, SandboxError> {
+    let id = start_container_on(engine, spec, network).await?;
     let result = attach(engine, &id, &spec.profile, paths, deadline.into(), None).await;
     let removed = engine
         .remove_container(&id)
@@ -496,7 +516,7 @@ pub async fn attach_live<E: ContainerEngine>(
 
 /// Aborts the log task when the watcher is dropped (a runner that dies or is cancelled must
 /// not leave a task writing the log behind it; a resumed runner appends from `since`).
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+pub(super) struct AbortOnDrop<T>(pub(super) tokio::task::JoinHandle<T>);
 
 impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
@@ -622,6 +642,7 @@ mod tests {
                 host_config: None,
                 user: None,
                 network_disabled: true,
+                networks: Default::default(),
             })
         }
         async fn kill_container(&self, _: &str, signal: &str) -> Result<(), EngineError> {
@@ -635,6 +656,21 @@ mod tests {
             Ok(())
         }
         async fn list_containers(&self, _: &str) -> Result<Vec<ContainerSummary>, EngineError> {
+            Ok(vec![])
+        }
+        async fn create_network(
+            &self,
+            _: crate::engine::NetworkRequest,
+        ) -> Result<String, EngineError> {
+            Ok("fake-net".into())
+        }
+        async fn remove_network(&self, _: &str) -> Result<(), EngineError> {
+            Ok(())
+        }
+        async fn list_networks(
+            &self,
+            _: &str,
+        ) -> Result<Vec<crate::engine::NetworkSummary>, EngineError> {
             Ok(vec![])
         }
         async fn remove_images(&self, _: &str) -> Result<Vec<String>, EngineError> {

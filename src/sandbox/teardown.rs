@@ -1,5 +1,5 @@
-//! Teardown: remove every container and image a run created, found by the `reprobox.run`
-//! label, on every path (success, failure, Ctrl-C). [`TeardownGuard`] does it when dropped if
+//! Teardown: remove every container, network and image a run created, found by the
+//! `reprobox.run` label, on every path (success, failure, Ctrl-C). [`TeardownGuard`] does it when dropped if
 //! nobody called [`TeardownGuard::finish`]; the explicit call is the one that reports errors.
 
 use serde::Serialize;
@@ -13,11 +13,14 @@ use crate::engine::ContainerEngine;
 pub struct CleanupReport {
     /// Container ids removed.
     pub containers: Vec<String>,
+    /// Network ids removed (the evaluation's internal network, docs/sandbox.md).
+    pub networks: Vec<String>,
     /// Image ids removed.
     pub images: Vec<String>,
 }
 
-/// Removes the run's containers (killing running ones) and then its images.
+/// Removes the run's containers (killing running ones), then its networks (a network with a
+/// container still attached cannot be removed), then its images.
 pub async fn cleanup_by_label<E: ContainerEngine>(
     engine: &E,
     run_id: &str,
@@ -31,6 +34,21 @@ pub async fn cleanup_by_label<E: ContainerEngine>(
             Err(e) => {
                 first_error.get_or_insert(e.into());
             }
+        }
+    }
+    match engine.list_networks(&label).await {
+        Ok(list) => {
+            for n in list {
+                match engine.remove_network(&n.id).await {
+                    Ok(()) => report.networks.push(n.id),
+                    Err(e) => {
+                        first_error.get_or_insert(e.into());
+                    }
+                }
+            }
+        }
+        Err(e) => {
+            first_error.get_or_insert(e.into());
         }
     }
     match engine.remove_images(&label).await {

@@ -1,0 +1,448 @@
+//! Native evaluation of a policy's tasks (subnet 37): for each task, the `reprobox-eval` binary —
+//! the only code that links libtorch — scores the model on the task's data file, and its
+//! per-example values become the same `scores.json` a harness image writes, so
+//! [`crate::compare`] judges both the same way.
+//!
+//! Task data: the subnet samples its evaluation data live (reference/sn37-evaluation.md §3); a
+//! reproduction needs the exact samples, so the organizer supplies them as files:
+//! `<data dir>/<TASK NAME>.jsonl`, in the layout of the task's method (docs/evaluation.md), each
+//! recorded by its sha256. The first `samples` lines are evaluated (the policy's count); fewer than
+//! `min_samples` is an error, as the subnet skips such a task.
+//!
+//! Raw scores follow the subnet: the loss methods' mean, IF_EVAL's score, and for
+//! MULTIPLE_CHOICE the fraction *incorrect* (`1 − accuracy`, §2.1).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::compare::{Scores, TaskScore};
+use crate::policy::{Method, Policy, Task};
+
+/// What a native evaluation needs.
+#[derive(Debug, Clone)]
+pub struct NativeOptions {
+    /// The `reprobox-eval` binary.
+    pub evaluator: PathBuf,
+    /// Where `<TASK>.jsonl` files are.
+    pub data_dir: PathBuf,
+    /// Where each task's evaluator output (`<TASK>.json`) and log (`<TASK>.log`) go.
+    pub out_dir: PathBuf,
+    /// At most this many examples per task (a dry run's subset).
+    pub max_examples: Option<u32>,
+    /// The whole evaluation's wall clock.
+    pub time_limit: Duration,
+}
+
+/// One task's data and result.
+#[derive(Debug, Clone, Serialize)]
+pub struct NativeTask {
+    pub task: String,
+    pub method: &'static str,
+    /// The data file and its sha256.
+    pub data: PathBuf,
+    pub data_sha256: String,
+    /// Examples evaluated.
+    pub examples: usize,
+    /// The raw score (the subnet's).
+    pub score: f64,
+}
+
+/// Why a native evaluation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NativeError {
+    #[error(
+        "task `{task}` is scored by `{method}`, which the native evaluator does not run (hint: give the policy a harness image, or pass --eval-image)"
+    )]
+    NotNative { task: String, method: String },
+    #[error("task `{task}` has no data file `{}` (hint: put the exact samples the competition scored there, one JSON object per line in the `{method}` layout of docs/evaluation.md)", path.display())]
+    MissingData {
+        task: String,
+        method: &'static str,
+        path: PathBuf,
+    },
+    #[error("task `{task}`: `{}` has {found} examples, fewer than the policy's minimum of {min} (the subnet skips such a task)", path.display())]
+    TooFewExamples {
+        task: String,
+        path: PathBuf,
+        found: usize,
+        min: u32,
+    },
+    #[error("cannot read or write `{}`: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot run the native evaluator `{}`: {source} (hint: build it with `cargo build --release`, which needs libtorch; or evaluate with an organizer's image)", path.display())]
+    Spawn {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the native evaluator failed on task `{task}` (exit {code}): {tail}")]
+    Failed {
+        task: String,
+        code: String,
+        tail: String,
+    },
+    #[error("the native evaluation ran past its wall clock of {secs} s, in task `{task}`")]
+    Timeout { task: String, secs: u64 },
+    #[error("the native evaluator's output for task `{task}` is not what it should be: {detail}")]
+    Output { task: String, detail: String },
+}
+
+/// The `reprobox-eval --method` of a policy method; `None` for the harness.
+pub fn method_name(m: Method) -> Option<&'static str> {
+    match m {
+        Method::TextLoss => Some("text_loss"),
+        Method::ReferenceLoss => Some("reference_loss"),
+        Method::MultipleChoice => Some("multiple_choice"),
+        Method::WordSorting => Some("word_sorting"),
+        Method::IfEval => Some("if_eval"),
+        Method::Harness => None,
+    }
+}
+
+/// Whether every task of a policy is scored natively.
+pub fn is_native(policy: &Policy) -> bool {
+    policy
+        .evaluation
+        .tasks
+        .iter()
+        .all(|t| method_name(t.method).is_some())
+}
+
+/// `<data dir>/<TASK>.jsonl`.
+pub fn data_file(data_dir: &Path, task: &Task) -> PathBuf {
+    data_dir.join(format!("{}.jsonl", task.name))
+}
+
+/// Scores `model` on every task of `policy`; `say` hears one line per task.
+pub fn evaluate(
+    model: &Path,
+    policy: &Policy,
+    opts: &NativeOptions,
+    say: &mut dyn FnMut(&str),
+) -> Result<(Scores, Vec<NativeTask>), NativeError> {
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| NativeError::Io { path, source }
+    };
+    std::fs::create_dir_all(&opts.out_dir).map_err(io(&opts.out_dir))?;
+    let started = Instant::now();
+    let mut scores = Scores {
+        tasks: Default::default(),
+    };
+    let mut done = Vec::new();
+    for task in &policy.evaluation.tasks {
+        let method = method_name(task.method).ok_or_else(|| NativeError::NotNative {
+            task: task.name.clone(),
+            method: format!("{:?}", task.method).to_lowercase(),
+        })?;
+        let source = data_file(&opts.data_dir, task);
+        if !source.is_file() {
+            return Err(NativeError::MissingData {
+                task: task.name.clone(),
+                method,
+                path: source,
+            });
+        }
+        let text = std::fs::read_to_string(&source).map_err(io(&source))?;
+        let data_sha256 = {
+            use sha2::Digest as _;
+            format!(
+                "sha256:{}",
+                hex::encode(sha2::Sha256::digest(text.as_bytes()))
+            )
+        };
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        if let Some(min) = task.min_samples
+            && lines.len() < min as usize
+            && opts.max_examples.is_none()
+        {
+            return Err(NativeError::TooFewExamples {
+                task: task.name.clone(),
+                path: source,
+                found: lines.len(),
+                min,
+            });
+        }
+        let keep = [task.samples, opts.max_examples]
+            .into_iter()
+            .flatten()
+            .map(|n| n as usize)
+            .fold(lines.len(), usize::min);
+        // The evaluated lines, exactly: what the report's digest covers is what was scored.
+        let data = opts.out_dir.join(format!("{}.data.jsonl", task.name));
+        std::fs::write(&data, lines[..keep].join("\n") + "\n").map_err(io(&data))?;
+        let output = opts.out_dir.join(format!("{}.json", task.name));
+        let log = opts.out_dir.join(format!("{}.log", task.name));
+        say(&format!("{}: {method} on {keep} examples", task.name));
+        let left = opts.time_limit.saturating_sub(started.elapsed());
+        run_one(
+            &opts.evaluator,
+            model,
+            method,
+            &data,
+            policy.model.dtype.as_deref(),
+            &output,
+            &log,
+            left,
+            &task.name,
+            opts.time_limit.as_secs(),
+        )?;
+        let score = read_output(&output, task)?;
+        done.push(NativeTask {
+            task: task.name.clone(),
+            method,
+            data: source,
+            data_sha256,
+            examples: keep,
+            score: score.score,
+        });
+        scores.tasks.insert(task.name.clone(), score);
+    }
+    Ok((scores, done))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_one(
+    evaluator: &Path,
+    model: &Path,
+    method: &str,
+    data: &Path,
+    dtype: Option<&str>,
+    output: &Path,
+    log: &Path,
+    left: Duration,
+    task: &str,
+    limit_secs: u64,
+) -> Result<(), NativeError> {
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| NativeError::Io { path, source }
+    };
+    let mut cmd = Command::new(evaluator);
+    cmd.arg(model)
+        .args(["--method", method, "--format", "json", "--data"])
+        .arg(data);
+    // The subnet evaluates in bfloat16 (reference/sn37-evaluation.md §1.1).
+    if matches!(dtype, Some("bfloat16" | "bf16")) {
+        cmd.args(["--dtype", "bf16"]);
+    }
+    let out = std::fs::File::create(output).map_err(io(output))?;
+    let err = std::fs::File::create(log).map_err(io(log))?;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .map_err(|source| NativeError::Spawn {
+            path: evaluator.to_owned(),
+            source,
+        })?;
+    let deadline = Instant::now() + left;
+    let status = loop {
+        if let Some(s) = child.try_wait().map_err(io(evaluator))? {
+            break s;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(NativeError::Timeout {
+                task: task.to_owned(),
+                secs: limit_secs,
+            });
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    if !status.success() {
+        let mut tail = String::new();
+        if let Ok(mut f) = std::fs::File::open(log) {
+            let mut buf = Vec::new();
+            let _ = f.read_to_end(&mut buf);
+            let text = String::from_utf8_lossy(&buf);
+            let lines: Vec<&str> = text.lines().collect();
+            tail = lines[lines.len().saturating_sub(5)..].join("\n");
+        }
+        return Err(NativeError::Failed {
+            task: task.to_owned(),
+            code: status
+                .code()
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "by a signal".into()),
+            tail,
+        });
+    }
+    Ok(())
+}
+
+/// The task's raw score and per-example values from the evaluator's JSON.
+fn read_output(path: &Path, task: &Task) -> Result<TaskScore, NativeError> {
+    let bad = |detail: String| NativeError::Output {
+        task: task.name.clone(),
+        detail,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    let mean = v["mean"]
+        .as_f64()
+        .filter(|m| m.is_finite())
+        .ok_or_else(|| bad("no finite `mean`".into()))?;
+    let values: Option<Vec<f64>> = v["examples"]
+        .as_array()
+        .map(|a| a.iter().map(|e| e["value"].as_f64()).collect())
+        .unwrap_or(None);
+    let (score, examples) = match task.method {
+        // The subnet's MULTIPLE_CHOICE score is the fraction incorrect (§2.1).
+        Method::MultipleChoice => (
+            1.0 - mean,
+            values.map(|v| v.iter().map(|x| 1.0 - x).collect()),
+        ),
+        _ => (mean, values),
+    };
+    // Per-example values are kept only when their mean is the score (IF_EVAL weighs by rules,
+    // and a duplicate penalty sets the score to 1): `scores.json` promises that.
+    let examples = examples.filter(|e: &Vec<f64>| {
+        !e.is_empty()
+            && e.iter().all(|x| x.is_finite())
+            && ((e.iter().sum::<f64>() / e.len() as f64) - score).abs()
+                <= 1e-9 * score.abs().max(1.0)
+    });
+    Ok(TaskScore { score, examples })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> Policy {
+        crate::policy::PolicySet::builtin()
+            .unwrap()
+            .get("sn37-b7-multichoice")
+            .unwrap()
+            .clone()
+    }
+
+    /// A stand-in evaluator: prints `{"mean": .., "examples": [..]}` from the data's `v` fields.
+    fn fake_evaluator(dir: &Path, body: &str) -> PathBuf {
+        let p = dir.join("fake-eval");
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    }
+
+    #[test]
+    fn every_sn37_task_is_native_and_named_for_the_evaluator() {
+        let p = policy();
+        assert!(is_native(&p));
+        let names: Vec<_> = p
+            .evaluation
+            .tasks
+            .iter()
+            .map(|t| method_name(t.method).unwrap())
+            .collect();
+        assert!(
+            names.contains(&"multiple_choice") && names.contains(&"text_loss"),
+            "{names:?}"
+        );
+    }
+
+    #[test]
+    fn scores_come_from_the_evaluator_and_mc_is_the_fraction_incorrect() {
+        let d = tempfile::tempdir().unwrap();
+        let p = policy();
+        let data = d.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        for t in &p.evaluation.tasks {
+            let lines: String = (0..60).map(|i| format!("{{\"id\": \"{i}\"}}\n")).collect();
+            std::fs::write(data_file(&data, t), lines).unwrap();
+        }
+        // Three examples: 1, 1, 0 → mean 2/3; the evaluator also echoes its arguments.
+        let eval = fake_evaluator(
+            d.path(),
+            r#"echo "$@" >&2; echo '{"mean": 0.6666666666666666, "examples": [{"id":"a","value":1},{"id":"b","value":1},{"id":"c","value":0}]}'"#,
+        );
+        let opts = NativeOptions {
+            evaluator: eval,
+            data_dir: data,
+            out_dir: d.path().join("out"),
+            max_examples: Some(5),
+            time_limit: Duration::from_secs(60),
+        };
+        let mut said = Vec::new();
+        let (scores, tasks) =
+            evaluate(d.path(), &p, &opts, &mut |l| said.push(l.to_owned())).unwrap();
+        let mc = p
+            .evaluation
+            .tasks
+            .iter()
+            .find(|t| t.method == Method::MultipleChoice)
+            .unwrap();
+        let s = &scores.tasks[&mc.name];
+        assert!((s.score - 1.0 / 3.0).abs() < 1e-12, "{s:?}");
+        assert_eq!(s.examples.as_deref(), Some(&[0.0, 0.0, 1.0][..]));
+        assert!(
+            tasks
+                .iter()
+                .all(|t| t.examples == 5 && t.data_sha256.starts_with("sha256:"))
+        );
+        assert_eq!(said.len(), p.evaluation.tasks.len());
+        let log = std::fs::read_to_string(opts.out_dir.join(format!("{}.log", mc.name))).unwrap();
+        assert!(
+            log.contains("--method multiple_choice") && log.contains("--dtype bf16"),
+            "{log}"
+        );
+        let evaluated =
+            std::fs::read_to_string(opts.out_dir.join(format!("{}.data.jsonl", mc.name))).unwrap();
+        assert_eq!(evaluated.lines().count(), 5, "the dry-run subset");
+    }
+
+    #[test]
+    fn missing_data_a_failing_evaluator_and_too_few_examples_are_named() {
+        let d = tempfile::tempdir().unwrap();
+        let p = policy();
+        let opts = |eval: PathBuf, max| NativeOptions {
+            evaluator: eval,
+            data_dir: d.path().join("data"),
+            out_dir: d.path().join("out"),
+            max_examples: max,
+            time_limit: Duration::from_secs(60),
+        };
+        let ok = fake_evaluator(d.path(), "echo '{\"mean\": 1}'");
+        let e = evaluate(d.path(), &p, &opts(ok.clone(), None), &mut |_| {}).unwrap_err();
+        assert!(matches!(e, NativeError::MissingData { .. }), "{e}");
+        assert!(e.to_string().contains("hint:"));
+
+        std::fs::create_dir(d.path().join("data")).unwrap();
+        for t in &p.evaluation.tasks {
+            std::fs::write(data_file(&d.path().join("data"), t), "{}\n").unwrap();
+        }
+        let e = evaluate(d.path(), &p, &opts(ok, None), &mut |_| {}).unwrap_err();
+        assert!(
+            matches!(e, NativeError::TooFewExamples { found: 1, .. }),
+            "{e}"
+        );
+
+        let failing = fake_evaluator(
+            d.path(),
+            "echo 'error: unsupported architecture' >&2; exit 5",
+        );
+        let e = evaluate(d.path(), &p, &opts(failing, Some(1)), &mut |_| {}).unwrap_err();
+        assert!(
+            e.to_string().contains("exit 5") && e.to_string().contains("unsupported"),
+            "{e}"
+        );
+
+        let slow = fake_evaluator(d.path(), "sleep 5");
+        let mut o = opts(slow, Some(1));
+        o.time_limit = Duration::from_millis(200);
+        let e = evaluate(d.path(), &p, &o, &mut |_| {}).unwrap_err();
+        assert!(matches!(e, NativeError::Timeout { .. }), "{e}");
+    }
+}
