@@ -33,6 +33,8 @@ pub struct NativeOptions {
     pub out_dir: PathBuf,
     /// At most this many examples per task (a dry run's subset).
     pub max_examples: Option<u32>,
+    /// Refuse a task with fewer examples than the policy's `min_samples` (not in a rehearsal).
+    pub enforce_minimum: bool,
     /// The whole evaluation's wall clock.
     pub time_limit: Duration,
 }
@@ -162,7 +164,7 @@ pub fn evaluate(
         let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
         if let Some(min) = task.min_samples
             && lines.len() < min as usize
-            && opts.max_examples.is_none()
+            && opts.enforce_minimum
         {
             return Err(NativeError::TooFewExamples {
                 task: task.name.clone(),
@@ -373,6 +375,7 @@ mod tests {
             data_dir: data,
             out_dir: d.path().join("out"),
             max_examples: Some(5),
+            enforce_minimum: true,
             time_limit: Duration::from_secs(60),
         };
         let mut said = Vec::new();
@@ -412,6 +415,7 @@ mod tests {
             data_dir: d.path().join("data"),
             out_dir: d.path().join("out"),
             max_examples: max,
+            enforce_minimum: max.is_none(),
             time_limit: Duration::from_secs(60),
         };
         let ok = fake_evaluator(d.path(), "echo '{\"mean\": 1}'");

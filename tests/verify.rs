@@ -1625,3 +1625,164 @@ fn ctrl_c_while_the_model_server_loads_leaves_no_container_or_network() {
     no_containers_left(run_id);
     no_networks_left(run_id);
 }
+
+#[path = "support/eval_models.rs"]
+mod eval_models;
+
+/// A subnet-37 submission whose training writes the evaluator fixtures' tiny Llama, and the
+/// task data for sn37-b7-multichoice.
+fn sn37_submission(claims: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let sub = tmp.path().join("submission");
+    copy_dir(&eval_models::models().join("llama"), &sub.join("model-src"));
+    std::fs::write(
+        sub.join("reprobox.toml"),
+        format!(
+            "schema_version = 1\n\n[submission]\nteam = \"native-nellie\"\npolicy = \"sn37-b7-multichoice\"\ntrack = \"default\"\n\n[train]\ndockerfile = \"Dockerfile\"\ncontext = \".\"\ncommand = [\"sh\", \"/app/train.sh\"]\noutput = \"model\"\n\n[claims]\nscores = {{ {claims} }}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        sub.join("Dockerfile"),
+        format!(
+            "FROM {}\nCOPY model-src /app/model-src\nCOPY train.sh /app/train.sh\n",
+            shell_image_id()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        sub.join("train.sh"),
+        "set -e\necho step 1/1 loss 1.0\ncp -r /app/model-src /out/model\n",
+    )
+    .unwrap();
+    let data = tmp.path().join("task-data");
+    eval_models::task_data(&data);
+    (tmp, sub, data)
+}
+
+fn native_verify(sub: &Path, data: &Path, audits: &Path) -> (i32, serde_json::Value) {
+    let out = Command::new(BIN)
+        .arg("verify")
+        .arg(sub)
+        .args(["--dry-run", "--gpu", "none", "--format", "json", "--inputs"])
+        .arg(audits.with_file_name("no-mirror"))
+        .arg("--out")
+        .arg(audits)
+        .arg("--task-data")
+        .arg(data)
+        .env("REPROBOX_EVAL_BIN", eval_models::evaluator())
+        .output()
+        .unwrap();
+    parse(out)
+}
+
+#[test]
+fn a_subnet_37_submission_is_scored_natively_and_compared_task_by_task() {
+    // The claims are what the native evaluator scores for this model on this data.
+    let (tmp, _, data) = sn37_submission("");
+    let out = Command::new(BIN)
+        .arg("eval")
+        .arg(eval_models::models().join("llama"))
+        .args([
+            "--policy",
+            "sn37-b7-multichoice",
+            "--max-examples",
+            "1000",
+            "--format",
+            "json",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .env("REPROBOX_EVAL_BIN", eval_models::evaluator())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let scored: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let claims: Vec<String> = scored["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| format!("{} = {}", t["task"].as_str().unwrap(), t["score"]))
+        .collect();
+    drop(tmp);
+
+    let (tmp, sub, data) = sn37_submission(&claims.join(", "));
+    let audits = tmp.path().join("audits");
+    let (code, v) = native_verify(&sub, &data, &audits);
+    assert_eq!(v["verdict"], "REPRODUCED", "{v}");
+    assert_eq!(v["stage"], "compare");
+    assert_eq!(code, 0);
+    let rd = PathBuf::from(v["run_dir"].as_str().unwrap());
+    let r = report(&rd);
+    let e = &r["evaluation"];
+    assert_eq!(e["evaluator"], "native", "{e}");
+    let tasks = e["native"].as_array().unwrap();
+    assert_eq!(tasks.len(), 4, "{e}");
+    assert!(
+        tasks
+            .iter()
+            .all(|t| t["data_sha256"].as_str().unwrap().starts_with("sha256:"))
+    );
+    assert_eq!(e["comparison"]["tasks"].as_array().unwrap().len(), 4);
+    assert!(rd.join("eval/scores.json").is_file());
+    let artifacts = r["artifacts"].to_string();
+    assert!(
+        artifacts.contains("eval/SYNTHETIC_MMLU.data.jsonl"),
+        "{artifacts}"
+    );
+    let plan = &r["plan"]["native"];
+    assert!(
+        plan["evaluator_sha256"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:"),
+        "{plan}"
+    );
+    audit_ok(&rd);
+
+    // The same run claiming a much lower word-sorting loss is refuted by that task.
+    let worse = claims
+        .iter()
+        .map(|c| {
+            if c.starts_with("WORD_SORTING") {
+                "WORD_SORTING = 0.01".to_owned()
+            } else {
+                c.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let (tmp2, sub2, data2) = sn37_submission(&worse);
+    let (code, v) = native_verify(&sub2, &data2, &tmp2.path().join("audits"));
+    assert_eq!(v["verdict"], "NOT_REPRODUCED", "{v}");
+    assert_eq!(code, 1);
+    assert!(
+        v["reason"].as_str().unwrap().contains("WORD_SORTING"),
+        "{v}"
+    );
+}
+
+#[test]
+fn missing_task_data_is_an_infra_error_before_anything_is_built() {
+    let (tmp, sub, data) = sn37_submission("SYNTHETIC_MMLU = 0.5");
+    std::fs::remove_file(data.join("FINEWEB.jsonl")).unwrap();
+    let audits = tmp.path().join("audits");
+    let (code, v) = native_verify(&sub, &data, &audits);
+    assert_eq!(v["verdict"], "INFRA_ERROR", "{v}");
+    assert_eq!(v["stage"], "plan");
+    assert_eq!(code, 6);
+    let reason = v["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("FINEWEB.jsonl") && reason.contains("hint:"),
+        "{reason}"
+    );
+    let events = journal_events(Path::new(v["run_dir"].as_str().unwrap()));
+    assert!(
+        !events.iter().any(|e| e["event"] == "build_started"),
+        "{events:?}"
+    );
+}

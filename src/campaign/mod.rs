@@ -65,6 +65,8 @@ pub struct VerifySettings {
     pub inputs: Option<PathBuf>,
     pub train_limit_secs: Option<u64>,
     pub eval_image: Option<String>,
+    #[serde(default)]
+    pub task_data: Option<PathBuf>,
     pub nvml_lib: Option<PathBuf>,
     pub lease_dir: Option<PathBuf>,
     pub sign_key: Option<PathBuf>,

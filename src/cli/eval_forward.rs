@@ -128,6 +128,8 @@ fn run_policy(args: &[OsString]) -> i32 {
         data_dir: a.data_dir.clone(),
         out_dir: out,
         max_examples: a.max_examples,
+        // A subset is a rehearsal: the subnet's minimum applies to whole evaluations.
+        enforce_minimum: a.max_examples.is_none(),
         time_limit: policy
             .limits
             .eval

@@ -64,6 +64,9 @@ pub struct FinalistsArgs {
     /// The organizer's evaluation image (`verify --eval-image`).
     #[arg(long, value_name = "IMAGE")]
     pub eval_image: Option<String>,
+    /// A natively scored policy's task data (`verify --task-data`).
+    #[arg(long, value_name = "DIR", env = "REPROBOX_TASK_DATA")]
+    pub task_data: Option<PathBuf>,
     #[arg(long, value_name = "DIR", env = "REPROBOX_POLICIES")]
     pub policies: Option<PathBuf>,
     #[arg(long, value_name = "PATH")]
@@ -152,6 +155,7 @@ fn verifier(s: &VerifySettings, policies: PolicySet, text: bool) -> Result<Pipel
             train_limit: s.train_limit_secs.map(Duration::from_secs),
             sign_key: s.sign_key.clone(),
             eval_image: s.eval_image.clone(),
+            task_data: s.task_data.clone(),
         },
         gpus,
         resume: ResumeOptions {
@@ -229,6 +233,10 @@ fn spec(args: &FinalistsArgs, policies: &PolicySet) -> Result<CampaignSpec, i32>
             inputs: args.inputs.clone(),
             train_limit_secs: args.train_limit,
             eval_image: args.eval_image.clone(),
+            task_data: args
+                .task_data
+                .as_ref()
+                .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone())),
             nvml_lib: args.nvml_lib.clone(),
             lease_dir: args.lease_dir.clone(),
             sign_key: args.sign_key.clone(),

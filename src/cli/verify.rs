@@ -56,6 +56,10 @@ pub struct VerifyArgs {
     /// harness image; it must write the scores file (docs/evaluation.md).
     #[arg(long, value_name = "IMAGE")]
     pub eval_image: Option<String>,
+    /// For a natively scored policy (subnet 37): the directory of the samples the competition
+    /// scored, one `<TASK>.jsonl` per task (docs/evaluation.md, "Policy tasks").
+    #[arg(long, value_name = "DIR", env = "REPROBOX_TASK_DATA")]
+    pub task_data: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -250,6 +254,7 @@ pub fn run(args: VerifyArgs) -> i32 {
         train_limit: args.train_limit.map(Duration::from_secs),
         sign_key: args.sign_key,
         eval_image: args.eval_image,
+        task_data: args.task_data,
     };
     let rt = match runtime() {
         Ok(rt) => rt,

@@ -12,6 +12,8 @@
 //! serves the rebuilt model on an internal network ([`crate::sandbox::serve`]) and the harness
 //! gets `REPROBOX_MODEL_URL=http://model:<port>` as well.
 
+use std::path::{Path, PathBuf};
+
 use serde::{Deserialize, Serialize};
 
 use crate::compare::Comparison;
@@ -85,6 +87,80 @@ pub struct ServerRecord {
     pub outcome: Option<serde_json::Value>,
     /// Its log, relative to the run directory.
     pub log: String,
+}
+
+/// The native evaluation a run will do (`plan.json` `native`): the policy's tasks scored by
+/// `reprobox-eval` on the organizer's task data ([`crate::native`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct NativePlan {
+    /// The `reprobox-eval` binary and its sha256 (what scored the model).
+    pub evaluator: PathBuf,
+    pub evaluator_sha256: String,
+    /// Where `<TASK>.jsonl` are.
+    pub data_dir: PathBuf,
+    /// The evaluation wall clock for all tasks together.
+    pub eval_secs: u64,
+    /// A dry run's examples per task.
+    pub max_examples: Option<u32>,
+}
+
+/// The `reprobox-eval` binary: `$REPROBOX_EVAL_BIN`, else next to the running executable.
+pub fn evaluator_binary() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("REPROBOX_EVAL_BIN") {
+        return Some(PathBuf::from(p));
+    }
+    let p = std::env::current_exe()
+        .ok()?
+        .with_file_name("reprobox-eval");
+    p.is_file().then_some(p)
+}
+
+/// Resolves a native evaluation, checking before anything is built that the evaluator and
+/// every task's data file are there; `Err` is the reason, in our words with a hint.
+pub fn native_plan(policy: &Policy, data_dir: &Path, dry_run: bool) -> Result<NativePlan, String> {
+    let evaluator = evaluator_binary().filter(|p| p.is_file()).ok_or_else(|| {
+        "the native evaluator `reprobox-eval` is not installed next to this reprobox, so nothing was built or trained (hint: `cargo build --release` builds it with libtorch, or set REPROBOX_EVAL_BIN)".to_owned()
+    })?;
+    let bytes = std::fs::read(&evaluator).map_err(|e| {
+        format!(
+            "cannot read the native evaluator `{}`: {e}",
+            evaluator.display()
+        )
+    })?;
+    let evaluator_sha256 = {
+        use sha2::Digest as _;
+        format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)))
+    };
+    let missing: Vec<String> = policy
+        .evaluation
+        .tasks
+        .iter()
+        .map(|t| crate::native::data_file(data_dir, t))
+        .filter(|p| !p.is_file())
+        .map(|p| p.display().to_string())
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "the task data {} {} missing, so nothing was built or trained (hint: put the exact samples the competition scored there, one file per task, see docs/evaluation.md)",
+            missing.join(", "),
+            if missing.len() == 1 { "is" } else { "are" }
+        ));
+    }
+    Ok(NativePlan {
+        evaluator,
+        evaluator_sha256,
+        data_dir: std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_owned()),
+        eval_secs: policy
+            .limits
+            .eval
+            .map(|d| d.as_secs().max(1))
+            .unwrap_or(DEFAULT_EVAL_SECS),
+        max_examples: if dry_run {
+            policy.dry_run.eval_examples
+        } else {
+            None
+        },
+    })
 }
 
 /// Resolves the harness evaluation of a run: `None` when the policy names no harness and no
@@ -171,6 +247,9 @@ pub struct EvalRecord {
     /// The model server of an HTTP harness ([`ServerRecord`]'s JSON).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<serde_json::Value>,
+    /// A native evaluation's tasks: `[{task, method, data, data_sha256, examples, score}]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub native: Option<serde_json::Value>,
     /// The verdict this stage decided, so a resumed run decides the same.
     pub verdict: Verdict,
     pub stage: String,
@@ -194,6 +273,7 @@ impl EvalRecord {
             comparison: None,
             side_by_side: None,
             server: None,
+            native: None,
             verdict,
             stage: stage.into(),
             reason,

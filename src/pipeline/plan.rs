@@ -69,6 +69,9 @@ pub struct RunPlan {
     /// The harness evaluation, when the policy names one or `--eval-image` gave one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub harness: Option<super::evaluate::HarnessPlan>,
+    /// The native evaluation, for a natively scored policy given `--task-data`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub native: Option<super::evaluate::NativePlan>,
 }
 
 /// A fresh run id: `<team>-<UTC date and time>-<4 hex>`, lowercase and safe as a Docker name.

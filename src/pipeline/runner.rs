@@ -59,6 +59,8 @@ pub struct VerifyOptions {
     /// The organizer's evaluation image (a local tag or id), replacing the policy's harness
     /// image.
     pub eval_image: Option<String>,
+    /// Where a natively scored policy's task data is (`<TASK>.jsonl`, docs/evaluation.md).
+    pub task_data: Option<PathBuf>,
 }
 
 /// What `resume` needs beyond the run directory.
@@ -199,6 +201,7 @@ pub async fn verify(
             "inputs_mirror": abs(opts.inputs.root()),
             "train_limit_s": opts.train_limit.map(|d| d.as_secs_f64()),
             "eval_image": opts.eval_image,
+            "task_data": opts.task_data.as_ref().map(|p| abs(p)),
             "reprobox_version": crate::VERSION,
         }),
     )?;
@@ -216,6 +219,7 @@ pub async fn verify(
         inputs: opts.inputs.clone(),
         train_limit: opts.train_limit,
         eval_image: opts.eval_image.clone(),
+        task_data: opts.task_data.clone(),
         plan: None,
         sign_key,
         nvml_lib: opts.nvml_lib.clone(),
@@ -351,6 +355,10 @@ pub async fn resume(
             .get("eval_image")
             .and_then(|v| v.as_str())
             .map(str::to_owned),
+        task_data: first
+            .get("task_data")
+            .and_then(|v| v.as_str())
+            .map(PathBuf::from),
         plan,
         sign_key,
         nvml_lib: first
@@ -422,6 +430,7 @@ struct Driver {
     inputs: InputsMirror,
     train_limit: Option<Duration>,
     eval_image: Option<String>,
+    task_data: Option<PathBuf>,
     plan: Option<RunPlan>,
     sign_key: Option<crate::provenance::SigningKey>,
     nvml_lib: Option<PathBuf>,
@@ -739,7 +748,18 @@ impl Driver {
             },
             inputs_mirror: self.inputs.root().to_owned(),
             harness: super::evaluate::harness_plan(&policy, self.eval_image.as_deref()),
+            native: None,
         };
+        let mut plan = plan;
+        if plan.harness.is_none()
+            && let Some(dir) = &self.task_data
+            && crate::native::is_native(&policy)
+        {
+            match super::evaluate::native_plan(&policy, dir, self.dry_run) {
+                Ok(n) => plan.native = Some(n),
+                Err(reason) => return Ok(Err(decide(Verdict::InfraError, "plan", reason))),
+            }
+        }
         write_json_atomic(&self.run_dir.plan(), &plan).map_err(|source| PipelineError::Write {
             path: self.run_dir.plan(),
             source,
@@ -1212,6 +1232,19 @@ impl Driver {
             .as_ref()
             .map(|m| m.digest.to_string())
             .unwrap_or_default();
+        if plan.harness.is_none()
+            && let Some(native) = plan.native.clone()
+        {
+            let decided = self.run_native(&native, progress).await?;
+            let Decided(v) = &decided.0;
+            self.record(
+                events::EVAL_FINISHED,
+                &v.stage,
+                serde_json::to_value(&decided.1).unwrap_or_default(),
+            )?;
+            progress.done("evaluate", v.verdict.as_str());
+            return Ok(decided.0);
+        }
         let Some(harness) = plan.harness.clone() else {
             let tasks: Vec<String> = self
                 .policy
@@ -1222,7 +1255,7 @@ impl Driver {
                 Verdict::EvalFailed,
                 "evaluate",
                 format!(
-                    "the rebuilt model was trained and hashed ({digest}, at out/{}), but this reprobox cannot yet evaluate the policy's native tasks ({}) inside verify (hint: score it with `reprobox eval`, or pass --eval-image with an organizer's evaluation image)",
+                    "the rebuilt model was trained and hashed ({digest}, at out/{}), but the policy's tasks ({}) are scored natively and no task data was given (hint: pass --task-data DIR with the samples the competition scored, one `<TASK>.jsonl` each, or --eval-image with an organizer's evaluation image)",
                     plan.output,
                     tasks.join(", ")
                 ),
@@ -1264,6 +1297,127 @@ impl Driver {
             )),
             Err(e) => Err(infra("plan", &e)),
         })
+    }
+
+    /// Scores the rebuilt model natively: `reprobox-eval` per task on the organizer's task data
+    /// (off the runner's task: it is CPU- or GPU-bound for minutes), then the same comparison
+    /// as a harness's scores.
+    async fn run_native(
+        &mut self,
+        native: &super::evaluate::NativePlan,
+        progress: &mut dyn Progress,
+    ) -> Result<(Decided, EvalRecord), PipelineError> {
+        let record = |verdict: Verdict, stage: &str, reason: String| EvalRecord {
+            evaluator: "native".into(),
+            image: native.evaluator.display().to_string(),
+            outcome: None,
+            scores_file: None,
+            scores_sha256: None,
+            comparison: None,
+            side_by_side: None,
+            server: None,
+            native: None,
+            verdict,
+            stage: stage.into(),
+            reason,
+        };
+        let (Some(model), Some(policy)) = (self.state.model.clone(), self.policy.clone()) else {
+            let reason = "no rebuilt model or policy was recorded".to_owned();
+            return Ok((
+                decide(Verdict::MissingArtifact, "collect", reason.clone()),
+                record(Verdict::MissingArtifact, "collect", reason),
+            ));
+        };
+        self.record(
+            events::EVAL_STARTED,
+            "evaluate",
+            serde_json::json!({
+                "evaluator": native.evaluator,
+                "evaluator_sha256": native.evaluator_sha256,
+                "data_dir": native.data_dir,
+                "eval_secs": native.eval_secs,
+                "model": model.digest,
+            }),
+        )?;
+        progress.stage(
+            "evaluate",
+            &format!(
+                "scoring the rebuilt model natively on {} task(s) with {}",
+                policy.evaluation.tasks.len(),
+                native.evaluator.display()
+            ),
+        );
+        let opts = crate::native::NativeOptions {
+            evaluator: native.evaluator.clone(),
+            data_dir: native.data_dir.clone(),
+            out_dir: self.run_dir.eval_dir(),
+            max_examples: native.max_examples,
+            enforce_minimum: !self.dry_run,
+            time_limit: Duration::from_secs(native.eval_secs),
+        };
+        let model_dir = self.run_dir.root().join(&model.path);
+        let scored_policy = policy.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            crate::native::evaluate(&model_dir, &scored_policy, &opts, &mut |_| {})
+        })
+        .await;
+        let (scores, tasks) = match result {
+            Ok(Ok(r)) => r,
+            Ok(Err(
+                e @ (crate::native::NativeError::Spawn { .. }
+                | crate::native::NativeError::Io { .. }),
+            )) => {
+                let reason = e.to_string();
+                return Ok((
+                    decide(Verdict::InfraError, "evaluate", reason.clone()),
+                    record(Verdict::InfraError, "evaluate", reason),
+                ));
+            }
+            Ok(Err(e)) => {
+                let reason = e.to_string();
+                return Ok((
+                    decide(Verdict::EvalFailed, "evaluate", reason.clone()),
+                    record(Verdict::EvalFailed, "evaluate", reason),
+                ));
+            }
+            Err(e) => {
+                let reason = format!("the native evaluation stopped: {e}");
+                return Ok((
+                    decide(Verdict::InfraError, "evaluate", reason.clone()),
+                    record(Verdict::InfraError, "evaluate", reason),
+                ));
+            }
+        };
+        // The same scores.json a harness writes: what compare reads and audit verify rehashes.
+        let scores_path = self.run_dir.eval_dir().join("scores.json");
+        let body = serde_json::to_vec_pretty(&scores).unwrap_or_default();
+        std::fs::write(&scores_path, &body).map_err(|source| PipelineError::Write {
+            path: scores_path.clone(),
+            source,
+        })?;
+        let claims = &self.lm.manifest.claims.scores;
+        let mut rec;
+        let decided =
+            match crate::compare::compare(&policy.evaluation, claims, &scores, &self.run_id) {
+                Ok(c) => {
+                    rec = record(c.verdict, "compare", c.reason.clone()).with_comparison(&c);
+                    decide(c.verdict, "compare", c.reason)
+                }
+                Err(e) => {
+                    rec = record(Verdict::EvalFailed, "compare", e.to_string());
+                    decide(Verdict::EvalFailed, "compare", e.to_string())
+                }
+            };
+        rec.scores_file = Some(format!("{}/scores.json", rundir::EVAL_DIR));
+        rec.scores_sha256 = {
+            use sha2::Digest as _;
+            Some(format!(
+                "sha256:{}",
+                hex::encode(sha2::Sha256::digest(&body))
+            ))
+        };
+        rec.native = serde_json::to_value(&tasks).ok();
+        Ok((decided, rec))
     }
 
     /// The harness container for one model: `model_dir` read-only at `/inputs/model`,
@@ -1908,6 +2062,31 @@ impl Driver {
             && rd.root().join(rel).is_file()
         {
             add(ArtifactRecord::file(&rd, "scores", rel));
+        }
+        // A native evaluation's evaluated samples and the evaluator's output, per task.
+        for task in self
+            .state
+            .eval
+            .as_ref()
+            .and_then(|e| e.get("native"))
+            .and_then(|n| n.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.get("task").and_then(|v| v.as_str()))
+        {
+            for (kind, file) in [
+                ("data", format!("{task}.data.jsonl")),
+                ("output", format!("{task}.json")),
+            ] {
+                let rel = format!("{}/{file}", rundir::EVAL_DIR);
+                if rd.root().join(&rel).is_file() {
+                    add(ArtifactRecord::file(
+                        &rd,
+                        &format!("native/{task}/{kind}"),
+                        &rel,
+                    ));
+                }
+            }
         }
         if let Some(rel) = self
             .state
