@@ -3,7 +3,6 @@
 //! tiny model that tests/fixtures/eval/make_models.py creates, then normalized and aggregated
 //! the policy's way.
 
-use std::path::Path;
 use std::process::Command;
 
 #[path = "support/eval_models.rs"]
