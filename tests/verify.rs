@@ -376,8 +376,9 @@ fn signed_provenance_verifies_with_the_public_key() {
 
 #[test]
 fn failures_map_to_their_verdicts() {
-    let cases: [(&str, &[&str], &str, i32); 3] = [
+    let cases: [(&str, &[&str], &str, i32); 4] = [
         ("echo boom >&2; exit 7\n", &[], "TRAIN_FAILED", 4),
+        (WRITES_MODEL, &[], "BUILD_FAILED", 4),
         ("echo trained nothing\n", &[], "MISSING_ARTIFACT", 4),
         (
             "trap '' TERM\nwhile true; do sleep 1; done\n",
@@ -388,6 +389,15 @@ fn failures_map_to_their_verdicts() {
     ];
     for (script, extra, verdict, exit) in cases {
         let s = setup(script);
+        if verdict == "BUILD_FAILED" {
+            let df = s.submission.join("Dockerfile");
+            let text = std::fs::read_to_string(&df).unwrap();
+            std::fs::write(
+                &df,
+                format!("{text}RUN echo the-build-broke-here && exit 3\n"),
+            )
+            .unwrap();
+        }
         let started = Instant::now();
         let (code, v) = s.verify(extra);
         assert_eq!(v["verdict"], verdict, "{script}: {v}");
@@ -404,6 +414,17 @@ fn failures_map_to_their_verdicts() {
         if verdict == "TRAIN_FAILED" {
             let r = report(&rd);
             assert_eq!(r["training"]["exit_code"], 7, "{r}");
+        }
+        if verdict == "BUILD_FAILED" {
+            // The report says why in the builder's own words: the log's last lines.
+            assert!(
+                v["reason"]
+                    .as_str()
+                    .unwrap()
+                    .contains("the-build-broke-here"),
+                "{v}"
+            );
+            assert!(report(&rd)["training"].is_null());
         }
         audit_ok(&rd);
     }

@@ -857,7 +857,16 @@ impl Driver {
                 Ok(Ok(()))
             }
             Err(e) if e.is_infra() => Ok(Err(decide(Verdict::InfraError, "build", e.to_string()))),
-            Err(e) => Ok(Err(decide(Verdict::BuildFailed, "build", e.to_string()))),
+            Err(e) => {
+                // The builder's last words say why more often than its error does.
+                let tail = last_lines(&self.run_dir.build_log(), 10);
+                let reason = if tail.is_empty() {
+                    e.to_string()
+                } else {
+                    format!("{e}; logs/build.log ends:\n{tail}")
+                };
+                Ok(Err(decide(Verdict::BuildFailed, "build", reason)))
+            }
         }
     }
 
@@ -2140,6 +2149,21 @@ impl Driver {
         }
         Ok(())
     }
+}
+
+/// The last `n` lines of a text file (at most 64 KiB are read), or nothing when it cannot be read.
+fn last_lines(path: &Path, n: usize) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return String::new();
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = f.seek(SeekFrom::Start(len.saturating_sub(64 << 10)));
+    let mut buf = Vec::new();
+    let _ = f.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// Environment variable naming a directory of sandbox profiles that replace the built-in ones
