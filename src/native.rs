@@ -12,15 +12,53 @@
 //! Raw scores follow the subnet: the loss methods' mean, IF_EVAL's score, and for
 //! MULTIPLE_CHOICE the fraction *incorrect* (`1 − accuracy`, §2.1).
 
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use crate::compare::{Scores, TaskScore};
 use crate::policy::{Method, Policy, Task};
+
+/// Which device the evaluator may use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NativeDevice {
+    /// The evaluator's own choice (the first visible CUDA GPU, else the CPU).
+    Auto,
+    /// The CPU only: no GPU is visible to the evaluator.
+    Cpu,
+    /// Only this GPU (by UUID) is visible: the one the run holds the lease on.
+    Gpu(String),
+}
+
+/// Stops a native evaluation from another thread: the running evaluator is killed and no further
+/// task starts. Clones share the evaluation.
+#[derive(Debug, Clone, Default)]
+pub struct NativeHandle {
+    child: Arc<Mutex<Option<Child>>>,
+    cancelled: Arc<AtomicBool>,
+}
+
+impl NativeHandle {
+    /// Kills the running evaluator, if any, and cancels the rest.
+    pub fn kill(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+        if let Ok(mut c) = self.child.lock()
+            && let Some(child) = c.as_mut()
+        {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst)
+    }
+}
 
 /// What a native evaluation needs.
 #[derive(Debug, Clone)]
@@ -37,6 +75,8 @@ pub struct NativeOptions {
     pub enforce_minimum: bool,
     /// The whole evaluation's wall clock.
     pub time_limit: Duration,
+    pub device: NativeDevice,
+    pub handle: NativeHandle,
 }
 
 /// One task's data and result.
@@ -66,7 +106,7 @@ pub enum NativeError {
         method: &'static str,
         path: PathBuf,
     },
-    #[error("task `{task}`: `{}` has {found} examples, fewer than the policy's minimum of {min} (the subnet skips such a task)", path.display())]
+    #[error("task `{task}`: `{}` has {found} examples, fewer than the policy's minimum of {min} (the subnet skips such a task; hint: supply the full set the competition scored)", path.display())]
     TooFewExamples {
         task: String,
         path: PathBuf,
@@ -85,15 +125,27 @@ pub enum NativeError {
         #[source]
         source: std::io::Error,
     },
-    #[error("the native evaluator failed on task `{task}` (exit {code}): {tail}")]
+    #[error("the native evaluation was stopped before task `{task}`")]
+    Cancelled { task: String },
+    #[error(
+        "the native evaluator failed on task `{task}` (exit {code}); its log ends: {tail} (hint: the whole log is eval/{task}.log)"
+    )]
     Failed {
         task: String,
         code: String,
         tail: String,
     },
-    #[error("the native evaluation ran past its wall clock of {secs} s, in task `{task}`")]
-    Timeout { task: String, secs: u64 },
-    #[error("the native evaluator's output for task `{task}` is not what it should be: {detail}")]
+    #[error(
+        "the native evaluation ran past its wall clock of {secs} s, in task `{task}`; its log ends: {tail} (hint: the policy's evaluation limit covers all tasks together; a slower host needs a GPU)"
+    )]
+    Timeout {
+        task: String,
+        secs: u64,
+        tail: String,
+    },
+    #[error(
+        "the native evaluator's output for task `{task}` is not what it should be: {detail} (hint: the evaluator and this reprobox must come from the same build)"
+    )]
     Output { task: String, detail: String },
 }
 
@@ -141,6 +193,11 @@ pub fn evaluate(
     };
     let mut done = Vec::new();
     for task in &policy.evaluation.tasks {
+        if opts.handle.is_cancelled() {
+            return Err(NativeError::Cancelled {
+                task: task.name.clone(),
+            });
+        }
         let method = method_name(task.method).ok_or_else(|| NativeError::NotNative {
             task: task.name.clone(),
             method: format!("{:?}", task.method).to_lowercase(),
@@ -186,7 +243,7 @@ pub fn evaluate(
         say(&format!("{}: {method} on {keep} examples", task.name));
         let left = opts.time_limit.saturating_sub(started.elapsed());
         run_one(
-            &opts.evaluator,
+            opts,
             model,
             method,
             &data,
@@ -195,7 +252,6 @@ pub fn evaluate(
             &log,
             left,
             &task.name,
-            opts.time_limit.as_secs(),
         )?;
         let score = read_output(&output, task)?;
         done.push(NativeTask {
@@ -213,7 +269,7 @@ pub fn evaluate(
 
 #[allow(clippy::too_many_arguments)]
 fn run_one(
-    evaluator: &Path,
+    opts: &NativeOptions,
     model: &Path,
     method: &str,
     data: &Path,
@@ -222,8 +278,8 @@ fn run_one(
     log: &Path,
     left: Duration,
     task: &str,
-    limit_secs: u64,
 ) -> Result<(), NativeError> {
+    let evaluator = opts.evaluator.as_path();
     let io = |path: &Path| {
         let path = path.to_owned();
         move |source| NativeError::Io { path, source }
@@ -236,9 +292,20 @@ fn run_one(
     if matches!(dtype, Some("bfloat16" | "bf16")) {
         cmd.args(["--dtype", "bf16"]);
     }
+    // Only the run's own GPU is visible: the one its lease covers.
+    match &opts.device {
+        NativeDevice::Auto => {}
+        NativeDevice::Cpu => {
+            cmd.env("CUDA_VISIBLE_DEVICES", "")
+                .args(["--device", "cpu"]);
+        }
+        NativeDevice::Gpu(uuid) => {
+            cmd.env("CUDA_VISIBLE_DEVICES", uuid);
+        }
+    }
     let out = std::fs::File::create(output).map_err(io(output))?;
     let err = std::fs::File::create(log).map_err(io(log))?;
-    let mut child = cmd
+    let child = cmd
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err)
@@ -247,40 +314,67 @@ fn run_one(
             path: evaluator.to_owned(),
             source,
         })?;
+    let slot = &opts.handle.child;
+    *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(child);
     let deadline = Instant::now() + left;
     let status = loop {
-        if let Some(s) = child.try_wait().map_err(io(evaluator))? {
+        let polled = {
+            let mut guard = slot.lock().unwrap_or_else(|p| p.into_inner());
+            match guard.as_mut() {
+                Some(c) => c.try_wait().map_err(io(evaluator))?,
+                // Killed through the handle.
+                None => None,
+            }
+        };
+        // A kill through the handle ends the child too: say why, not how it died.
+        if opts.handle.is_cancelled() {
+            opts.handle.kill();
+            return Err(NativeError::Cancelled {
+                task: task.to_owned(),
+            });
+        }
+        if let Some(s) = polled {
             break s;
         }
         if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
+            if let Some(mut c) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
             return Err(NativeError::Timeout {
                 task: task.to_owned(),
-                secs: limit_secs,
+                secs: opts.time_limit.as_secs(),
+                tail: last_lines(log, 5),
             });
         }
         std::thread::sleep(Duration::from_millis(50));
     };
+    slot.lock().unwrap_or_else(|p| p.into_inner()).take();
     if !status.success() {
-        let mut tail = String::new();
-        if let Ok(mut f) = std::fs::File::open(log) {
-            let mut buf = Vec::new();
-            let _ = f.read_to_end(&mut buf);
-            let text = String::from_utf8_lossy(&buf);
-            let lines: Vec<&str> = text.lines().collect();
-            tail = lines[lines.len().saturating_sub(5)..].join("\n");
-        }
         return Err(NativeError::Failed {
             task: task.to_owned(),
             code: status
                 .code()
                 .map(|c| c.to_string())
                 .unwrap_or_else(|| "by a signal".into()),
-            tail,
+            tail: last_lines(log, 5),
         });
     }
     Ok(())
+}
+
+/// The last `n` non-empty lines of a log (at most its last 64 KiB are read).
+fn last_lines(path: &Path, n: usize) -> String {
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return String::new();
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = f.seek(SeekFrom::Start(len.saturating_sub(64 << 10)));
+    let mut buf = Vec::new();
+    let _ = f.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..].join(" | ")
 }
 
 /// The task's raw score and per-example values from the evaluator's JSON.
@@ -377,6 +471,8 @@ mod tests {
             max_examples: Some(5),
             enforce_minimum: true,
             time_limit: Duration::from_secs(60),
+            device: NativeDevice::Cpu,
+            handle: NativeHandle::default(),
         };
         let mut said = Vec::new();
         let (scores, tasks) =
@@ -398,7 +494,9 @@ mod tests {
         assert_eq!(said.len(), p.evaluation.tasks.len());
         let log = std::fs::read_to_string(opts.out_dir.join(format!("{}.log", mc.name))).unwrap();
         assert!(
-            log.contains("--method multiple_choice") && log.contains("--dtype bf16"),
+            log.contains("--method multiple_choice")
+                && log.contains("--dtype bf16")
+                && log.contains("--device cpu"),
             "{log}"
         );
         let evaluated =
@@ -417,6 +515,8 @@ mod tests {
             max_examples: max,
             enforce_minimum: max.is_none(),
             time_limit: Duration::from_secs(60),
+            device: NativeDevice::Auto,
+            handle: NativeHandle::default(),
         };
         let ok = fake_evaluator(d.path(), "echo '{\"mean\": 1}'");
         let e = evaluate(d.path(), &p, &opts(ok.clone(), None), &mut |_| {}).unwrap_err();
@@ -441,6 +541,24 @@ mod tests {
         assert!(
             e.to_string().contains("exit 5") && e.to_string().contains("unsupported"),
             "{e}"
+        );
+
+        // A handle kills the running evaluator from another thread.
+        let stuck = fake_evaluator(d.path(), "sleep 30");
+        let o = opts(stuck, Some(1));
+        let handle = o.handle.clone();
+        let killer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            handle.kill();
+        });
+        let started = Instant::now();
+        let e = evaluate(d.path(), &p, &o, &mut |_| {}).unwrap_err();
+        killer.join().unwrap();
+        assert!(matches!(e, NativeError::Cancelled { .. }), "{e}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
         );
 
         let slow = fake_evaluator(d.path(), "sleep 5");

@@ -1233,6 +1233,7 @@ fn finalists_rejects_a_bad_leaderboard_before_running_anything() {
             "neurips-2023-llm-efficiency",
             "--track",
             "a100-40gb",
+            "--dry-run",
         ])
         .arg("--submissions")
         .arg(s.audits.parent().unwrap())
@@ -1250,13 +1251,38 @@ fn finalists_rejects_a_bad_leaderboard_before_running_anything() {
     let o = Command::new(BIN)
         .arg("finalists")
         .arg(&board)
-        .args(["--policy", "neurips-2023-llm-efficiency", "--track", "h100"])
+        .args([
+            "--policy",
+            "neurips-2023-llm-efficiency",
+            "--track",
+            "h100",
+            "--dry-run",
+        ])
         .arg("--submissions")
         .arg(s.audits.parent().unwrap())
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no track `h100`"));
+    // A GPU-only policy without a GPU is the operator's mistake: refused before anything runs.
+    let o = Command::new(BIN)
+        .arg("finalists")
+        .arg(&board)
+        .args([
+            "--policy",
+            "neurips-2023-llm-efficiency",
+            "--track",
+            "a100-40gb",
+        ])
+        .arg("--submissions")
+        .arg(s.audits.parent().unwrap())
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("does not allow a run without a GPU"));
+    assert!(!out.exists(), "nothing was written");
 }
 
 #[test]

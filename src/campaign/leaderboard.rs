@@ -263,6 +263,14 @@ fn resolve(path: &Path, raw: Vec<Raw>, submissions: &Path) -> Result<Vec<Entry>,
         } else {
             i as u32 + 1
         };
+        if rank == 0 {
+            return Err(invalid(
+                path,
+                line,
+                format!("team `{team}` has rank 0; ranks start at 1"),
+                hint,
+            ));
+        }
         if !ranks.insert(rank) {
             return Err(invalid(
                 path,
@@ -277,6 +285,8 @@ fn resolve(path: &Path, raw: Vec<Raw>, submissions: &Path) -> Result<Vec<Entry>,
         } else {
             submissions.join(p)
         };
+        // Absolute, so a campaign resumed from another directory finds the same submissions.
+        let dir = std::path::absolute(&dir).unwrap_or(dir);
         if !dir.is_dir() {
             return Err(invalid(
                 path,
@@ -369,6 +379,16 @@ mod tests {
             assert!(e.contains(needle), "{text:?}: {e}");
             assert!(e.contains("hint:"), "{e}");
         }
+        let (d, p) = board(
+            "lb.json",
+            r#"[{"team": "a", "submission": "a", "rank": 0}]"#,
+        );
+        assert!(
+            load(&p, d.path())
+                .unwrap_err()
+                .to_string()
+                .contains("rank 0")
+        );
         let (d, p) = board(
             "lb.json",
             r#"[{"team": "a", "submission": "a", "extra": 1}]"#,

@@ -206,7 +206,16 @@ pub async fn start<V: Verifier>(
             spec.track
         ),
     );
-    drive(dir, spec, journal, Vec::new(), verifier, progress).await
+    drive(
+        dir,
+        spec,
+        journal,
+        Vec::new(),
+        Default::default(),
+        verifier,
+        progress,
+    )
+    .await
 }
 
 /// Continues a campaign whose runner died or whose host failed.
@@ -233,7 +242,13 @@ pub async fn resume<V: Verifier>(
     let spec: CampaignSpec =
         serde_json::from_value(first.data.clone()).map_err(|e| state_err(e.to_string()))?;
     let mut done = Vec::new();
+    // The slot each entry last ran in: a run continued after a crash keeps its slot, whose GPU
+    // its plan (and lease) already names.
+    let mut slots = std::collections::HashMap::new();
     for e in &events {
+        if let (Some(rank), Some(slot)) = (e.data["rank"].as_u64(), e.data["slot"].as_u64()) {
+            slots.insert(rank as u32, slot as usize);
+        }
         match e.event.as_str() {
             "entry_finished" => done.push(
                 serde_json::from_value::<EntryResult>(e.data.clone())
@@ -263,7 +278,16 @@ pub async fn resume<V: Verifier>(
             spec.entries.len()
         ),
     );
-    drive(dir.to_owned(), spec, journal, done, verifier, progress).await
+    drive(
+        dir.to_owned(),
+        spec,
+        journal,
+        done,
+        slots,
+        verifier,
+        progress,
+    )
+    .await
 }
 
 /// `<policy>-<track>-<UTC time>-<4 hex>`.
@@ -373,7 +397,10 @@ fn judge(entry: &Entry, end: RunEnd) -> Result<EntryResult, (String, Option<Path
     match end {
         RunEnd::Mismatch(reason) => Ok(result(Outcome::Replaced, None, None, reason, None)),
         RunEnd::Run(Ok(r)) if r.verdict == Verdict::InfraError => Err((r.reason, Some(r.run_dir))),
-        RunEnd::Run(Err(e)) if e.exit_code() == crate::exit_codes::INFRA_ERROR => {
+        // Only the submission's own manifest is the team's fault; every other error before a
+        // verdict (no GPU for a GPU-only policy, a signing key that cannot be read, an unknown
+        // GPU, the engine) is the operator's or the host's, and must not cost the team its place.
+        RunEnd::Run(Err(e)) if !matches!(e, PipelineError::Manifest(_)) => {
             Err((e.to_string(), None))
         }
         RunEnd::Run(Ok(r)) => Ok(result(
@@ -387,7 +414,13 @@ fn judge(entry: &Entry, end: RunEnd) -> Result<EntryResult, (String, Option<Path
             r.reason,
             Some(r.run_dir),
         )),
-        RunEnd::Run(Err(e)) => Ok(result(Outcome::Replaced, None, None, e.to_string(), None)),
+        RunEnd::Run(Err(e)) => Ok(result(
+            Outcome::Replaced,
+            None,
+            None,
+            format!("its manifest cannot be used: {e}"),
+            None,
+        )),
     }
 }
 
@@ -396,6 +429,7 @@ async fn drive<V: Verifier>(
     spec: CampaignSpec,
     mut journal: Journal,
     mut done: Vec<EntryResult>,
+    recorded_slots: std::collections::HashMap<u32, usize>,
     verifier: &V,
     progress: &mut dyn CampaignProgress,
 ) -> Result<CampaignResult, CampaignError> {
@@ -424,8 +458,14 @@ async fn drive<V: Verifier>(
             let Some(entry) = queue.next() else { break };
             let edir = entry_dir(&dir, entry);
             let who = format!("#{} {}", entry.rank, entry.team);
-            let slot = free.pop().expect("checked non-empty");
             let step = next_step(&spec, entry, &edir);
+            let slot = match (&step, recorded_slots.get(&entry.rank)) {
+                (Next::Resume(_), Some(s)) if free.contains(s) => {
+                    free.retain(|f| f != s);
+                    *s
+                }
+                _ => free.pop().expect("checked non-empty"),
+            };
             match &step {
                 Next::Resume(p) => {
                     journal.append(

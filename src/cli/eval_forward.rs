@@ -134,6 +134,8 @@ fn run_policy(args: &[OsString]) -> i32 {
             .limits
             .eval
             .unwrap_or(std::time::Duration::from_secs(2 * 3600)),
+        device: reprobox::native::NativeDevice::Auto,
+        handle: Default::default(),
     };
     let text = a.format == super::output::Format::Text;
     let result = reprobox::native::evaluate(&a.model_dir, policy, &opts, &mut |l| {
@@ -191,7 +193,11 @@ fn run_policy(args: &[OsString]) -> i32 {
 }
 
 pub fn run(args: EvalForwardArgs) -> i32 {
-    if args.args.iter().any(|a| a == "--policy") {
+    if args
+        .args
+        .iter()
+        .any(|a| a == "--policy" || a.to_string_lossy().starts_with("--policy="))
+    {
         return run_policy(&args.args);
     }
     let Some(bin) = evaluator() else {

@@ -40,7 +40,7 @@ pub struct FinalistsArgs {
     #[arg(long, value_name = "DIR", required_unless_present = "resume")]
     pub submissions: Option<PathBuf>,
     /// Continue the campaign in this directory (what an earlier `finalists` printed).
-    #[arg(long, value_name = "CAMPAIGN_DIR", conflicts_with_all = ["leaderboard", "policy", "track", "submissions"])]
+    #[arg(long, value_name = "CAMPAIGN_DIR", conflicts_with_all = ["leaderboard", "policy", "track", "submissions", "gpu", "gpus", "dry_run", "eval_image", "task_data", "inputs", "train_limit", "sign_key", "nvml_lib", "lease_dir"])]
     pub resume: Option<PathBuf>,
     /// Where the campaign directory is created.
     #[arg(long, value_name = "DIR", default_value = "audits")]
@@ -196,6 +196,20 @@ fn spec(args: &FinalistsArgs, policies: &PolicySet) -> Result<CampaignSpec, i32>
     if args.top == 0 {
         return Err(bad("--top must be at least 1".into()));
     }
+    // Mistakes of the operator's are refused here, once, rather than cost every team its run.
+    if !p.cpu_allowed && !args.dry_run && args.gpus.is_empty() && args.gpu == GpuSelector::None {
+        return Err(bad(format!(
+            "policy `{policy}` does not allow a run without a GPU (hint: pass --gpu UUID|INDEX or --gpus LIST, or --dry-run for a CPU rehearsal)"
+        )));
+    }
+    if let Some(k) = &args.sign_key
+        && !k.is_file()
+    {
+        return Err(bad(format!(
+            "the signing key `{}` is not a file (hint: `reprobox audit keygen FILE` makes one)",
+            k.display()
+        )));
+    }
     let listed: Vec<String> = args.gpus.iter().map(ToString::to_string).collect();
     if listed.iter().any(|g| g == "none") {
         return Err(bad(
@@ -230,18 +244,23 @@ fn spec(args: &FinalistsArgs, policies: &PolicySet) -> Result<CampaignSpec, i32>
             dry_run: args.dry_run,
             gpu: args.gpu.to_string(),
             gpus: args.gpus.iter().map(ToString::to_string).collect(),
-            inputs: args.inputs.clone(),
+            inputs: args.inputs.as_deref().map(absolute),
             train_limit_secs: args.train_limit,
             eval_image: args.eval_image.clone(),
             task_data: args
                 .task_data
                 .as_ref()
                 .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone())),
-            nvml_lib: args.nvml_lib.clone(),
-            lease_dir: args.lease_dir.clone(),
-            sign_key: args.sign_key.clone(),
+            nvml_lib: args.nvml_lib.as_deref().map(absolute),
+            lease_dir: args.lease_dir.as_deref().map(absolute),
+            sign_key: args.sign_key.as_deref().map(absolute),
         },
     })
+}
+
+/// Paths a campaign records are absolute, so `--resume` from another directory finds them.
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_owned())
 }
 
 fn hex(b: &[u8]) -> String {

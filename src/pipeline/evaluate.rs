@@ -230,7 +230,7 @@ pub struct SideBySide {
 /// What the `eval_finished` event records, and the report's `evaluation`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EvalRecord {
-    /// `harness` (the only kind `verify` runs today).
+    /// `harness` (an organizer's image) or `native` (`reprobox-eval` on the host).
     pub evaluator: String,
     pub image: String,
     /// The evaluation container's outcome (`sandbox::RunOutcome`'s JSON).

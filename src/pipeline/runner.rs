@@ -1330,6 +1330,11 @@ impl Driver {
             stage: stage.into(),
             reason,
         };
+        let plan_gpu = self
+            .plan
+            .as_ref()
+            .and_then(|p| p.gpu.as_ref())
+            .map(|g| g.uuid.clone());
         let (Some(model), Some(policy)) = (self.state.model.clone(), self.policy.clone()) else {
             let reason = "no rebuilt model or policy was recorded".to_owned();
             return Ok((
@@ -1363,13 +1368,30 @@ impl Driver {
             max_examples: native.max_examples,
             enforce_minimum: !self.dry_run,
             time_limit: Duration::from_secs(native.eval_secs),
+            // Only the GPU this run holds the lease on; none for a CPU run.
+            device: match &plan_gpu {
+                Some(uuid) => crate::native::NativeDevice::Gpu(uuid.clone()),
+                None => crate::native::NativeDevice::Cpu,
+            },
+            handle: crate::native::NativeHandle::default(),
         };
+        // If this future is dropped (Ctrl-C), the evaluator dies with it.
+        struct KillOnDrop(crate::native::NativeHandle, bool);
+        impl Drop for KillOnDrop {
+            fn drop(&mut self) {
+                if self.1 {
+                    self.0.kill();
+                }
+            }
+        }
+        let mut guard = KillOnDrop(opts.handle.clone(), true);
         let model_dir = self.run_dir.root().join(&model.path);
         let scored_policy = policy.clone();
         let result = tokio::task::spawn_blocking(move || {
             crate::native::evaluate(&model_dir, &scored_policy, &opts, &mut |_| {})
         })
         .await;
+        guard.1 = false;
         let (scores, tasks) = match result {
             Ok(Ok(r)) => r,
             Ok(Err(
@@ -1493,7 +1515,17 @@ impl Driver {
                 .as_ref()
                 .map(|g| crate::gpu::device_request(&g.uuid)),
             storage_quota_supported: false,
-            deadline_unix: None,
+            // A runner that dies mid-evaluation leaves a container that any later runner stops
+            // once this passes (`sandbox::reap_expired`): the evaluation's wall clock and a
+            // grace period, counted from now.
+            deadline_unix: Some(
+                SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0)
+                    + harness.eval_secs
+                    + profile.grace_period.as_secs(),
+            ),
         }
     }
 
@@ -1597,7 +1629,8 @@ impl Driver {
             // The server does the inference, so it holds the GPU; the harness is a client.
             gpu: spec.gpu.clone(),
             storage_quota_supported: false,
-            deadline_unix: None,
+            // Readiness comes first, then the evaluation: both bound its life.
+            deadline_unix: spec.deadline_unix.map(|d| d + server.ready_timeout_secs),
         };
         let mut client = spec.clone();
         client.env.push(("REPROBOX_MODEL_URL".into(), url.clone()));

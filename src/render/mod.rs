@@ -22,7 +22,11 @@ pub use series::RunSeries;
 /// Renders `report.md` and `report.html` for `report` into the run directory, each through a
 /// temp file and a rename so a crash never leaves half a page.
 pub fn write_human_reports(run_dir: &RunDir, report: &Report) -> std::io::Result<()> {
-    let series = RunSeries::load(&run_dir.telemetry(), &run_dir.train_log());
+    let series = RunSeries::load(
+        &run_dir.telemetry(),
+        &run_dir.train_log(),
+        report.train.as_ref().map(|t| t.container_id.as_str()),
+    );
     write_atomic(
         &run_dir.root().join(rundir::REPORT_MD),
         markdown::render(report).as_bytes(),
@@ -289,7 +293,11 @@ impl Facts {
         }
         let eval = r.evaluation.as_ref().unwrap_or(&Value::Null);
         if let Some(img) = eval["image"].as_str() {
-            rows.push(("evaluation", format!("harness image {img}")));
+            let what = match eval["evaluator"].as_str() {
+                Some("native") => "native evaluator",
+                _ => "harness image",
+            };
+            rows.push(("evaluation", format!("{what} {img}")));
         }
         if let Some(m) = &r.model {
             rows.push(("rebuilt model", format!("{} ({} files)", m.digest, m.files)));

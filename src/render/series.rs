@@ -34,11 +34,12 @@ pub struct RunSeries {
 }
 
 impl RunSeries {
-    /// Reads both files; a missing file gives empty series.
-    pub fn load(telemetry: &Path, train_log: &Path) -> RunSeries {
+    /// Reads both files; a missing file gives empty series. Container samples are the training
+    /// container's (`container`), not the evaluator's or a model server's, which share the file.
+    pub fn load(telemetry: &Path, train_log: &Path, container: Option<&str>) -> RunSeries {
         let mut s = RunSeries::default();
         if let Ok(f) = std::fs::File::open(telemetry) {
-            s.add_telemetry(BufReader::new(f));
+            s.add_telemetry(BufReader::new(f), container);
         }
         if let Ok(f) = std::fs::File::open(train_log) {
             s.add_log(BufReader::new(f));
@@ -47,8 +48,8 @@ impl RunSeries {
         s
     }
 
-    /// Adds the samples of a `telemetry.jsonl`.
-    pub fn add_telemetry<R: BufRead>(&mut self, reader: R) {
+    /// Adds the samples of a `telemetry.jsonl`; with `container`, only that container's.
+    pub fn add_telemetry<R: BufRead>(&mut self, reader: R, container: Option<&str>) {
         let mut t0: Option<DateTime<Utc>> = None;
         for line in reader.lines() {
             let Ok(line) = line else { break };
@@ -76,7 +77,9 @@ impl RunSeries {
                         self.gpu_memory_total_bytes = Some(t);
                     }
                 }
-                Some("container") => {
+                Some("container")
+                    if container.is_none_or(|c| v["container"].as_str() == Some(c)) =>
+                {
                     if let Some(m) = v["memory_bytes"].as_f64() {
                         self.container_memory_bytes.push((x, m));
                     }
@@ -235,7 +238,13 @@ mod tests {
             "\n"
         );
         let mut s = RunSeries::default();
-        s.add_telemetry(t.as_bytes());
+        s.add_telemetry(t.as_bytes(), None);
+        let mut other = RunSeries::default();
+        other.add_telemetry(t.as_bytes(), Some("another"));
+        assert!(
+            other.container_memory_bytes.is_empty(),
+            "another container's samples"
+        );
         assert_eq!(s.container_memory_bytes, vec![(0.0, 100.0)]);
         assert_eq!(s.container_memory_limit_bytes, Some(1000.0));
         assert_eq!(s.gpu_utilization_pct, vec![(2.0, 50.0)]);
