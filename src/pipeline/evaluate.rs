@@ -87,6 +87,10 @@ pub struct ServerRecord {
     pub outcome: Option<serde_json::Value>,
     /// Its log, relative to the run directory.
     pub log: String,
+    /// Removing the server or the network afterwards failed (the run's final cleanup by label
+    /// tries again); the verdict stands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cleanup_error: Option<String>,
 }
 
 /// The native evaluation a run will do (`plan.json` `native`): the policy's tasks scored by

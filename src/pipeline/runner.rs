@@ -1659,9 +1659,11 @@ impl Driver {
             ready_after_s: None,
             outcome: None,
             log: log.to_owned(),
+            cleanup_error: None,
         };
         match sandbox::run_with_server(engine, &serve).await {
             Ok(done) => {
+                record.cleanup_error = done.cleanup_error.clone();
                 record.outcome = done
                     .server
                     .as_ref()
