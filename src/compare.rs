@@ -469,6 +469,8 @@ mod tests {
                 relative: None,
             },
             higher_is_better: true,
+            text_layout: Default::default(),
+            reasonable_output_gate: false,
         }
     }
 
@@ -547,6 +549,29 @@ mod tests {
         assert!((c.aggregate.reproduced - 0.4).abs() < 1e-12);
         assert_eq!(c.decided_by, None);
         assert!(c.reason.contains("a, b") && c.reason.contains("aggregate"));
+    }
+
+    #[test]
+    fn an_infinite_score_is_never_within_tolerance_and_normalizes_to_one() {
+        // A failed TEXT_LOSS gate: the subnet's raw score inf (reference/sn37-evaluation.md §2.3).
+        let mut ev = evaluation(Aggregate::WeightedSum, Some(0.01));
+        ev.tasks[1].normalization = Normalization::InverseExponential { ceiling: 20.0 };
+        ev.tasks[1].higher_is_better = false;
+        let c = compare(
+            &ev,
+            &claims(&[("a", 0.50), ("b", 2.0)]),
+            &scores(0.50, f64::INFINITY),
+            "r",
+        )
+        .unwrap();
+        assert_eq!(c.verdict, Verdict::NotReproduced);
+        assert_eq!(c.decided_by.as_deref(), Some("b"));
+        assert!(c.reason.contains("reproduced inf"), "{}", c.reason);
+        assert_eq!(c.tasks[1].reproduced_normalized, 1.0);
+        assert!(c.aggregate.reproduced.is_finite());
+        // JSON has no infinity: the report holds null there.
+        let json = serde_json::to_value(&c.tasks[1]).unwrap();
+        assert!(json["reproduced"].is_null(), "{json}");
     }
 
     #[test]

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::compare::{Scores, TaskScore};
-use crate::policy::{Method, Policy, Task};
+use crate::policy::{Method, Policy, Task, TextLayout};
 
 /// Which device the evaluator may use.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,8 +89,12 @@ pub struct NativeTask {
     pub data_sha256: String,
     /// Examples evaluated.
     pub examples: usize,
-    /// The raw score (the subnet's).
+    /// The raw score (the subnet's); infinite (`null` in JSON) when TEXT_LOSS's gate failed.
     pub score: f64,
+    /// TEXT_LOSS: why the model failed the "reasonable output" gate, which makes the raw score
+    /// inf as in the subnet (the per-example losses stay in the evaluator's output).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gate_failed: Option<String>,
 }
 
 /// Why a native evaluation failed.
@@ -242,18 +246,37 @@ pub fn evaluate(
         let log = opts.out_dir.join(format!("{}.log", task.name));
         say(&format!("{}: {method} on {keep} examples", task.name));
         let left = opts.time_limit.saturating_sub(started.elapsed());
+        let mut extra: Vec<String> = Vec::new();
+        // The policy's TEXT_LOSS tokenization and gate (reference/sn37-evaluation.md §2.3, §3.3).
+        match (task.text_layout, policy.sequence_length) {
+            (TextLayout::Plain, _) | (_, None) => {}
+            (layout, Some(len)) => extra.extend([
+                "--text-layout".into(),
+                match layout {
+                    TextLayout::AppendEos => "append_eos",
+                    _ => "pad_to_max_length",
+                }
+                .into(),
+                "--max-length".into(),
+                len.to_string(),
+            ]),
+        }
+        if task.reasonable_output_gate {
+            extra.push("--gate".into());
+        }
         run_one(
             opts,
             model,
             method,
             &data,
             policy.model.dtype.as_deref(),
+            &extra,
             &output,
             &log,
             left,
             &task.name,
         )?;
-        let score = read_output(&output, task)?;
+        let (score, gate_failed) = read_output(&output, task)?;
         done.push(NativeTask {
             task: task.name.clone(),
             method,
@@ -261,6 +284,7 @@ pub fn evaluate(
             data_sha256,
             examples: keep,
             score: score.score,
+            gate_failed,
         });
         scores.tasks.insert(task.name.clone(), score);
     }
@@ -274,6 +298,7 @@ fn run_one(
     method: &str,
     data: &Path,
     dtype: Option<&str>,
+    extra: &[String],
     output: &Path,
     log: &Path,
     left: Duration,
@@ -287,7 +312,8 @@ fn run_one(
     let mut cmd = Command::new(evaluator);
     cmd.arg(model)
         .args(["--method", method, "--format", "json", "--data"])
-        .arg(data);
+        .arg(data)
+        .args(extra);
     // The subnet evaluates in bfloat16 (reference/sn37-evaluation.md §1.1).
     if matches!(dtype, Some("bfloat16" | "bf16")) {
         cmd.args(["--dtype", "bf16"]);
@@ -378,7 +404,7 @@ fn last_lines(path: &Path, n: usize) -> String {
 }
 
 /// The task's raw score and per-example values from the evaluator's JSON.
-fn read_output(path: &Path, task: &Task) -> Result<TaskScore, NativeError> {
+fn read_output(path: &Path, task: &Task) -> Result<(TaskScore, Option<String>), NativeError> {
     let bad = |detail: String| NativeError::Output {
         task: task.name.clone(),
         detail,
@@ -389,6 +415,25 @@ fn read_output(path: &Path, task: &Task) -> Result<TaskScore, NativeError> {
         .as_f64()
         .filter(|m| m.is_finite())
         .ok_or_else(|| bad("no finite `mean`".into()))?;
+    // A model that fails TEXT_LOSS's gate gets the subnet's raw score inf (§2.3 (a)).
+    if let Some(gate) = v.get("gate").filter(|g| !g.is_null()) {
+        let passed = gate["passed"]
+            .as_bool()
+            .ok_or_else(|| bad("`gate` has no `passed`".into()))?;
+        if !passed {
+            let reason = gate["reason"]
+                .as_str()
+                .unwrap_or("the reasonable-output gate failed")
+                .to_string();
+            return Ok((
+                TaskScore {
+                    score: f64::INFINITY,
+                    examples: None,
+                },
+                Some(reason),
+            ));
+        }
+    }
     let values: Option<Vec<f64>> = v["examples"]
         .as_array()
         .map(|a| a.iter().map(|e| e["value"].as_f64()).collect())
@@ -409,7 +454,7 @@ fn read_output(path: &Path, task: &Task) -> Result<TaskScore, NativeError> {
             && ((e.iter().sum::<f64>() / e.len() as f64) - score).abs()
                 <= 1e-9 * score.abs().max(1.0)
     });
-    Ok(TaskScore { score, examples })
+    Ok((TaskScore { score, examples }, None))
 }
 
 #[cfg(test)]
@@ -502,6 +547,61 @@ mod tests {
         let evaluated =
             std::fs::read_to_string(opts.out_dir.join(format!("{}.data.jsonl", mc.name))).unwrap();
         assert_eq!(evaluated.lines().count(), 5, "the dry-run subset");
+    }
+
+    #[test]
+    fn text_loss_gets_the_policy_layout_and_gate_and_a_failed_gate_is_inf() {
+        let d = tempfile::tempdir().unwrap();
+        let p = policy();
+        let data = d.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        for t in &p.evaluation.tasks {
+            std::fs::write(data_file(&data, t), "{\"id\": \"0\"}\n{\"id\": \"1\"}\n").unwrap();
+        }
+        // text_loss reports a failed gate; every other method a plain mean.
+        let eval = fake_evaluator(
+            d.path(),
+            r#"echo "$@" >&2
+case "$*" in
+  *text_loss*) echo '{"mean": 2.5, "examples": [{"id":"0","value":2},{"id":"1","value":3}], "gate": {"passed": false, "reason": "agree in 12 of 20 positions"}}' ;;
+  *) echo '{"mean": 0.5, "examples": [{"id":"0","value":0},{"id":"1","value":1}]}' ;;
+esac"#,
+        );
+        let opts = NativeOptions {
+            evaluator: eval,
+            data_dir: data,
+            out_dir: d.path().join("out"),
+            max_examples: Some(2),
+            enforce_minimum: false,
+            time_limit: Duration::from_secs(60),
+            device: NativeDevice::Cpu,
+            handle: NativeHandle::default(),
+        };
+        let (scores, tasks) = evaluate(d.path(), &p, &opts, &mut |_| {}).unwrap();
+        let log =
+            |task: &str| std::fs::read_to_string(opts.out_dir.join(format!("{task}.log"))).unwrap();
+        let fineweb = log("FINEWEB");
+        assert!(
+            fineweb.contains("--text-layout append_eos --max-length 4096 --gate"),
+            "{fineweb}"
+        );
+        assert!(!log("WORD_SORTING").contains("--gate"));
+        let s = &scores.tasks["FINEWEB"];
+        assert!(s.score.is_infinite() && s.examples.is_none(), "{s:?}");
+        let t = tasks.iter().find(|t| t.task == "FINEWEB").unwrap();
+        assert_eq!(
+            t.gate_failed.as_deref(),
+            Some("agree in 12 of 20 positions")
+        );
+        // inf normalizes to the ceiling's 1.0, as the subnet's INVERSE_EXPONENTIAL does.
+        let task = p.evaluation.task("FINEWEB").unwrap();
+        assert_eq!(task.normalization.apply(s.score), 1.0);
+        assert!(
+            tasks
+                .iter()
+                .filter(|t| t.task != "FINEWEB")
+                .all(|t| t.gate_failed.is_none())
+        );
     }
 
     #[test]

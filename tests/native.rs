@@ -73,6 +73,22 @@ fn eval_policy_scores_every_task_natively_and_aggregates_the_policy_s_way() {
         "{v}"
     );
 
+    // FINEWEB is tokenized in the policy's v2.x layout and goes through the reasonable-output gate.
+    let fineweb: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("out/FINEWEB.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        fineweb["text_layout"],
+        serde_json::json!({"kind": "append_eos", "max_length": 4096}),
+        "{fineweb}"
+    );
+    assert_eq!(fineweb["gate"]["passed"], true, "{fineweb}");
+    assert_eq!(
+        fineweb["gate"]["generated"][0].as_array().unwrap().len(),
+        20
+    );
+
     // The MULTIPLE_CHOICE score is the fraction incorrect of what the evaluator itself reports.
     let direct = Command::new(evaluator())
         .arg(&model)

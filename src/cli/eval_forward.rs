@@ -72,6 +72,9 @@ struct TaskJson<'a> {
     weight: f64,
     data: &'a std::path::Path,
     data_sha256: &'a str,
+    /// TEXT_LOSS: why the gate failed (the score is then inf, `null` here).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gate_failed: Option<&'a str>,
 }
 
 fn run_policy(args: &[OsString]) -> i32 {
@@ -163,6 +166,7 @@ fn run_policy(args: &[OsString]) -> i32 {
                 weight: pt.weight,
                 data: &t.data,
                 data_sha256: &t.data_sha256,
+                gate_failed: t.gate_failed.as_deref(),
             })
         })
         .collect();
@@ -182,6 +186,9 @@ fn run_policy(args: &[OsString]) -> i32 {
                     "{}	{}	{} examples	score {:.6}	normalized {:.6}	weight {}",
                     t.task, t.method, t.examples, t.score, t.normalized, t.weight
                 );
+                if let Some(why) = t.gate_failed {
+                    println!("{}	reasonable-output gate failed, score inf: {why}", t.task);
+                }
             }
             match json.aggregate {
                 Some(v) => println!("aggregate ({:?}): {v:.6}", policy.evaluation.aggregate),

@@ -135,6 +135,12 @@ pub enum Problem {
     /// A ceiling with normalization `none`.
     #[error("`ceiling` is only meaningful with normalization `inverse_exponential`")]
     UnusedCeiling,
+    /// A TEXT_LOSS setting on another method.
+    #[error("`{0}` applies to method `text_loss` only")]
+    TextLossOnly(&'static str),
+    /// A truncating text layout without the policy's `sequence_length`.
+    #[error("this text layout truncates to the policy's `sequence_length`, which is not set")]
+    LayoutWithoutSequenceLength,
     /// A ceiling that is not positive and finite.
     #[error("ceiling {0} must be a positive finite number")]
     BadCeiling(f64),
@@ -203,6 +209,10 @@ impl Problem {
             }
             Problem::MissingCeiling | Problem::BadCeiling(_) => {
                 "add `ceiling = <positive number>` to the task"
+            }
+            Problem::TextLossOnly(_) => "remove it, or set method = \"text_loss\"",
+            Problem::LayoutWithoutSequenceLength => {
+                "add `sequence_length = <tokens>` at the top of the policy"
             }
             Problem::UnusedCeiling => {
                 "remove `ceiling`, or set normalization = \"inverse_exponential\""

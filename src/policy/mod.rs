@@ -21,7 +21,7 @@ pub use glob::glob_match;
 pub use model::{
     Aggregate, BaseFamily, BaseModelRules, DataRules, DryRunRules, Evaluation, Harness,
     HarnessServer, Limits, Method, ModelRules, NetworkMode, NetworkRules, Normalization, Policy,
-    SubmissionRules, Task, Tolerance, Track, WeightNorm,
+    SubmissionRules, Task, TextLayout, Tolerance, Track, WeightNorm,
 };
 pub use open_data::{DataStatus, DeniedEntry, OpenDataRegistry, OpenDataset};
 pub use raw::ReadyMethod;

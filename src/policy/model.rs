@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::{Serialize, Serializer};
 
 use super::glob::glob_match;
-pub use super::raw::{Aggregate, Method, NetworkMode};
+pub use super::raw::{Aggregate, Method, NetworkMode, TextLayout};
 
 fn opt_secs<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
     match d {
@@ -310,6 +310,10 @@ pub struct Task {
     pub tolerance: Tolerance,
     /// Whether higher is better.
     pub higher_is_better: bool,
+    /// TEXT_LOSS tokenization.
+    pub text_layout: TextLayout,
+    /// TEXT_LOSS: the subnet's "reasonable output" gate.
+    pub reasonable_output_gate: bool,
 }
 
 /// Normalization of a raw task score (reference/sn37-evaluation.md §2.6).

@@ -255,6 +255,20 @@ pub enum Method {
     Harness,
 }
 
+/// How TEXT_LOSS turns a sample's text into tokens (reference/sn37-evaluation.md §3.3).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TextLayout {
+    /// `tokenizer(text)`.
+    #[default]
+    Plain,
+    /// The subnet's v2.x: truncated to `sequence_length`, then the EOS appended.
+    AppendEos,
+    /// The subnet's v3.0.0+: truncated, then padded with the pad token to exactly
+    /// `sequence_length`; pads are attended to and scored.
+    PadToMaxLength,
+}
+
 /// How a task's raw score is normalized before weighting.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -330,6 +344,12 @@ pub struct RawTask {
     pub tolerance: Option<RawTolerance>,
     /// Whether a higher score is better.
     pub higher_is_better: bool,
+    /// `text_loss` only: how a sample becomes tokens; default `plain`.
+    #[serde(default)]
+    pub text_layout: TextLayout,
+    /// `text_loss` only: the subnet's "reasonable output" gate before the losses; default false.
+    #[serde(default)]
+    pub reasonable_output_gate: bool,
 }
 
 /// The organizer's evaluation image.

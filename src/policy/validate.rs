@@ -414,6 +414,20 @@ pub fn parse_policy(text: &str, path: &Path) -> Result<Policy, PolicyError> {
         if let Some(d) = &t.data {
             c.non_empty(&f("data"), d)?;
         }
+        if t.method != Method::TextLoss {
+            if t.text_layout != TextLayout::Plain {
+                return Err(c.fail(f("text_layout"), Problem::TextLossOnly("text_layout")));
+            }
+            if t.reasonable_output_gate {
+                return Err(c.fail(
+                    f("reasonable_output_gate"),
+                    Problem::TextLossOnly("reasonable_output_gate"),
+                ));
+            }
+        }
+        if t.text_layout != TextLayout::Plain && raw.sequence_length.is_none() {
+            return Err(c.fail(f("text_layout"), Problem::LayoutWithoutSequenceLength));
+        }
         tasks.push(Task {
             name: t.name.clone(),
             method: t.method,
@@ -424,6 +438,8 @@ pub fn parse_policy(text: &str, path: &Path) -> Result<Policy, PolicyError> {
             normalization,
             tolerance: c.tolerance(&f("tolerance"), t.tolerance.as_ref())?,
             higher_is_better: t.higher_is_better,
+            text_layout: t.text_layout,
+            reasonable_output_gate: t.reasonable_output_gate,
         });
     }
     if e.aggregate == Aggregate::WeightedSum {
@@ -682,5 +698,41 @@ mod tests {
         }
         let e = with_server("ready_path = \"/\"\nready_timeout = \"1s\"").unwrap_err();
         assert!(e.to_string().contains("port"), "{e}");
+    }
+
+    const B7: &str = include_str!("../../policies/sn37-b7-multichoice.toml");
+
+    #[test]
+    fn text_loss_settings_are_parsed_and_refused_elsewhere() {
+        let path = Path::new("sn37-b7-multichoice.toml");
+        let p = parse_policy(B7, path).unwrap();
+        let fineweb = p.evaluation.task("FINEWEB").unwrap();
+        assert_eq!(fineweb.text_layout, TextLayout::AppendEos);
+        assert!(fineweb.reasonable_output_gate);
+        let mmlu = p.evaluation.task("SYNTHETIC_MMLU").unwrap();
+        assert_eq!(mmlu.text_layout, TextLayout::Plain);
+        assert!(!mmlu.reasonable_output_gate);
+
+        let on_mc = B7.replace(
+            "higher_is_better = false                      # fraction incorrect (S§2.1)\n",
+            "higher_is_better = false\nreasonable_output_gate = true\n",
+        );
+        assert_ne!(on_mc, B7);
+        let e = parse_policy(&on_mc, path).unwrap_err().to_string();
+        assert!(
+            e.contains("evaluation.tasks[0].reasonable_output_gate")
+                && e.contains("`text_loss` only")
+                && e.contains("hint"),
+            "{e}"
+        );
+        let no_length = B7.replace("sequence_length = 4096", "");
+        let e = parse_policy(&no_length, path).unwrap_err().to_string();
+        assert!(
+            e.contains("evaluation.tasks[2].text_layout") && e.contains("sequence_length"),
+            "{e}"
+        );
+        let bad = B7.replace("\"append_eos\"", "\"pad_right\"");
+        let e = parse_policy(&bad, path).unwrap_err().to_string();
+        assert!(e.contains("unknown variant"), "{e}");
     }
 }

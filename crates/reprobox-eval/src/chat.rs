@@ -74,6 +74,13 @@ pub fn special_tokens(dir: &Path) -> Result<Vec<(String, String)>, EvalError> {
     )?))
 }
 
+/// Whether tokenizer_config.json sets `key` (`truncation_side`, `padding_side`) to `"left"`;
+/// transformers' default for both is `"right"`.
+pub fn side_is_left(dir: &Path, key: &str) -> Result<bool, EvalError> {
+    let config = read_tokenizer_config(&dir.join("tokenizer_config.json"))?;
+    Ok(config.get(key).and_then(Json::as_str) == Some("left"))
+}
+
 impl ChatTemplate {
     /// A template from its source, with the given named special tokens.
     pub fn new(source: &str, special_tokens: &[(&str, &str)]) -> Self {

@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 use reprobox::exit_codes;
 use reprobox_eval::{
     self as eval, Dataset, Dtype, EvalDevice, EvalError, EvalOptions, EvalReport, ExampleValue,
-    Method,
+    Method, TextLayout,
 };
 
 use super::output::{self, Format};
@@ -40,6 +40,18 @@ pub enum DtypeArg {
     Fp32,
     Bf16,
     Fp16,
+}
+
+/// How text_loss tokenizes a sample (docs/evaluation.md, `text_loss`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum TextLayoutArg {
+    /// `tokenizer(text)`.
+    Plain,
+    /// Subnet v2.x: truncated to --max-length, then the EOS appended.
+    AppendEos,
+    /// Subnet v3.0.0+: truncated, then padded to exactly --max-length with the pad token.
+    PadToMaxLength,
 }
 
 /// Where to run.
@@ -78,6 +90,17 @@ pub struct EvalArgs {
     /// subnet's `max_time=5.0` does (results then depend on the hardware). Default: no limit.
     #[arg(long, value_name = "SECONDS", value_parser = parse_max_time)]
     max_time: Option<std::time::Duration>,
+    /// text_loss: how each sample's text becomes tokens.
+    #[arg(long, value_enum, default_value = "plain")]
+    text_layout: TextLayoutArg,
+    /// text_loss: the max_length of the append_eos and pad_to_max_length layouts (the subnet's
+    /// sequence length).
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(2..))]
+    max_length: u32,
+    /// text_loss: run the subnet's "reasonable output" gate on samples 0 and 1 first; a model
+    /// that fails it gets the subnet's raw score inf (reported under `gate`).
+    #[arg(long)]
+    gate: bool,
     /// The dtype of the weights and the computation.
     #[arg(long, value_enum, default_value = "fp32")]
     dtype: DtypeArg,
@@ -110,7 +133,26 @@ pub fn run(args: EvalArgs) -> i32 {
             DeviceArg::Cpu => EvalDevice::Cpu,
         },
         max_time: args.max_time,
+        text_layout: match args.text_layout {
+            TextLayoutArg::Plain => TextLayout::Plain,
+            TextLayoutArg::AppendEos => TextLayout::AppendEos {
+                max_length: args.max_length as usize,
+            },
+            TextLayoutArg::PadToMaxLength => TextLayout::PadToMaxLength {
+                max_length: args.max_length as usize,
+            },
+        },
+        gate: args.gate,
     };
+    if method != Method::TextLoss && (args.gate || args.text_layout != TextLayoutArg::Plain) {
+        output::print_error(&EvalError::BadArgument {
+            message: format!(
+                "--gate and --text-layout apply to text_loss only, not {}",
+                method.name()
+            ),
+        });
+        return exit_codes::UNREADABLE_INPUT;
+    }
     let dataset = match dataset(&args, method) {
         Ok(d) => d,
         Err(e) => {
@@ -244,6 +286,20 @@ fn print_text(report: &EvalReport) {
             } else {
                 ""
             },
+            report.architecture,
+            report.dtype.name(),
+            report.device
+        ),
+        _ if report.gate.as_ref().is_some_and(|g| !g.passed) => println!(
+            "{}: gate FAILED, the subnet's score is inf: {} (mean loss {:.6} over {} examples; {}, {}, {})",
+            report.method.name(),
+            report
+                .gate
+                .as_ref()
+                .and_then(|g| g.reason.as_deref())
+                .unwrap_or(""),
+            report.mean,
+            report.examples.len(),
             report.architecture,
             report.dtype.name(),
             report.device

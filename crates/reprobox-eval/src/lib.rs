@@ -11,6 +11,7 @@
 pub mod chat;
 pub mod config;
 pub mod data;
+pub mod gate;
 pub mod ifeval;
 pub mod multiple_choice;
 pub mod tokenize;
@@ -230,6 +231,51 @@ pub struct EvalOptions {
     /// passed since it started, as transformers' `max_time` (the subnet's is 5 s). `None`, the
     /// default, never stops on time, so results do not depend on the hardware.
     pub max_time: Option<Duration>,
+    /// TEXT_LOSS: how a sample's text becomes token ids (the subnet changed this in v3.0.0).
+    pub text_layout: TextLayout,
+    /// TEXT_LOSS: run the subnet's "reasonable output" gate on samples 0 and 1 first.
+    pub gate: bool,
+}
+
+/// How TEXT_LOSS tokenizes a sample (sn37-evaluation.md §3.3; docs/evaluation.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TextLayout {
+    /// `tokenizer(text)`: the tokenizer's special tokens, nothing else.
+    #[default]
+    Plain,
+    /// Subnet v2.x (2024-11-06 to 2025-03-12): `tokenizer(text, max_length, truncation=True)` and
+    /// then the EOS appended.
+    AppendEos { max_length: usize },
+    /// Subnet v3.0.0 and later: `tokenizer.encode(text, max_length, padding="max_length",
+    /// truncation=True)`: truncated, then padded with the pad token (the EOS when the tokenizer
+    /// has none) to exactly `max_length`; every pad is attended to and scored.
+    PadToMaxLength { max_length: usize },
+}
+
+/// The outcome of TEXT_LOSS's "reasonable output" gate (sn37-evaluation.md §2.3 (a)): 20 new
+/// tokens are generated from the whole of samples 0 and 1, and the model fails when 10 or more
+/// positions are equal between the two, or when both have a token that occurs more than 10 times.
+/// A model that fails gets the raw score `inf` from the subnet.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GateResult {
+    pub passed: bool,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The 20 generated token ids after sample 0 and after sample 1.
+    pub generated: [Vec<i64>; 2],
+    /// Positions where the two generations have the same token.
+    pub equal_positions: usize,
+    /// The count of the most common token in each generation.
+    pub most_common: [usize; 2],
+    /// The model's generation_config.json samples (`do_sample`), so the subnet's gate was a
+    /// random draw; reprobox generated greedily.
+    pub sampled_by_subnet: bool,
+    /// generation_config.json settings that would change the decoding and that reprobox does
+    /// not apply (e.g. `no_repeat_ngram_size`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ignored: Vec<String>,
 }
 
 /// One example's result.
@@ -324,6 +370,13 @@ pub struct EvalReport {
     /// IF_EVAL: more than 10 % of the pairs were duplicates, so the score is 1.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duplicate_penalty: Option<bool>,
+    /// TEXT_LOSS: how samples were tokenized.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text_layout: Option<TextLayout>,
+    /// TEXT_LOSS with the gate: its outcome. When it failed, the subnet's raw score is `inf`
+    /// (`mean` still holds the losses).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gate: Option<GateResult>,
 }
 
 /// Settings of [`generate_greedy`].

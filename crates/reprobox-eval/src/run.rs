@@ -10,6 +10,7 @@ use tch::{Device, Kind, Reduction, Tensor};
 
 use super::chat::ChatTemplate;
 use super::config::read_config;
+use super::gate;
 use super::ifeval;
 use super::model::{KvCache, Model};
 use super::multiple_choice::{
@@ -19,7 +20,7 @@ use super::tokenize::{ModelTokenizer, encode_pair};
 use super::weights::Weights;
 use super::{
     Dataset, Dtype, EvalDevice, EvalError, EvalOptions, EvalReport, ExampleResult, ExampleValue,
-    GenerateOptions, Generation, IfEvalPair, Method, StopReason,
+    GateResult, GenerateOptions, Generation, IfEvalPair, Method, StopReason, TextLayout,
 };
 
 struct Scorer {
@@ -147,6 +148,17 @@ fn load(model_dir: &Path, options: &EvalOptions) -> Result<Loaded, EvalError> {
     })
 }
 
+/// How [`Scorer::greedy`] decodes.
+#[derive(Clone, Copy)]
+struct Decode<'a> {
+    max_new_tokens: usize,
+    repetition_penalty: f64,
+    eos: Option<i64>,
+    max_time: Option<Duration>,
+    /// Ids that are never chosen.
+    suppress: &'a [i64],
+}
+
 impl Scorer {
     /// Greedy decoding with a KV cache, as transformers' `generate(do_sample=False)`: the logits
     /// of the last position are cast to fp32, the repetition penalty
@@ -154,16 +166,21 @@ impl Scorer {
     /// negative, divided when positive) is applied over prompt and generated tokens, and the
     /// first maximum is taken. Stops after `max_new_tokens`, after `eos`, or, as transformers'
     /// `MaxTimeCriteria`, after the first token generated once more than `max_time` has passed
-    /// since the call began (the prompt's forward pass included).
+    /// since the call began (the prompt's forward pass included). The `suppress` ids can never be
+    /// chosen (`min_new_tokens` covering every step).
     fn greedy(
         &self,
         id: &str,
         prompt_ids: &[i64],
-        max_new_tokens: usize,
-        repetition_penalty: f64,
-        eos: Option<i64>,
-        max_time: Option<Duration>,
+        decode: &Decode<'_>,
     ) -> Result<(Vec<i64>, StopReason), EvalError> {
+        let Decode {
+            max_new_tokens,
+            repetition_penalty,
+            eos,
+            max_time,
+            suppress,
+        } = *decode;
         let start = Instant::now();
         if prompt_ids.is_empty() {
             return Err(EvalError::Degenerate {
@@ -189,6 +206,11 @@ impl Scorer {
                     .f_mul_scalar(repetition_penalty)?
                     .f_where_self(&seen.f_lt(0.0)?, &seen.f_div_scalar(repetition_penalty)?)?;
                 row = row.f_scatter(0, &idx, &penalized)?;
+            }
+            if !suppress.is_empty() {
+                // transformers' MinNewTokensLengthLogitsProcessor: these ids get −inf.
+                let idx = Tensor::f_from_slice(suppress)?.f_to(self.device)?;
+                row = row.f_index_fill(0, &idx, f64::NEG_INFINITY)?;
             }
             let next = row.f_argmax(0, false)?.f_int64_value(&[])?;
             new_ids.push(next);
@@ -266,10 +288,13 @@ pub fn generate_greedy(
     let (new_ids, stopped) = scorer.greedy(
         "prompt",
         &prompt_ids,
-        options.max_new_tokens,
-        options.repetition_penalty,
-        eos,
-        options.eval.max_time,
+        &Decode {
+            max_new_tokens: options.max_new_tokens,
+            repetition_penalty: options.repetition_penalty,
+            eos,
+            max_time: options.eval.max_time,
+            suppress: &[],
+        },
     )?;
     Ok(Generation {
         text: tok.decode(&new_ids)?,
@@ -295,18 +320,31 @@ pub fn evaluate_dataset(
     let mut examples = Vec::with_capacity(dataset.len());
     let mut duplicates = None;
     let mut if_eval_score = None;
+    let mut gate = None;
+    let mut text_layout = None;
     let (method, acc, acc_norm) = match dataset {
         Dataset::Text(rows) => {
+            let encoder = TextEncoder::new(model_dir, &tok, &parsed, options.text_layout)?;
+            let mut encoded = Vec::with_capacity(rows.len());
             for r in rows {
-                // sn37 §2.3: CE over all L-1 next-token positions of the tokenized sample.
-                let ids = tok.encode(&r.id, &r.text, true)?;
-                let value = scorer.loss(&r.id, &ids, ids.len().saturating_sub(1))?;
+                encoded.push(encoder.encode(&r.id, &r.text)?);
+            }
+            if options.gate {
+                gate = Some(reasonable_output_gate(
+                    &scorer, model_dir, &parsed, rows, &encoded,
+                )?);
+            }
+            for (r, ids) in rows.iter().zip(&encoded) {
+                // sn37 §2.3 (b): CE over all L-1 next-token positions of the tokenized sample,
+                // pads included.
+                let value = scorer.loss(&r.id, ids, ids.len().saturating_sub(1))?;
                 examples.push(result(
                     &r.id,
                     ExampleValue::Loss(value),
                     ids.len().saturating_sub(1),
                 ));
             }
+            text_layout = Some(options.text_layout);
             (Method::TextLoss, None, None)
         }
         Dataset::Reference(rows) => {
@@ -391,8 +429,17 @@ pub fn evaluate_dataset(
             let mut hits = 0usize;
             for r in rows {
                 let ids = chat_prompt_ids(&template, &tok, &r.id, &r.challenge, true)?;
-                let (new_ids, _) =
-                    scorer.greedy(&r.id, &ids, MAX_NEW_TOKENS, REPETITION_PENALTY, eos, None)?;
+                let (new_ids, _) = scorer.greedy(
+                    &r.id,
+                    &ids,
+                    &Decode {
+                        max_new_tokens: MAX_NEW_TOKENS,
+                        repetition_penalty: REPETITION_PENALTY,
+                        eos,
+                        max_time: None,
+                        suppress: &[],
+                    },
+                )?;
                 let text = tok.decode(&new_ids)?;
                 let letter = parse_answer_letter(&text);
                 let correct = letter == Some(r.reference.as_str());
@@ -441,10 +488,13 @@ pub fn evaluate_dataset(
                     let (new_ids, stop) = scorer.greedy(
                         &r.id,
                         &ids,
-                        ifeval::MAX_NEW_TOKENS,
-                        ifeval::REPETITION_PENALTY,
-                        eos,
-                        options.max_time,
+                        &Decode {
+                            max_new_tokens: ifeval::MAX_NEW_TOKENS,
+                            repetition_penalty: ifeval::REPETITION_PENALTY,
+                            eos,
+                            max_time: options.max_time,
+                            suppress: &[],
+                        },
                     )?;
                     responses[i] = tok.decode(&new_ids)?;
                     new_tokens[i] = new_ids.len();
@@ -506,7 +556,131 @@ pub fn evaluate_dataset(
         acc_norm,
         duplicates: duplicates.map(|d| d.0),
         duplicate_penalty: duplicates.map(|d| d.1),
+        text_layout,
+        gate,
     })
+}
+
+/// TEXT_LOSS's tokenization in one of the subnet's layouts (sn37-evaluation.md §3.3).
+struct TextEncoder<'a> {
+    plain: &'a ModelTokenizer,
+    /// The truncating copy, for the layouts with a `max_length`.
+    truncating: Option<ModelTokenizer>,
+    layout: TextLayout,
+    /// The EOS (AppendEos) or the pad token (PadToMaxLength), with pads on the left.
+    extra: Option<i64>,
+    pad_left: bool,
+}
+
+impl<'a> TextEncoder<'a> {
+    fn new(
+        model_dir: &Path,
+        tok: &'a ModelTokenizer,
+        parsed: &super::config::ParsedConfig,
+        layout: TextLayout,
+    ) -> Result<Self, EvalError> {
+        let (max_length, extra) = match layout {
+            TextLayout::Plain => {
+                return Ok(Self {
+                    plain: tok,
+                    truncating: None,
+                    layout,
+                    extra: None,
+                    pad_left: false,
+                });
+            }
+            TextLayout::AppendEos { max_length } => (max_length, "eos_token"),
+            TextLayout::PadToMaxLength { max_length } => (max_length, "pad_token"),
+        };
+        let specials = super::chat::special_tokens(model_dir)?;
+        let named = |name: &str| {
+            specials
+                .iter()
+                .find(|(k, _)| k == name)
+                .and_then(|(_, t)| tok.token_id(t))
+        };
+        // `tokenizer.eos_token_id`; the pad token falls back to it (the subnet's
+        // `pad_token = eos_token` when a tokenizer has none, PR #219); then config.json's EOS.
+        let id = named(extra)
+            .or_else(|| named("eos_token"))
+            .or(parsed.eos_token_id)
+            .ok_or_else(|| EvalError::Degenerate {
+                id: "(all)".into(),
+                message: format!(
+                    "the {} text layout needs an EOS token, and neither tokenizer_config.json nor \
+                     config.json names one",
+                    if extra == "eos_token" {
+                        "append_eos"
+                    } else {
+                        "pad_to_max_length"
+                    }
+                ),
+            })?;
+        Ok(Self {
+            plain: tok,
+            truncating: Some(tok.truncating(
+                max_length,
+                super::chat::side_is_left(model_dir, "truncation_side")?,
+            )?),
+            layout,
+            extra: Some(id),
+            pad_left: super::chat::side_is_left(model_dir, "padding_side")?,
+        })
+    }
+
+    fn encode(&self, id: &str, text: &str) -> Result<Vec<i64>, EvalError> {
+        let tok = self.truncating.as_ref().unwrap_or(self.plain);
+        let mut ids = tok.encode(id, text, true)?;
+        match (self.layout, self.extra) {
+            (TextLayout::AppendEos { .. }, Some(eos)) => ids.push(eos),
+            (TextLayout::PadToMaxLength { max_length }, Some(pad)) if ids.len() < max_length => {
+                let pads = std::iter::repeat_n(pad, max_length - ids.len());
+                if self.pad_left {
+                    ids.splice(0..0, pads);
+                } else {
+                    ids.extend(pads);
+                }
+            }
+            _ => {}
+        }
+        Ok(ids)
+    }
+}
+
+/// sn37 §2.3 (a): 20 new tokens from the whole of sample 0 and of sample 1, EOS suppressed for
+/// every step, decoded greedily with the repetition penalty of the model's
+/// generation_config.json, then judged.
+fn reasonable_output_gate(
+    scorer: &Scorer,
+    model_dir: &Path,
+    parsed: &super::config::ParsedConfig,
+    rows: &[super::TextExample],
+    encoded: &[Vec<i64>],
+) -> Result<GateResult, EvalError> {
+    let settings = gate::read_generation_config(model_dir)?;
+    if encoded.len() < 2 {
+        return Ok(gate::too_few_samples(encoded.len(), &settings));
+    }
+    let mut eos = settings.eos.clone();
+    if eos.is_empty() {
+        eos.extend(parsed.eos_token_id);
+    }
+    let mut out: [Vec<i64>; 2] = Default::default();
+    for i in 0..2 {
+        let (new_ids, _) = scorer.greedy(
+            &rows[i].id,
+            &encoded[i],
+            &Decode {
+                max_new_tokens: gate::GATE_TOKENS,
+                repetition_penalty: settings.repetition_penalty,
+                eos: None,
+                max_time: None,
+                suppress: &eos,
+            },
+        )?;
+        out[i] = new_ids;
+    }
+    Ok(gate::judge(&out[0], &out[1], &settings))
 }
 
 fn result(id: &str, value: ExampleValue, tokens: usize) -> ExampleResult {

@@ -38,11 +38,47 @@ impl ModelTokenizer {
                 message: format!("not found (hint: {hint})"),
             });
         }
-        let inner = Tokenizer::from_file(&path).map_err(|e| EvalError::Tokenizer {
+        let mut inner = Tokenizer::from_file(&path).map_err(|e| EvalError::Tokenizer {
             path: path.clone(),
             message: e.to_string(),
         })?;
+        // transformers turns off a truncation or padding saved in tokenizer.json unless the call
+        // asks for one (`set_truncation_and_padding`), so a plain `tokenizer(text)` never
+        // truncates or pads.
+        inner
+            .with_truncation(None)
+            .map_err(|e| EvalError::Tokenizer {
+                path: path.clone(),
+                message: e.to_string(),
+            })?
+            .with_padding(None);
         Ok(Self { inner, path })
+    }
+
+    /// A copy that truncates every encoding to `max_length` tokens, special tokens included,
+    /// from the right or (with `left`) the left, as transformers' `truncation=True,
+    /// max_length=…` with the tokenizer's `truncation_side`.
+    pub fn truncating(&self, max_length: usize, left: bool) -> Result<Self, EvalError> {
+        use tokenizers::{TruncationDirection, TruncationParams, TruncationStrategy};
+        let mut inner = self.inner.clone();
+        inner
+            .with_truncation(Some(TruncationParams {
+                direction: if left {
+                    TruncationDirection::Left
+                } else {
+                    TruncationDirection::Right
+                },
+                max_length,
+                strategy: TruncationStrategy::LongestFirst,
+                stride: 0,
+            }))
+            .map_err(|e| EvalError::BadArgument {
+                message: format!("cannot truncate to {max_length} tokens: {e}"),
+            })?;
+        Ok(Self {
+            inner,
+            path: self.path.clone(),
+        })
     }
 
     /// Token ids of `text`. With `add_special_tokens` the tokenizer's post-processor runs (it adds

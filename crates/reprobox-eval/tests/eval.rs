@@ -13,8 +13,8 @@ use std::sync::OnceLock;
 use reprobox_eval::chat::ChatTemplate;
 use reprobox_eval::{
     Dataset, Dtype, EvalDevice, EvalError, EvalOptions, ExampleValue, GenerateOptions, Method,
-    StopReason, WordSortingExample, evaluate, evaluate_dataset, generate_greedy, ifeval,
-    read_dataset, word_sorting,
+    StopReason, TextLayout, WordSortingExample, evaluate, evaluate_dataset, generate_greedy,
+    ifeval, read_dataset, word_sorting,
 };
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -223,9 +223,95 @@ fn parity(name: &str) {
     );
     assert_eq!(got.new_ids, ids(&g["new_ids"]), "{name} generated tokens");
 
+    text_layout_and_gate_parity(name, &model, &want);
     multiple_choice_parity(name, &model, &want);
     word_sorting_parity(name, &model, &want);
     if_eval_parity(name, &model, &want);
+}
+
+/// TEXT_LOSS in the subnet's two FINEWEB layouts (v2.x append-EOS, v3 pad-to-max-length) and
+/// its reasonable-output gate, against make_models.py's transformers values: every loss within
+/// 1e-5 relative, the same token counts, the same 20 generated ids and the same verdict.
+fn text_layout_and_gate_parity(name: &str, model: &Path, want: &Value) {
+    let data = read_dataset(
+        &Path::new(FIXTURES).join("text_loss.jsonl"),
+        Method::TextLoss,
+    )
+    .unwrap();
+    for (key, layout) in [
+        ("append_eos", TextLayout::AppendEos { max_length: 8 }),
+        (
+            "pad_to_max_length",
+            TextLayout::PadToMaxLength { max_length: 40 },
+        ),
+    ] {
+        let options = EvalOptions {
+            text_layout: layout,
+            ..cpu()
+        };
+        let report = evaluate_dataset(model, &data, &options).unwrap();
+        assert_eq!(report.text_layout, Some(layout));
+        let rows = want["text_layouts"][key].as_array().unwrap();
+        assert_eq!(report.examples.len(), rows.len());
+        for (got, row) in report.examples.iter().zip(rows) {
+            let ExampleValue::Loss(v) = got.value else {
+                panic!("not a loss")
+            };
+            assert_eq!(
+                got.tokens,
+                row["ids"].as_array().unwrap().len() - 1,
+                "{name} {key} {}: scored positions",
+                got.id
+            );
+            assert_rel(
+                v,
+                row["value"].as_f64().unwrap(),
+                1e-5,
+                &format!("{name} {key} {}", got.id),
+            );
+        }
+    }
+    let Dataset::Text(rows) = &data else {
+        panic!("not text")
+    };
+    let same = Dataset::Text(vec![rows[0].clone(), rows[0].clone()]);
+    for (key, layout, data) in [
+        ("plain", TextLayout::Plain, &data),
+        (
+            "pad_to_max_length",
+            TextLayout::PadToMaxLength { max_length: 40 },
+            &data,
+        ),
+        ("same_sample", TextLayout::Plain, &same),
+    ] {
+        let options = EvalOptions {
+            text_layout: layout,
+            gate: true,
+            ..cpu()
+        };
+        let report = evaluate_dataset(model, data, &options).unwrap();
+        let gate = report.gate.expect("a gate result");
+        let w = &want["gate"][key];
+        let generated: Vec<Vec<i64>> = w["generated"].as_array().unwrap().iter().map(ids).collect();
+        assert_eq!(
+            gate.generated.to_vec(),
+            generated,
+            "{name} gate {key}: generated ids"
+        );
+        assert_eq!(
+            gate.passed,
+            w["passed"].as_bool().unwrap(),
+            "{name} gate {key}: {gate:?}"
+        );
+        assert_eq!(
+            gate.equal_positions as u64,
+            w["equal_positions"].as_u64().unwrap()
+        );
+        assert!(!gate.sampled_by_subnet && gate.ignored.is_empty());
+        if key == "same_sample" {
+            assert!(!gate.passed && gate.equal_positions == 20, "{gate:?}");
+        }
+    }
 }
 
 fn ids(v: &Value) -> Vec<i64> {
@@ -925,4 +1011,75 @@ fn cli_missing_model_exits_5() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("config.json"));
+}
+
+#[test]
+fn cli_text_loss_layout_and_gate() {
+    let model = models().join("gpt_neox_seq");
+    let data = Path::new(FIXTURES).join("text_loss.jsonl");
+    let out = reprobox_eval(&[
+        model.to_str().unwrap(),
+        "--method",
+        "text_loss",
+        "--data",
+        data.to_str().unwrap(),
+        "--text-layout",
+        "pad_to_max_length",
+        "--max-length",
+        "40",
+        "--gate",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let want = reference(&model);
+    assert_eq!(
+        v["gate"]["passed"],
+        want["gate"]["pad_to_max_length"]["passed"]
+    );
+    assert_eq!(
+        v["text_layout"],
+        serde_json::json!({"kind": "pad_to_max_length", "max_length": 40})
+    );
+    // The text summary says when the subnet would score inf.
+    let out = reprobox_eval(&[
+        model.to_str().unwrap(),
+        "--method",
+        "text_loss",
+        "--data",
+        data.to_str().unwrap(),
+        "--gate",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        want["gate"]["plain"]["passed"], false,
+        "the fixture's plain gate fails"
+    );
+    assert!(
+        text.contains("gate FAILED, the subnet's score is inf"),
+        "{text}"
+    );
+    // The flags belong to text_loss.
+    let out = reprobox_eval(&[
+        model.to_str().unwrap(),
+        "--method",
+        "reference_loss",
+        "--data",
+        Path::new(FIXTURES)
+            .join("reference_loss.jsonl")
+            .to_str()
+            .unwrap(),
+        "--gate",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(reprobox::exit_codes::UNREADABLE_INPUT)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("text_loss only"));
 }
