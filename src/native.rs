@@ -7,7 +7,9 @@
 //! reproduction needs the exact samples, so the organizer supplies them as files:
 //! `<data dir>/<TASK NAME>.jsonl`, in the layout of the task's method (docs/evaluation.md), each
 //! recorded by its sha256. The first `samples` lines are evaluated (the policy's count); fewer than
-//! `min_samples` is an error, as the subnet skips such a task.
+//! `min_samples` is an error, as the subnet skips such a task. With the competition's seed the
+//! subnet's loaders draw them instead: SYNTHETIC_MMLU from its file as a pool of archived rows,
+//! WORD_SORTING from `<TASK>.words.txt` (§3.1, §3.2, §4).
 //!
 //! Raw scores follow the subnet: the loss methods' mean, IF_EVAL's score, and for
 //! MULTIPLE_CHOICE the fraction *incorrect* (`1 − accuracy`, §2.1).
@@ -77,6 +79,40 @@ pub struct NativeOptions {
     pub time_limit: Duration,
     pub device: NativeDevice,
     pub handle: NativeHandle,
+    /// The competition's evaluation seed: SYNTHETIC_MMLU is drawn from its data file as from a
+    /// pool, and WORD_SORTING generated from `<TASK>.words.txt` when that file exists, both as
+    /// the subnet's loaders draw them.
+    pub seed: Option<TaskSeed>,
+}
+
+/// The seed the subnet's loaders draw with (reference/sn37-evaluation.md §4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskSeed {
+    /// `int(sha256(block_hash).hexdigest(), 16)` itself, in decimal.
+    Seed(String),
+    /// The sync block's hash (`0x…`), hashed as the subnet does.
+    BlockHash(String),
+}
+
+impl TaskSeed {
+    /// From the command line's `--task-seed` / `--task-block-hash` (at most one is given).
+    pub fn from_args(seed: Option<String>, block_hash: Option<String>) -> Option<Self> {
+        seed.map(TaskSeed::Seed)
+            .or_else(|| block_hash.map(TaskSeed::BlockHash))
+    }
+
+    fn args(&self) -> [&str; 2] {
+        match self {
+            TaskSeed::Seed(s) => ["--seed", s],
+            TaskSeed::BlockHash(h) => ["--block-hash", h],
+        }
+    }
+}
+
+/// `<data dir>/<TASK>.words.txt`: the word list WORD_SORTING is generated from with a seed.
+pub fn words_file(data_dir: &Path, task: &Task) -> PathBuf {
+    data_dir.join(format!("{}.words.txt", task.name))
 }
 
 /// One task's data and result.
@@ -89,6 +125,10 @@ pub struct NativeTask {
     pub data_sha256: String,
     /// Examples evaluated.
     pub examples: usize,
+    /// With a seed: what was drawn (`examples`; for SYNTHETIC_MMLU also `pool`, `eligible` and
+    /// the `configs` used), as the evaluator reports it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drawn: Option<serde_json::Value>,
     /// The raw score (the subnet's); infinite (`null` in JSON) when TEXT_LOSS's gate failed.
     pub score: f64,
     /// TEXT_LOSS: why the model failed the "reasonable output" gate, which makes the raw score
@@ -206,7 +246,18 @@ pub fn evaluate(
             task: task.name.clone(),
             method: format!("{:?}", task.method).to_lowercase(),
         })?;
-        let source = data_file(&opts.data_dir, task);
+        let mut source = data_file(&opts.data_dir, task);
+        let data = opts.out_dir.join(format!("{}.data.jsonl", task.name));
+        // With a seed, the subnet's loader draws the examples (SYNTHETIC_MMLU from the data file
+        // as a pool; WORD_SORTING from its word list, when one is given).
+        let draw = match (&opts.seed, task.method) {
+            (Some(seed), Method::MultipleChoice) => Some((seed, "--data")),
+            (Some(seed), Method::WordSorting) if words_file(&opts.data_dir, task).is_file() => {
+                source = words_file(&opts.data_dir, task);
+                Some((seed, "--words"))
+            }
+            _ => None,
+        };
         if !source.is_file() {
             return Err(NativeError::MissingData {
                 task: task.name.clone(),
@@ -214,15 +265,32 @@ pub fn evaluate(
                 path: source,
             });
         }
-        let text = std::fs::read_to_string(&source).map_err(io(&source))?;
+        let bytes = std::fs::read(&source).map_err(io(&source))?;
         let data_sha256 = {
             use sha2::Digest as _;
-            format!(
-                "sha256:{}",
-                hex::encode(sha2::Sha256::digest(text.as_bytes()))
-            )
+            format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)))
         };
-        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        let limit = [task.samples, opts.max_examples]
+            .into_iter()
+            .flatten()
+            .map(|n| n as usize)
+            .min();
+        let mut drawn = None;
+        let lines: Vec<String> = if let Some((seed, flag)) = draw {
+            let summary = draw_examples(opts, task, method, seed, flag, &source, limit, &data)?;
+            drawn = Some(summary);
+            let text = std::fs::read_to_string(&data).map_err(io(&data))?;
+            text.lines().map(str::to_owned).collect()
+        } else {
+            let text = String::from_utf8(bytes).map_err(|e| NativeError::Io {
+                path: source.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+            })?;
+            text.lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
         if let Some(min) = task.min_samples
             && lines.len() < min as usize
             && opts.enforce_minimum
@@ -234,13 +302,8 @@ pub fn evaluate(
                 min,
             });
         }
-        let keep = [task.samples, opts.max_examples]
-            .into_iter()
-            .flatten()
-            .map(|n| n as usize)
-            .fold(lines.len(), usize::min);
+        let keep = limit.map_or(lines.len(), |n| n.min(lines.len()));
         // The evaluated lines, exactly: what the report's digest covers is what was scored.
-        let data = opts.out_dir.join(format!("{}.data.jsonl", task.name));
         std::fs::write(&data, lines[..keep].join("\n") + "\n").map_err(io(&data))?;
         let output = opts.out_dir.join(format!("{}.json", task.name));
         let log = opts.out_dir.join(format!("{}.log", task.name));
@@ -283,12 +346,59 @@ pub fn evaluate(
             data: source,
             data_sha256,
             examples: keep,
+            drawn,
             score: score.score,
             gate_failed,
         });
         scores.tasks.insert(task.name.clone(), score);
     }
     Ok((scores, done))
+}
+
+/// Runs the evaluator's `--sample-only` draw of a task's examples into `data`; returns its
+/// summary.
+#[allow(clippy::too_many_arguments)]
+fn draw_examples(
+    opts: &NativeOptions,
+    task: &Task,
+    method: &str,
+    seed: &TaskSeed,
+    flag: &str,
+    source: &Path,
+    limit: Option<usize>,
+    data: &Path,
+) -> Result<serde_json::Value, NativeError> {
+    let mut cmd = Command::new(&opts.evaluator);
+    cmd.args(["--sample-only", "--method", method])
+        .args(seed.args())
+        .arg(flag)
+        .arg(source)
+        .arg("--write-data")
+        .arg(data)
+        .stdin(Stdio::null());
+    if let Some(n) = limit {
+        cmd.args(["--samples", &n.to_string()]);
+    }
+    let out = cmd.output().map_err(|source| NativeError::Spawn {
+        path: opts.evaluator.clone(),
+        source,
+    })?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(NativeError::Failed {
+            task: task.name.clone(),
+            code: out
+                .status
+                .code()
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "by a signal".into()),
+            tail: err.trim().lines().last().unwrap_or("").to_string(),
+        });
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| NativeError::Output {
+        task: task.name.clone(),
+        detail: format!("the draw's summary: {e}"),
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -518,6 +628,7 @@ mod tests {
             time_limit: Duration::from_secs(60),
             device: NativeDevice::Cpu,
             handle: NativeHandle::default(),
+            seed: None,
         };
         let mut said = Vec::new();
         let (scores, tasks) =
@@ -576,6 +687,7 @@ esac"#,
             time_limit: Duration::from_secs(60),
             device: NativeDevice::Cpu,
             handle: NativeHandle::default(),
+            seed: None,
         };
         let (scores, tasks) = evaluate(d.path(), &p, &opts, &mut |_| {}).unwrap();
         let log =
@@ -617,6 +729,7 @@ esac"#,
             time_limit: Duration::from_secs(60),
             device: NativeDevice::Auto,
             handle: NativeHandle::default(),
+            seed: None,
         };
         let ok = fake_evaluator(d.path(), "echo '{\"mean\": 1}'");
         let e = evaluate(d.path(), &p, &opts(ok.clone(), None), &mut |_| {}).unwrap_err();

@@ -138,3 +138,102 @@ fn eval_policy_names_a_missing_task_file() {
         "{err}"
     );
 }
+
+/// With the competition's seed (here a block hash), SYNTHETIC_MMLU is drawn from its file as a
+/// pool and WORD_SORTING generated from the word list, exactly as CPython's `random` draws them
+/// in the subnet's loaders (checked by running those steps in Python).
+#[test]
+fn eval_policy_draws_the_task_data_from_the_block_hash_as_the_subnet_does() {
+    let model = models().join("llama");
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    task_data(&data);
+    let words = eval_models::fixtures().join("words.txt");
+    std::fs::copy(&words, data.join("WORD_SORTING.words.txt")).unwrap();
+    let hash = "0x5d0c6b6a9e5e2c3f1e7a4b8c9d0e1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a";
+    let out = Command::new(BIN)
+        .arg("eval")
+        .arg(&model)
+        .args(["--policy", "sn37-b7-multichoice", "--max-examples", "2"])
+        .args(["--block-hash", hash, "--format", "json", "--data-dir"])
+        .arg(&data)
+        .arg("--out")
+        .arg(tmp.path().join("out"))
+        .env("REPROBOX_EVAL_BIN", evaluator())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let task = |name: &str| {
+        v["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["task"] == name)
+            .unwrap()
+            .clone()
+    };
+    let mmlu = task("SYNTHETIC_MMLU");
+    assert_eq!(mmlu["drawn"]["pool"], 3, "{mmlu}");
+    assert_eq!(mmlu["drawn"]["examples"], 2, "{mmlu}");
+    let ws = task("WORD_SORTING");
+    assert!(
+        ws["data"]
+            .as_str()
+            .unwrap()
+            .ends_with("WORD_SORTING.words.txt"),
+        "{ws}"
+    );
+    assert!(task("FINEWEB")["drawn"].is_null());
+
+    let lines = |name: &str| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(tmp.path().join(format!("out/{name}.data.jsonl")))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let got_mmlu: Vec<String> = lines("SYNTHETIC_MMLU")
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect();
+    let got_ws: Vec<String> = lines("WORD_SORTING")
+        .iter()
+        .map(|r| r["challenge"].as_str().unwrap().to_owned())
+        .collect();
+    // The loaders' steps on CPython's random.
+    let script = r#"
+import hashlib, json, random, sys
+seed = int(hashlib.sha256(sys.argv[1].encode("utf-8")).hexdigest(), 16)
+rows = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
+random.seed(seed)
+kept = [r["id"] for r in rows if r["reference"] in ("A", "B", "C", "D")]
+random.shuffle(kept)
+words = [w.lower() for w in open(sys.argv[3]).read().splitlines() if w.strip() and len(w) >= 3]
+random.seed(seed)
+ws = []
+for _ in range(2):
+    k = random.randint(2, 20)
+    ws.append("Sort the following words alphabetically: " + " ".join(random.sample(words, k)) + ". ")
+print(json.dumps({"mmlu": kept[:2], "ws": ws}))
+"#;
+    let py = Command::new(eval_models::python())
+        .args(["-c", script, hash])
+        .arg(data.join("SYNTHETIC_MMLU.jsonl"))
+        .arg(&words)
+        .output()
+        .unwrap();
+    assert!(
+        py.status.success(),
+        "{}",
+        String::from_utf8_lossy(&py.stderr)
+    );
+    let want: serde_json::Value = serde_json::from_slice(&py.stdout).unwrap();
+    assert_eq!(serde_json::json!(got_mmlu), want["mmlu"]);
+    assert_eq!(serde_json::json!(got_ws), want["ws"]);
+}

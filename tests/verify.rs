@@ -1707,7 +1707,12 @@ fn sn37_submission(claims: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
     (tmp, sub, data)
 }
 
-fn native_verify(sub: &Path, data: &Path, audits: &Path) -> (i32, serde_json::Value) {
+fn native_verify(
+    sub: &Path,
+    data: &Path,
+    audits: &Path,
+    extra: &[&str],
+) -> (i32, serde_json::Value) {
     let out = Command::new(BIN)
         .arg("verify")
         .arg(sub)
@@ -1717,6 +1722,7 @@ fn native_verify(sub: &Path, data: &Path, audits: &Path) -> (i32, serde_json::Va
         .arg(audits)
         .arg("--task-data")
         .arg(data)
+        .args(extra)
         .env("REPROBOX_EVAL_BIN", eval_models::evaluator())
         .output()
         .unwrap();
@@ -1725,8 +1731,12 @@ fn native_verify(sub: &Path, data: &Path, audits: &Path) -> (i32, serde_json::Va
 
 #[test]
 fn a_subnet_37_submission_is_scored_natively_and_compared_task_by_task() {
-    // The claims are what the native evaluator scores for this model on this data.
+    // The claims are what the native evaluator scores for this model on this data, drawn from
+    // the competition's block hash (SYNTHETIC_MMLU from its pool, WORD_SORTING from the words).
+    let hash = "0x1f2e3d4c5b6a79880123456789abcdef0123456789abcdef0123456789abcdef";
+    let words = eval_models::fixtures().join("words.txt");
     let (tmp, _, data) = sn37_submission("");
+    std::fs::copy(&words, data.join("WORD_SORTING.words.txt")).unwrap();
     let out = Command::new(BIN)
         .arg("eval")
         .arg(eval_models::models().join("llama"))
@@ -1735,6 +1745,8 @@ fn a_subnet_37_submission_is_scored_natively_and_compared_task_by_task() {
             "sn37-b7-multichoice",
             "--max-examples",
             "1000",
+            "--block-hash",
+            hash,
             "--format",
             "json",
             "--data-dir",
@@ -1758,8 +1770,9 @@ fn a_subnet_37_submission_is_scored_natively_and_compared_task_by_task() {
     drop(tmp);
 
     let (tmp, sub, data) = sn37_submission(&claims.join(", "));
+    std::fs::copy(&words, data.join("WORD_SORTING.words.txt")).unwrap();
     let audits = tmp.path().join("audits");
-    let (code, v) = native_verify(&sub, &data, &audits);
+    let (code, v) = native_verify(&sub, &data, &audits, &["--task-block-hash", hash]);
     assert_eq!(v["verdict"], "REPRODUCED", "{v}");
     assert_eq!(v["stage"], "compare");
     assert_eq!(code, 0);
@@ -1774,6 +1787,11 @@ fn a_subnet_37_submission_is_scored_natively_and_compared_task_by_task() {
             .iter()
             .all(|t| t["data_sha256"].as_str().unwrap().starts_with("sha256:"))
     );
+    // 400 word-sorting samples generated from the block hash; the MMLU pool's three rows.
+    let drawn = |name: &str| tasks.iter().find(|t| t["task"] == name).unwrap()["drawn"].clone();
+    assert_eq!(drawn("WORD_SORTING")["examples"], 400, "{e}");
+    assert_eq!(drawn("SYNTHETIC_MMLU")["pool"], 3, "{e}");
+    assert!(drawn("FINEWEB").is_null());
     assert_eq!(e["comparison"]["tasks"].as_array().unwrap().len(), 4);
     assert!(rd.join("eval/scores.json").is_file());
     let artifacts = r["artifacts"].to_string();
@@ -1782,6 +1800,11 @@ fn a_subnet_37_submission_is_scored_natively_and_compared_task_by_task() {
         "{artifacts}"
     );
     let plan = &r["plan"]["native"];
+    assert_eq!(
+        plan["seed"],
+        serde_json::json!({"block_hash": hash}),
+        "{plan}"
+    );
     assert!(
         plan["evaluator_sha256"]
             .as_str()
@@ -1804,7 +1827,13 @@ fn a_subnet_37_submission_is_scored_natively_and_compared_task_by_task() {
         .collect::<Vec<_>>()
         .join(", ");
     let (tmp2, sub2, data2) = sn37_submission(&worse);
-    let (code, v) = native_verify(&sub2, &data2, &tmp2.path().join("audits"));
+    std::fs::copy(&words, data2.join("WORD_SORTING.words.txt")).unwrap();
+    let (code, v) = native_verify(
+        &sub2,
+        &data2,
+        &tmp2.path().join("audits"),
+        &["--task-block-hash", hash],
+    );
     assert_eq!(v["verdict"], "NOT_REPRODUCED", "{v}");
     assert_eq!(code, 1);
     assert!(
@@ -1818,7 +1847,7 @@ fn missing_task_data_is_an_infra_error_before_anything_is_built() {
     let (tmp, sub, data) = sn37_submission("SYNTHETIC_MMLU = 0.5");
     std::fs::remove_file(data.join("FINEWEB.jsonl")).unwrap();
     let audits = tmp.path().join("audits");
-    let (code, v) = native_verify(&sub, &data, &audits);
+    let (code, v) = native_verify(&sub, &data, &audits, &[]);
     assert_eq!(v["verdict"], "INFRA_ERROR", "{v}");
     assert_eq!(v["stage"], "plan");
     assert_eq!(code, 6);

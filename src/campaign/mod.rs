@@ -67,6 +67,9 @@ pub struct VerifySettings {
     pub eval_image: Option<String>,
     #[serde(default)]
     pub task_data: Option<PathBuf>,
+    /// `--task-seed` / `--task-block-hash`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_seed: Option<crate::native::TaskSeed>,
     pub nvml_lib: Option<PathBuf>,
     pub lease_dir: Option<PathBuf>,
     pub sign_key: Option<PathBuf>,

@@ -47,6 +47,13 @@ struct PolicyEvalArgs {
     /// At most this many examples per task.
     #[arg(long, value_name = "N")]
     max_examples: Option<u32>,
+    /// The competition's evaluation seed (decimal): SYNTHETIC_MMLU is drawn from its file as
+    /// from a pool and WORD_SORTING generated from `WORD_SORTING.words.txt`, as the subnet does.
+    #[arg(long, value_name = "SEED", conflicts_with = "block_hash")]
+    seed: Option<String>,
+    /// As --seed, from the sync block's hash (`0x…`).
+    #[arg(long, value_name = "HASH")]
+    block_hash: Option<String>,
     /// Read policies from this directory instead of the built-in ones.
     #[arg(long, value_name = "DIR", env = "REPROBOX_POLICIES")]
     policies: Option<PathBuf>,
@@ -72,6 +79,9 @@ struct TaskJson<'a> {
     weight: f64,
     data: &'a std::path::Path,
     data_sha256: &'a str,
+    /// With a seed: what the subnet's loader drew.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    drawn: Option<&'a serde_json::Value>,
     /// TEXT_LOSS: why the gate failed (the score is then inf, `null` here).
     #[serde(skip_serializing_if = "Option::is_none")]
     gate_failed: Option<&'a str>,
@@ -139,6 +149,7 @@ fn run_policy(args: &[OsString]) -> i32 {
             .unwrap_or(std::time::Duration::from_secs(2 * 3600)),
         device: reprobox::native::NativeDevice::Auto,
         handle: Default::default(),
+        seed: reprobox::native::TaskSeed::from_args(a.seed.clone(), a.block_hash.clone()),
     };
     let text = a.format == super::output::Format::Text;
     let result = reprobox::native::evaluate(&a.model_dir, policy, &opts, &mut |l| {
@@ -167,6 +178,7 @@ fn run_policy(args: &[OsString]) -> i32 {
                 data: &t.data,
                 data_sha256: &t.data_sha256,
                 gate_failed: t.gate_failed.as_deref(),
+                drawn: t.drawn.as_ref(),
             })
         })
         .collect();

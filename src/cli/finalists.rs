@@ -40,7 +40,7 @@ pub struct FinalistsArgs {
     #[arg(long, value_name = "DIR", required_unless_present = "resume")]
     pub submissions: Option<PathBuf>,
     /// Continue the campaign in this directory (what an earlier `finalists` printed).
-    #[arg(long, value_name = "CAMPAIGN_DIR", conflicts_with_all = ["leaderboard", "policy", "track", "submissions", "gpu", "gpus", "dry_run", "eval_image", "task_data", "inputs", "train_limit", "sign_key", "nvml_lib", "lease_dir"])]
+    #[arg(long, value_name = "CAMPAIGN_DIR", conflicts_with_all = ["leaderboard", "policy", "track", "submissions", "gpu", "gpus", "dry_run", "eval_image", "task_data", "task_seed", "task_block_hash", "inputs", "train_limit", "sign_key", "nvml_lib", "lease_dir"])]
     pub resume: Option<PathBuf>,
     /// Where the campaign directory is created.
     #[arg(long, value_name = "DIR", default_value = "audits")]
@@ -67,6 +67,17 @@ pub struct FinalistsArgs {
     /// A natively scored policy's task data (`verify --task-data`).
     #[arg(long, value_name = "DIR", env = "REPROBOX_TASK_DATA")]
     pub task_data: Option<PathBuf>,
+    /// The competition's evaluation seed (`verify --task-seed`).
+    #[arg(
+        long,
+        value_name = "SEED",
+        requires = "task_data",
+        conflicts_with = "task_block_hash"
+    )]
+    pub task_seed: Option<String>,
+    /// As --task-seed, from the sync block's hash (`verify --task-block-hash`).
+    #[arg(long, value_name = "HASH", requires = "task_data")]
+    pub task_block_hash: Option<String>,
     #[arg(long, value_name = "DIR", env = "REPROBOX_POLICIES")]
     pub policies: Option<PathBuf>,
     #[arg(long, value_name = "PATH")]
@@ -156,6 +167,7 @@ fn verifier(s: &VerifySettings, policies: PolicySet, text: bool) -> Result<Pipel
             sign_key: s.sign_key.clone(),
             eval_image: s.eval_image.clone(),
             task_data: s.task_data.clone(),
+            task_seed: s.task_seed.clone(),
         },
         gpus,
         resume: ResumeOptions {
@@ -251,6 +263,10 @@ fn spec(args: &FinalistsArgs, policies: &PolicySet) -> Result<CampaignSpec, i32>
                 .task_data
                 .as_ref()
                 .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone())),
+            task_seed: reprobox::native::TaskSeed::from_args(
+                args.task_seed.clone(),
+                args.task_block_hash.clone(),
+            ),
             nvml_lib: args.nvml_lib.as_deref().map(absolute),
             lease_dir: args.lease_dir.as_deref().map(absolute),
             sign_key: args.sign_key.as_deref().map(absolute),

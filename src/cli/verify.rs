@@ -60,6 +60,19 @@ pub struct VerifyArgs {
     /// scored, one `<TASK>.jsonl` per task (docs/evaluation.md, "Policy tasks").
     #[arg(long, value_name = "DIR", env = "REPROBOX_TASK_DATA")]
     pub task_data: Option<PathBuf>,
+    /// With --task-data: the competition's evaluation seed (the subnet's
+    /// `int(sha256(block_hash).hexdigest(), 16)`, decimal); SYNTHETIC_MMLU is then drawn from its
+    /// file as from a pool, and WORD_SORTING generated from `WORD_SORTING.words.txt`.
+    #[arg(
+        long,
+        value_name = "SEED",
+        requires = "task_data",
+        conflicts_with = "task_block_hash"
+    )]
+    pub task_seed: Option<String>,
+    /// As --task-seed, from the sync block's hash (`0x…`).
+    #[arg(long, value_name = "HASH", requires = "task_data")]
+    pub task_block_hash: Option<String>,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -255,6 +268,7 @@ pub fn run(args: VerifyArgs) -> i32 {
         sign_key: args.sign_key,
         eval_image: args.eval_image,
         task_data: args.task_data,
+        task_seed: reprobox::native::TaskSeed::from_args(args.task_seed, args.task_block_hash),
     };
     let rt = match runtime() {
         Ok(rt) => rt,

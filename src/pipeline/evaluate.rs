@@ -106,6 +106,10 @@ pub struct NativePlan {
     pub eval_secs: u64,
     /// A dry run's examples per task.
     pub max_examples: Option<u32>,
+    /// The competition's evaluation seed the subnet's loaders draw with (docs/evaluation.md,
+    /// "Policy tasks"); plans written before it existed have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<crate::native::TaskSeed>,
 }
 
 /// The `reprobox-eval` binary: `$REPROBOX_EVAL_BIN`, else next to the running executable.
@@ -121,7 +125,12 @@ pub fn evaluator_binary() -> Option<PathBuf> {
 
 /// Resolves a native evaluation, checking before anything is built that the evaluator and
 /// every task's data file are there; `Err` is the reason, in our words with a hint.
-pub fn native_plan(policy: &Policy, data_dir: &Path, dry_run: bool) -> Result<NativePlan, String> {
+pub fn native_plan(
+    policy: &Policy,
+    data_dir: &Path,
+    dry_run: bool,
+    seed: Option<crate::native::TaskSeed>,
+) -> Result<NativePlan, String> {
     let evaluator = evaluator_binary().filter(|p| p.is_file()).ok_or_else(|| {
         "the native evaluator `reprobox-eval` is not installed next to this reprobox, so nothing was built or trained (hint: `cargo build --release` builds it with libtorch, or set REPROBOX_EVAL_BIN)".to_owned()
     })?;
@@ -164,6 +173,7 @@ pub fn native_plan(policy: &Policy, data_dir: &Path, dry_run: bool) -> Result<Na
         } else {
             None
         },
+        seed,
     })
 }
 

@@ -61,6 +61,8 @@ pub struct VerifyOptions {
     pub eval_image: Option<String>,
     /// Where a natively scored policy's task data is (`<TASK>.jsonl`, docs/evaluation.md).
     pub task_data: Option<PathBuf>,
+    /// The competition's evaluation seed the subnet's loaders draw the task data with.
+    pub task_seed: Option<crate::native::TaskSeed>,
 }
 
 /// What `resume` needs beyond the run directory.
@@ -202,6 +204,7 @@ pub async fn verify(
             "train_limit_s": opts.train_limit.map(|d| d.as_secs_f64()),
             "eval_image": opts.eval_image,
             "task_data": opts.task_data.as_ref().map(|p| abs(p)),
+            "task_seed": opts.task_seed,
             "reprobox_version": crate::VERSION,
         }),
     )?;
@@ -220,6 +223,7 @@ pub async fn verify(
         train_limit: opts.train_limit,
         eval_image: opts.eval_image.clone(),
         task_data: opts.task_data.clone(),
+        task_seed: opts.task_seed.clone(),
         plan: None,
         sign_key,
         nvml_lib: opts.nvml_lib.clone(),
@@ -359,6 +363,10 @@ pub async fn resume(
             .get("task_data")
             .and_then(|v| v.as_str())
             .map(PathBuf::from),
+        task_seed: first
+            .get("task_seed")
+            .cloned()
+            .and_then(|v| serde_json::from_value(v).ok()),
         plan,
         sign_key,
         nvml_lib: first
@@ -431,6 +439,7 @@ struct Driver {
     train_limit: Option<Duration>,
     eval_image: Option<String>,
     task_data: Option<PathBuf>,
+    task_seed: Option<crate::native::TaskSeed>,
     plan: Option<RunPlan>,
     sign_key: Option<crate::provenance::SigningKey>,
     nvml_lib: Option<PathBuf>,
@@ -755,7 +764,7 @@ impl Driver {
             && let Some(dir) = &self.task_data
             && crate::native::is_native(&policy)
         {
-            match super::evaluate::native_plan(&policy, dir, self.dry_run) {
+            match super::evaluate::native_plan(&policy, dir, self.dry_run, self.task_seed.clone()) {
                 Ok(n) => plan.native = Some(n),
                 Err(reason) => return Ok(Err(decide(Verdict::InfraError, "plan", reason))),
             }
@@ -1374,6 +1383,7 @@ impl Driver {
                 None => crate::native::NativeDevice::Cpu,
             },
             handle: crate::native::NativeHandle::default(),
+            seed: native.seed.clone(),
         };
         // If this future is dropped (Ctrl-C), the evaluator dies with it.
         struct KillOnDrop(crate::native::NativeHandle, bool);

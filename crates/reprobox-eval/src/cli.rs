@@ -65,27 +65,37 @@ pub enum DeviceArg {
 /// Scores a model directory (config.json, safetensors, tokenizer.json) on a JSONL file.
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// The Hugging Face model directory.
-    model_dir: PathBuf,
+    /// The Hugging Face model directory (not with --sample-only).
+    #[arg(required_unless_present = "sample_only")]
+    model_dir: Option<PathBuf>,
     /// The evaluation method.
     #[arg(long)]
     method: MethodArg,
-    /// The examples, one JSON object per line.
-    #[arg(long, required_unless_present = "seed")]
+    /// The examples, one JSON object per line; with --seed or --block-hash and multiple_choice,
+    /// the pool of archived SYNTHETIC_MMLU rows to draw from.
+    #[arg(long, required_unless_present_any = ["seed", "block_hash"])]
     data: Option<PathBuf>,
-    /// word_sorting: generate the samples from this seed (a decimal integer of any size, the
-    /// subnet's `int(sha256(block_hash).hexdigest(), 16)`) instead of reading --data.
-    #[arg(long, conflicts_with = "data", requires = "words")]
+    /// Draw the examples as the subnet does for this seed (a decimal integer of any size, the
+    /// subnet's `int(sha256(block_hash).hexdigest(), 16)`): word_sorting generates them from
+    /// --words, multiple_choice samples them from the --data pool.
+    #[arg(long, conflicts_with = "block_hash")]
     seed: Option<String>,
+    /// As --seed, from the sync block's hash (`0x…`, hashed with sha256 as the subnet does).
+    #[arg(long, value_name = "HASH")]
+    block_hash: Option<String>,
     /// word_sorting: the word list (NLTK's corpora/words/en-basic, one word per line).
-    #[arg(long, requires = "seed")]
+    #[arg(long)]
     words: Option<PathBuf>,
-    /// word_sorting: the number of samples to generate.
-    #[arg(long, default_value_t = eval::word_sorting::SAMPLES, requires = "seed")]
-    samples: usize,
-    /// word_sorting: also write the generated samples to this JSONL file, before scoring.
-    #[arg(long, requires = "seed")]
+    /// With a seed: the number of examples to draw (word_sorting 400, multiple_choice 700).
+    #[arg(long)]
+    samples: Option<usize>,
+    /// With a seed: also write the drawn examples to this JSONL file, before scoring.
+    #[arg(long)]
     write_data: Option<PathBuf>,
+    /// With a seed: only draw and write the examples (--write-data); no model is loaded. Prints
+    /// a JSON summary.
+    #[arg(long, requires = "write_data")]
+    sample_only: bool,
     /// if_eval: stop each generation once this many seconds of wall clock have passed, as the
     /// subnet's `max_time=5.0` does (results then depend on the hardware). Default: no limit.
     #[arg(long, value_name = "SECONDS", value_parser = parse_max_time)]
@@ -153,14 +163,34 @@ pub fn run(args: EvalArgs) -> i32 {
         });
         return exit_codes::UNREADABLE_INPUT;
     }
-    let dataset = match dataset(&args, method) {
+    let drawn = match dataset(&args, method) {
         Ok(d) => d,
         Err(e) => {
             output::print_error(&e);
             return exit_codes::UNREADABLE_INPUT;
         }
     };
-    match eval::evaluate_dataset(&args.model_dir, &dataset, &options) {
+    if args.sample_only {
+        return match drawn.summary {
+            Some(summary) => {
+                output::print_json(&summary);
+                exit_codes::OK
+            }
+            None => {
+                output::print_error(&EvalError::BadArgument {
+                    message: "--sample-only draws examples: it needs --seed or --block-hash".into(),
+                });
+                exit_codes::UNREADABLE_INPUT
+            }
+        };
+    }
+    let Some(model_dir) = &args.model_dir else {
+        output::print_error(&EvalError::BadArgument {
+            message: "the model directory is required".into(),
+        });
+        return exit_codes::UNREADABLE_INPUT;
+    };
+    match eval::evaluate_dataset(model_dir, &drawn.dataset, &options) {
         Ok(report) => {
             match args.format {
                 Format::Json => output::print_json(&report),
@@ -187,41 +217,100 @@ fn parse_max_time(s: &str) -> Result<std::time::Duration, String> {
     }
 }
 
-/// The examples: read from --data, or generated from --seed and --words (word_sorting).
-fn dataset(args: &EvalArgs, method: Method) -> Result<Dataset, EvalError> {
-    if let Some(data) = &args.data {
-        return eval::read_dataset(data, method);
-    }
-    let (Some(seed), Some(words)) = (&args.seed, &args.words) else {
-        return Err(EvalError::BadArgument {
-            message: "--data is required (or --seed and --words for word_sorting)".into(),
+/// The examples and, when they were drawn from a seed, what was drawn.
+struct Drawn {
+    dataset: Dataset,
+    summary: Option<serde_json::Value>,
+}
+
+/// The examples: read from --data, or drawn from a seed (word_sorting from --words,
+/// multiple_choice from the --data pool), then written to --write-data.
+fn dataset(args: &EvalArgs, method: Method) -> Result<Drawn, EvalError> {
+    let bad = |message: String| EvalError::BadArgument { message };
+    let mut rng = match (&args.seed, &args.block_hash) {
+        (Some(seed), _) => Some(eval::word_sorting::PyRandom::from_decimal(seed).map_err(bad)?),
+        (None, Some(hash)) => Some(eval::word_sorting::PyRandom::from_block_hash(hash)),
+        (None, None) => None,
+    };
+    let Some(rng) = rng.as_mut() else {
+        if args.words.is_some() || args.samples.is_some() || args.write_data.is_some() {
+            return Err(bad(
+                "--words, --samples and --write-data draw examples: they need --seed or --block-hash"
+                    .into(),
+            ));
+        }
+        let data = args
+            .data
+            .as_ref()
+            .ok_or_else(|| bad("--data is required".into()))?;
+        return Ok(Drawn {
+            dataset: eval::read_dataset(data, method)?,
+            summary: None,
         });
     };
-    if method != Method::WordSorting {
-        return Err(EvalError::BadArgument {
-            message: format!(
-                "--seed generates word_sorting samples only; {} needs --data",
-                method.name()
-            ),
-        });
-    }
-    let words = eval::word_sorting::read_words(words)?;
-    let samples = eval::word_sorting::generate(&words, seed, args.samples)
-        .map_err(|message| EvalError::BadArgument { message })?;
+    let (dataset, summary) = match method {
+        Method::WordSorting => {
+            let (Some(words), None) = (&args.words, &args.data) else {
+                return Err(bad(
+                    "word_sorting draws from --words (NLTK's en-basic), not --data".into(),
+                ));
+            };
+            let words = eval::word_sorting::read_words(words)?;
+            let n = args.samples.unwrap_or(eval::word_sorting::SAMPLES);
+            let samples = eval::word_sorting::generate_with(&words, rng, n).map_err(bad)?;
+            let summary = serde_json::json!({"method": "word_sorting", "examples": samples.len()});
+            (Dataset::WordSorting(samples), summary)
+        }
+        Method::MultipleChoice => {
+            let (Some(pool), None) = (&args.data, &args.words) else {
+                return Err(bad(
+                    "multiple_choice draws from a pool of SYNTHETIC_MMLU rows given as --data"
+                        .into(),
+                ));
+            };
+            let rows = eval::synthetic_mmlu::read_pool(pool)?;
+            let n = args.samples.unwrap_or(eval::synthetic_mmlu::MAX_SAMPLES);
+            let drawn = eval::synthetic_mmlu::sample(&rows, rng, n);
+            let summary = serde_json::json!({
+                "method": "multiple_choice",
+                "examples": drawn.examples.len(),
+                "pool": rows.len(),
+                "eligible": drawn.eligible,
+                "configs": drawn.configs,
+            });
+            (Dataset::MultipleChoice(drawn.examples), summary)
+        }
+        other => {
+            return Err(bad(format!(
+                "a seed draws word_sorting and multiple_choice examples; {} reads --data only",
+                other.name()
+            )));
+        }
+    };
     if let Some(path) = &args.write_data {
         let mut text = String::new();
-        for s in &samples {
-            let line =
-                serde_json::json!({"id": s.id, "challenge": s.challenge, "reference": s.reference});
-            text.push_str(&line.to_string());
+        let mut line = |v: serde_json::Value| {
+            text.push_str(&v.to_string());
             text.push('\n');
+        };
+        match &dataset {
+            Dataset::WordSorting(v) => v.iter().for_each(|s| {
+                line(serde_json::json!({"id": s.id, "challenge": s.challenge, "reference": s.reference}))
+            }),
+            Dataset::MultipleChoice(v) => v.iter().for_each(|s| {
+                line(serde_json::json!({"id": s.id, "challenge": s.challenge, "reference": s.reference}))
+            }),
+            _ => {}
         }
         std::fs::write(path, text).map_err(|source| EvalError::Io {
             path: path.clone(),
             source,
         })?;
     }
-    Ok(Dataset::WordSorting(samples))
+    Ok(Drawn {
+        dataset,
+        summary: Some(summary),
+    })
 }
 
 fn print_text(report: &EvalReport) {

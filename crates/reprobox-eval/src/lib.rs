@@ -14,6 +14,7 @@ pub mod data;
 pub mod gate;
 pub mod ifeval;
 pub mod multiple_choice;
+pub mod synthetic_mmlu;
 pub mod tokenize;
 pub mod word_sorting;
 

@@ -155,6 +155,30 @@ impl PyRandom {
         a + self.randbelow(b - a + 1)
     }
 
+    /// `random.shuffle(x)`: Fisher–Yates from the end, `j = _randbelow(i + 1)`.
+    pub fn shuffle<T>(&mut self, x: &mut [T]) {
+        for i in (1..x.len()).rev() {
+            let j = self.randbelow(i as u64 + 1) as usize;
+            x.swap(i, j);
+        }
+    }
+
+    /// `random.seed(int(hashlib.sha256(block_hash.encode()).hexdigest(), 16))`: the subnet's
+    /// evaluation seed from a block hash string such as `0x5d0c…` (sn37-evaluation.md §4; the
+    /// hashed text includes the `0x`).
+    pub fn from_block_hash(block_hash: &str) -> Self {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(block_hash.as_bytes());
+        // The digest is the integer big-endian; init_by_array takes 32-bit words, least
+        // significant first.
+        let words: Vec<u32> = digest
+            .chunks_exact(4)
+            .rev()
+            .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        Self::from_words(&words)
+    }
+
     /// `random.sample(population, k)` (CPython 3.11+, without `counts`): the pool branch when
     /// the population is small against the set size, else the set branch.
     pub fn sample<T: Clone>(&mut self, population: &[T], k: usize) -> Vec<T> {
@@ -258,6 +282,21 @@ pub fn generate(
         ));
     }
     let mut rng = PyRandom::from_decimal(seed)?;
+    generate_with(words, &mut rng, samples)
+}
+
+/// [`generate`] with an already seeded generator (e.g. [`PyRandom::from_block_hash`]).
+pub fn generate_with(
+    words: &[String],
+    rng: &mut PyRandom,
+    samples: usize,
+) -> Result<Vec<WordSortingExample>, String> {
+    if words.len() < MAX_WORD_COUNT as usize {
+        return Err(format!(
+            "the word list has {} words; the generator draws up to {MAX_WORD_COUNT}",
+            words.len()
+        ));
+    }
     Ok((0..samples)
         .map(|i| {
             let k = rng.randint(MIN_WORD_COUNT, MAX_WORD_COUNT) as usize;
@@ -296,6 +335,19 @@ mod tests {
         let mut r = PyRandom::from_decimal("0").unwrap();
         let got: Vec<u64> = (0..5).map(|_| r.randint(2, 20)).collect();
         assert_eq!(got, [14, 15, 3, 10, 18]);
+    }
+
+    #[test]
+    fn block_hash_seeds_and_shuffle_match_cpython() {
+        // random.seed(int(hashlib.sha256("0xabc123".encode()).hexdigest(), 16))
+        let mut r = PyRandom::from_block_hash("0xabc123");
+        let got: Vec<u64> = (0..3).map(|_| r.getrandbits(32)).collect();
+        assert_eq!(got, [4_250_842_169, 1_741_592_650, 2_509_035_589]);
+        // random.seed(3); x = list(range(10)); random.shuffle(x)
+        let mut r = PyRandom::from_decimal("3").unwrap();
+        let mut x: Vec<u32> = (0..10).collect();
+        r.shuffle(&mut x);
+        assert_eq!(x, [1, 5, 6, 0, 9, 4, 7, 2, 8, 3]);
     }
 
     #[test]

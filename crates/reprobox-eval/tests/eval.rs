@@ -1083,3 +1083,95 @@ fn cli_text_loss_layout_and_gate() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("text_loss only"));
 }
+
+#[test]
+fn cli_sample_only_draws_without_a_model_and_refuses_what_it_cannot_draw() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = Path::new(FIXTURES).join("multiple_choice.jsonl");
+    let out_file = dir.path().join("drawn.jsonl");
+    let out = reprobox_eval(&[
+        "--sample-only",
+        "--method",
+        "multiple_choice",
+        "--data",
+        pool.to_str().unwrap(),
+        "--seed",
+        "42",
+        "--samples",
+        "2",
+        "--write-data",
+        out_file.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v["pool"].as_u64(), v["examples"].as_u64()),
+        (Some(3), Some(2)),
+        "{v}"
+    );
+    // The written lines are the library's draw, and read back as a multiple_choice data file.
+    let rows = reprobox_eval::synthetic_mmlu::read_pool(&pool).unwrap();
+    let mut rng = word_sorting::PyRandom::from_decimal("42").unwrap();
+    let want = reprobox_eval::synthetic_mmlu::sample(&rows, &mut rng, 2).examples;
+    let Dataset::MultipleChoice(got) = read_dataset(&out_file, Method::MultipleChoice).unwrap()
+    else {
+        panic!("not multiple choice")
+    };
+    assert_eq!(got, want);
+
+    for (args, says) in [
+        (
+            vec!["--method", "text_loss", "--seed", "1", "--data", "x.jsonl"],
+            "reads --data only",
+        ),
+        (
+            vec![
+                "--method",
+                "word_sorting",
+                "--seed",
+                "1",
+                "--data",
+                "x.jsonl",
+            ],
+            "not --data",
+        ),
+        (
+            vec![
+                "--method",
+                "multiple_choice",
+                "--seed",
+                "0x1",
+                "--data",
+                "x.jsonl",
+            ],
+            "not a decimal",
+        ),
+        (
+            vec![
+                "--method",
+                "multiple_choice",
+                "--data",
+                "x.jsonl",
+                "--samples",
+                "3",
+            ],
+            "need --seed",
+        ),
+    ] {
+        let mut a = vec!["--sample-only", "--write-data", out_file.to_str().unwrap()];
+        a.extend(args);
+        let out = reprobox_eval(&a);
+        assert_eq!(
+            out.status.code(),
+            Some(reprobox::exit_codes::UNREADABLE_INPUT),
+            "{a:?}"
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{a:?}: {err}");
+    }
+}
