@@ -111,6 +111,10 @@ pub struct EvalArgs {
     /// that fails it gets the subnet's raw score inf (reported under `gate`).
     #[arg(long)]
     gate: bool,
+    /// text_loss and reference_loss: score up to this many examples of the same token length in
+    /// one forward pass (no padding, so no number changes; more memory: the logits of a batch).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    batch_size: u32,
     /// The dtype of the weights and the computation.
     #[arg(long, value_enum, default_value = "fp32")]
     dtype: DtypeArg,
@@ -153,6 +157,7 @@ pub fn run(args: EvalArgs) -> i32 {
             },
         },
         gate: args.gate,
+        batch_size: args.batch_size as usize,
     };
     if method != Method::TextLoss && (args.gate || args.text_layout != TextLayoutArg::Plain) {
         output::print_error(&EvalError::BadArgument {

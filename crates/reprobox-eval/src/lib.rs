@@ -236,6 +236,10 @@ pub struct EvalOptions {
     pub text_layout: TextLayout,
     /// TEXT_LOSS: run the subnet's "reasonable output" gate on samples 0 and 1 first.
     pub gate: bool,
+    /// TEXT_LOSS and REFERENCE_LOSS: read up to this many examples of the same token length in
+    /// one forward pass (0 and 1: one at a time). Rows of equal length need no padding or mask,
+    /// so no number changes.
+    pub batch_size: usize,
 }
 
 /// How TEXT_LOSS tokenizes a sample (sn37-evaluation.md §3.3; docs/evaluation.md).
@@ -371,6 +375,9 @@ pub struct EvalReport {
     /// IF_EVAL: more than 10 % of the pairs were duplicates, so the score is 1.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duplicate_penalty: Option<bool>,
+    /// Wall-clock seconds spent loading the model and scoring the examples (for benchmarks; not
+    /// part of any score).
+    pub timing: Timing,
     /// TEXT_LOSS: how samples were tokenized.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text_layout: Option<TextLayout>,
@@ -378,6 +385,15 @@ pub struct EvalReport {
     /// (`mean` still holds the losses).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gate: Option<GateResult>,
+}
+
+/// Where an evaluation's time went.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct Timing {
+    /// Reading config.json, the tokenizer and the weights.
+    pub load_secs: f64,
+    /// Tokenizing and scoring every example (the gate included).
+    pub score_secs: f64,
 }
 
 /// Settings of [`generate_greedy`].

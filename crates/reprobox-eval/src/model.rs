@@ -255,18 +255,18 @@ impl KvCache {
     }
 }
 
-/// [1, T, H*D] -> [1, H, T, D]
+/// [B, T, H*D] -> [B, H, T, D]
 fn heads(x: &Tensor, n: i64, d: i64) -> R<Tensor> {
-    let t = x.size()[1];
-    Ok(x.f_reshape([1, t, n, d])?.f_transpose(1, 2)?)
+    let s = x.size();
+    Ok(x.f_reshape([s[0], s[1], n, d])?.f_transpose(1, 2)?)
 }
 
-/// [1, H, T, D] -> [1, T, H*D]
+/// [B, H, T, D] -> [B, T, H*D]
 fn merge(x: &Tensor) -> R<Tensor> {
     let s = x.size();
     Ok(x.f_transpose(1, 2)?
         .f_contiguous()?
-        .f_reshape([1, s[2], s[1] * s[3]])?)
+        .f_reshape([s[0], s[2], s[1] * s[3]])?)
 }
 
 struct LlamaLayer {
@@ -585,12 +585,12 @@ impl Neox {
         cache: &mut KvCache,
     ) -> R<Tensor> {
         let c = &self.cfg;
-        let t = x.size()[1];
-        // [1, T, H, 3D] -> [1, H, T, 3D] -> q, k, v (per-head interleaved, as transformers splits).
+        let (b, t) = (x.size()[0], x.size()[1]);
+        // [B, T, H, 3D] -> [B, H, T, 3D] -> q, k, v (per-head interleaved, as transformers splits).
         let qkv = l
             .qkv
             .forward(x)?
-            .f_reshape([1, t, c.num_heads, 3 * c.head_dim])?
+            .f_reshape([b, t, c.num_heads, 3 * c.head_dim])?
             .f_transpose(1, 2)?;
         let parts = qkv.f_split(c.head_dim, -1)?;
         let [q, k, v] = parts.as_slice() else {
@@ -688,6 +688,28 @@ impl Model {
     /// below `vocab_size`).
     pub fn logits(&self, ids: &[i64]) -> R<Tensor> {
         self.step(ids, &mut KvCache::default())
+    }
+
+    /// Logits [B, T, V] for several sequences of the same length, read together: every row
+    /// attends only to itself, causally, so each row's logits are those [`Model::logits`] gives
+    /// it alone (the test suite checks they are bit-identical on the CPU).
+    pub fn logits_batch(&self, rows: &[&[i64]]) -> R<Tensor> {
+        let t = rows.first().map_or(0, |r| r.len());
+        if rows.iter().any(|r| r.len() != t) {
+            return Err(EvalError::Torch {
+                message: "a batch mixes sequence lengths".into(),
+            });
+        }
+        let flat: Vec<i64> = rows.iter().flat_map(|r| r.iter().copied()).collect();
+        let ids = Tensor::f_from_slice(&flat)?
+            .f_to(self.device)?
+            .f_reshape([rows.len() as i64, t as i64])?;
+        let mut cache = KvCache::default();
+        match &self.arch {
+            Arch::Llama(m) => m.forward(&ids, &mut cache),
+            Arch::Gpt2(m) => m.forward(&ids, &mut cache),
+            Arch::Neox(m) => m.forward(&ids, &mut cache),
+        }
     }
 
     /// Logits [T, V] for `ids` following the positions already in `cache`, which it extends.

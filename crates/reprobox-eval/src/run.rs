@@ -1,5 +1,6 @@
-//! Runs the methods over a dataset, one example at a time (batch 1, as the subnet evaluates, so
-//! no padding can change a number), under `no_grad`. Losses are computed on logits in the model
+//! Runs the methods over a dataset, one example at a time as the subnet evaluates (or, for the
+//! loss methods with `batch_size`, several examples of exactly the same length, which needs no
+//! padding, so no number changes), under `no_grad`. Losses are computed on logits in the model
 //! dtype, as transformers ≥ 4.48 hands bf16 logits to the subnet's `CrossEntropyLoss`
 //! (sn37-evaluation.md §2.2).
 
@@ -67,6 +68,66 @@ impl Scorer {
         let loss =
             pred.f_cross_entropy_loss::<Tensor>(&labels, None, Reduction::Mean, -100, 0.0)?;
         Ok(loss.f_double_value(&[])?)
+    }
+
+    /// [`Scorer::loss`] of several `(id, ids, scored)` items, read `batch` at a time among items
+    /// of the same length (and one at a time otherwise), in item order. Batching changes no
+    /// number: rows of equal length need no padding and no mask.
+    fn losses(&self, items: &[(&str, &[i64], usize)], batch: usize) -> Result<Vec<f64>, EvalError> {
+        if batch <= 1 {
+            return items
+                .iter()
+                .map(|(id, ids, scored)| self.loss(id, ids, *scored))
+                .collect();
+        }
+        let mut out = vec![0.0; items.len()];
+        // Items grouped by length, each group in item order.
+        let mut by_len: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+        for (i, (_, ids, _)) in items.iter().enumerate() {
+            by_len.entry(ids.len()).or_default().push(i);
+        }
+        for group in by_len.values() {
+            for chunk in group.chunks(batch) {
+                if chunk.len() == 1 {
+                    let (id, ids, scored) = items[chunk[0]];
+                    out[chunk[0]] = self.loss(id, ids, scored)?;
+                    continue;
+                }
+                let mut rows = Vec::with_capacity(chunk.len());
+                for &i in chunk {
+                    let (id, ids, scored) = items[i];
+                    self.check(id, ids)?;
+                    let n = ids.len();
+                    if n < 2 || scored == 0 || scored > n - 1 {
+                        return Err(EvalError::Degenerate {
+                            id: id.to_string(),
+                            message: format!("{n} tokens leave no next-token position to score"),
+                        });
+                    }
+                    rows.push(ids);
+                }
+                let logits = self.model.logits_batch(&rows)?;
+                for (b, &i) in chunk.iter().enumerate() {
+                    let (_, ids, scored) = items[i];
+                    let n = ids.len();
+                    let pred = logits.f_select(0, b as i64)?.f_narrow(
+                        0,
+                        (n - 1 - scored) as i64,
+                        scored as i64,
+                    )?;
+                    let labels = Tensor::f_from_slice(&ids[n - scored..])?.f_to(self.device)?;
+                    let loss = pred.f_cross_entropy_loss::<Tensor>(
+                        &labels,
+                        None,
+                        Reduction::Mean,
+                        -100,
+                        0.0,
+                    )?;
+                    out[i] = loss.f_double_value(&[])?;
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// lm-eval's log-likelihood of `cont` after `ctx`: the model reads `(ctx + cont)[:-1]` and the
@@ -309,6 +370,7 @@ pub fn evaluate_dataset(
     dataset: &Dataset,
     options: &EvalOptions,
 ) -> Result<EvalReport, EvalError> {
+    let started = Instant::now();
     let Loaded {
         parsed,
         tok,
@@ -316,6 +378,8 @@ pub fn evaluate_dataset(
     } = load(model_dir, options)?;
     let _no_grad = tch::no_grad_guard();
     let device = scorer.device;
+    let load_secs = started.elapsed().as_secs_f64();
+    let started = Instant::now();
 
     let mut examples = Vec::with_capacity(dataset.len());
     let mut duplicates = None;
@@ -334,29 +398,38 @@ pub fn evaluate_dataset(
                     &scorer, model_dir, &parsed, rows, &encoded,
                 )?);
             }
-            for (r, ids) in rows.iter().zip(&encoded) {
-                // sn37 §2.3 (b): CE over all L-1 next-token positions of the tokenized sample,
-                // pads included.
-                let value = scorer.loss(&r.id, ids, ids.len().saturating_sub(1))?;
-                examples.push(result(
-                    &r.id,
-                    ExampleValue::Loss(value),
-                    ids.len().saturating_sub(1),
-                ));
+            // sn37 §2.3 (b): CE over all L-1 next-token positions of the tokenized sample, pads
+            // included.
+            let items: Vec<(&str, &[i64], usize)> = rows
+                .iter()
+                .zip(&encoded)
+                .map(|(r, ids)| (r.id.as_str(), ids.as_slice(), ids.len().saturating_sub(1)))
+                .collect();
+            let values = scorer.losses(&items, options.batch_size)?;
+            for ((id, _, scored), value) in items.into_iter().zip(values) {
+                examples.push(result(id, ExampleValue::Loss(value), scored));
             }
             text_layout = Some(options.text_layout);
             (Method::TextLoss, None, None)
         }
         Dataset::Reference(rows) => {
+            // sn37 §2.2: context and reference tokenized separately, concatenated, loss over the
+            // last len(reference) next-token positions.
+            let mut encoded = Vec::with_capacity(rows.len());
             for r in rows {
-                // sn37 §2.2: context and reference tokenized separately, concatenated, loss over
-                // the last len(reference) next-token positions.
-                let ctx = tok.encode(&r.id, &r.context, true)?;
+                let mut ids = tok.encode(&r.id, &r.context, true)?;
                 let reference = tok.encode(&r.id, &r.reference, true)?;
-                let mut ids = ctx;
                 ids.extend_from_slice(&reference);
-                let value = scorer.loss(&r.id, &ids, reference.len())?;
-                examples.push(result(&r.id, ExampleValue::Loss(value), reference.len()));
+                encoded.push((ids, reference.len()));
+            }
+            let items: Vec<(&str, &[i64], usize)> = rows
+                .iter()
+                .zip(&encoded)
+                .map(|(r, (ids, n))| (r.id.as_str(), ids.as_slice(), *n))
+                .collect();
+            let values = scorer.losses(&items, options.batch_size)?;
+            for ((id, _, scored), value) in items.into_iter().zip(values) {
+                examples.push(result(id, ExampleValue::Loss(value), scored));
             }
             (Method::ReferenceLoss, None, None)
         }
@@ -556,6 +629,10 @@ pub fn evaluate_dataset(
         acc_norm,
         duplicates: duplicates.map(|d| d.0),
         duplicate_penalty: duplicates.map(|d| d.1),
+        timing: super::Timing {
+            load_secs,
+            score_secs: started.elapsed().as_secs_f64(),
+        },
         text_layout,
         gate,
     })

@@ -251,6 +251,18 @@ fn text_layout_and_gate_parity(name: &str, model: &Path, want: &Value) {
         };
         let report = evaluate_dataset(model, &data, &options).unwrap();
         assert_eq!(report.text_layout, Some(layout));
+        // Read three at a time (every padded sample has the same length): the same numbers,
+        // bit for bit.
+        let batched = evaluate_dataset(
+            model,
+            &data,
+            &EvalOptions {
+                batch_size: 3,
+                ..options.clone()
+            },
+        )
+        .unwrap();
+        assert_eq!(batched.examples, report.examples, "{name} {key} batched");
         let rows = want["text_layouts"][key].as_array().unwrap();
         assert_eq!(report.examples.len(), rows.len());
         for (got, row) in report.examples.iter().zip(rows) {
@@ -274,6 +286,23 @@ fn text_layout_and_gate_parity(name: &str, model: &Path, want: &Value) {
     let Dataset::Text(rows) = &data else {
         panic!("not text")
     };
+    // REFERENCE_LOSS with batching: only samples of equal length share a forward pass.
+    let refs = read_dataset(
+        &Path::new(FIXTURES).join("reference_loss.jsonl"),
+        Method::ReferenceLoss,
+    )
+    .unwrap();
+    let one = evaluate_dataset(model, &refs, &cpu()).unwrap();
+    let four = evaluate_dataset(
+        model,
+        &refs,
+        &EvalOptions {
+            batch_size: 4,
+            ..cpu()
+        },
+    )
+    .unwrap();
+    assert_eq!(one.examples, four.examples, "{name} reference_loss batched");
     let same = Dataset::Text(vec![rows[0].clone(), rows[0].clone()]);
     for (key, layout, data) in [
         ("plain", TextLayout::Plain, &data),
@@ -1174,4 +1203,96 @@ fn cli_sample_only_draws_without_a_model_and_refuses_what_it_cannot_draw() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(says), "{a:?}: {err}");
     }
+}
+
+/// Greedy generation in bf16, the subnet's dtype, against transformers' bf16 `generate` on the
+/// same prompts: MULTIPLE_CHOICE (20 tokens, penalty 1.1) on all seven models and IF_EVAL (200
+/// tokens, penalty 1.2) on six. Every generated token is compared (docs/evaluation.md, "Dtype").
+#[test]
+fn bf16_generation_matches_transformers_bf16() {
+    let bf16 = EvalOptions {
+        dtype: Dtype::Bf16,
+        ..cpu()
+    };
+    let mc = read_dataset(
+        &Path::new(FIXTURES).join("multiple_choice.jsonl"),
+        Method::MultipleChoice,
+    )
+    .unwrap();
+    let Dataset::MultipleChoice(mc_rows) = &mc else {
+        panic!("not multiple choice")
+    };
+    let (mut sequences, mut identical, mut tokens, mut agreeing) = (0, 0, 0, 0);
+    let mut report = String::new();
+    for name in [
+        "llama",
+        "qwen2",
+        "mistral",
+        "mistral_window",
+        "gpt2",
+        "gpt_neox",
+        "gpt_neox_seq",
+    ] {
+        let model = models().join(name);
+        let want = reference(&model);
+        let options = GenerateOptions {
+            max_new_tokens: reprobox_eval::multiple_choice::MAX_NEW_TOKENS,
+            repetition_penalty: reprobox_eval::multiple_choice::REPETITION_PENALTY,
+            stop_at_eos: true,
+            chat: true,
+            eval: bf16.clone(),
+        };
+        let mut compare = |what: String, got: &[i64], want: &[i64]| {
+            let prefix = got.iter().zip(want).take_while(|(a, b)| a == b).count();
+            sequences += 1;
+            identical += usize::from(got == want);
+            tokens += want.len();
+            agreeing += prefix;
+            if got != want {
+                report.push_str(&format!(
+                    "{what}: first {prefix} of {} tokens agree\n",
+                    want.len()
+                ));
+            }
+        };
+        for (ex, row) in mc_rows
+            .iter()
+            .zip(want["bf16"]["multiple_choice"].as_array().unwrap())
+        {
+            let got = generate_greedy(&model, &ex.challenge, &options).unwrap();
+            compare(
+                format!("{name} mc {}", ex.id),
+                &got.new_ids,
+                &ids(&row["new_ids"]),
+            );
+        }
+        let Some(rows) = want["bf16"]["if_eval"].as_array() else {
+            continue;
+        };
+        let options = GenerateOptions {
+            max_new_tokens: ifeval::MAX_NEW_TOKENS,
+            repetition_penalty: ifeval::REPETITION_PENALTY,
+            ..options
+        };
+        for row in rows {
+            for (prompt, new_ids) in row["prompts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .zip(row["new_ids"].as_array().unwrap())
+            {
+                let got = generate_greedy(&model, prompt.as_str().unwrap(), &options).unwrap();
+                compare(
+                    format!("{name} if_eval {}", row["id"]),
+                    &got.new_ids,
+                    &ids(new_ids),
+                );
+            }
+        }
+    }
+    eprintln!(
+        "bf16 generation: {identical} of {sequences} sequences identical, {agreeing} of {tokens} \
+         tokens before the first divergence\n{report}"
+    );
+    assert_eq!(identical, sequences, "{report}");
 }
