@@ -237,3 +237,51 @@ print(json.dumps({"mmlu": kept[:2], "ws": ws}))
     assert_eq!(serde_json::json!(got_mmlu), want["mmlu"]);
     assert_eq!(serde_json::json!(got_ws), want["ws"]);
 }
+
+/// Two FINEWEB samples with the same text make every model fail the reasonable-output gate (the
+/// same prompt gives the same greedy tokens): the task scores the subnet's inf, normalized 1.0.
+#[test]
+fn a_failed_gate_scores_fineweb_inf_and_the_aggregate_counts_it_as_one() {
+    let model = models().join("llama");
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    task_data(&data);
+    std::fs::write(
+        data.join("FINEWEB.jsonl"),
+        "{\"id\": \"a\", \"text\": \"The quick brown fox jumps over the lazy dog.\"}\n\
+         {\"id\": \"b\", \"text\": \"The quick brown fox jumps over the lazy dog.\"}\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .arg("eval")
+        .arg(&model)
+        .args(["--policy", "sn37-b7-multichoice", "--max-examples", "2"])
+        .args(["--format", "json", "--data-dir"])
+        .arg(&data)
+        .env("REPROBOX_EVAL_BIN", evaluator())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let fineweb = v["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["task"] == "FINEWEB")
+        .unwrap();
+    assert!(fineweb["score"].is_null(), "{fineweb}");
+    assert_eq!(fineweb["normalized"], 1.0, "{fineweb}");
+    assert!(
+        fineweb["gate_failed"]
+            .as_str()
+            .unwrap()
+            .contains("20 of 20 positions"),
+        "{fineweb}"
+    );
+    assert!(v["aggregate"].as_f64().unwrap().is_finite(), "{v}");
+}

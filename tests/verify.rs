@@ -1842,6 +1842,59 @@ fn a_subnet_37_submission_is_scored_natively_and_compared_task_by_task() {
     );
 }
 
+/// A rebuilt model that fails FINEWEB's reasonable-output gate (two samples with the same text
+/// give the same 20 greedy tokens) scores the subnet's inf there: a finite claim is not
+/// reproduced, decided by that task, and the reports say inf.
+#[test]
+fn a_failed_reasonable_output_gate_is_not_reproduced_by_fineweb() {
+    let (tmp, sub, data) = sn37_submission("FINEWEB = 6.5");
+    std::fs::write(
+        data.join("FINEWEB.jsonl"),
+        "{\"id\": \"a\", \"text\": \"The quick brown fox jumps over the lazy dog.\"}\n\
+         {\"id\": \"b\", \"text\": \"The quick brown fox jumps over the lazy dog.\"}\n",
+    )
+    .unwrap();
+    let audits = tmp.path().join("audits");
+    let (code, v) = native_verify(&sub, &data, &audits, &[]);
+    assert_eq!(v["verdict"], "NOT_REPRODUCED", "{v}");
+    assert_eq!(code, 1);
+    let reason = v["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("FINEWEB") && reason.contains("reproduced inf"),
+        "{reason}"
+    );
+    let rd = PathBuf::from(v["run_dir"].as_str().unwrap());
+    let r = report(&rd);
+    let e = &r["evaluation"];
+    let fineweb = e["native"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["task"] == "FINEWEB")
+        .unwrap();
+    assert!(fineweb["score"].is_null(), "{fineweb}");
+    assert!(
+        fineweb["gate_failed"].as_str().unwrap().contains("agree"),
+        "{fineweb}"
+    );
+    let row = e["comparison"]["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["task"] == "FINEWEB")
+        .unwrap();
+    assert!(row["reproduced"].is_null(), "{row}");
+    assert_eq!(row["reproduced_normalized"], 1.0, "{row}");
+    assert_eq!(e["comparison"]["decided_by"], "FINEWEB");
+    let md = std::fs::read_to_string(rd.join("report.md")).unwrap();
+    assert!(
+        md.lines()
+            .any(|l| l.contains("FINEWEB") && l.contains("inf")),
+        "{md}"
+    );
+    audit_ok(&rd);
+}
+
 #[test]
 fn missing_task_data_is_an_infra_error_before_anything_is_built() {
     let (tmp, sub, data) = sn37_submission("SYNTHETIC_MMLU = 0.5");

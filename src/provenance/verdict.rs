@@ -37,7 +37,8 @@ pub struct TaskScore {
     pub task: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claimed: Option<f64>,
-    /// `None` when the evaluation did not produce it.
+    /// `None` when the evaluation did not produce it, or when it is infinite (the subnet's inf
+    /// for a failed TEXT_LOSS gate; JSON has no infinity).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reproduced: Option<f64>,
     /// The policy's absolute tolerance for this task.

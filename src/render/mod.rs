@@ -116,7 +116,12 @@ impl ComparisonView {
                 Some(TaskRow {
                     task: t["task"].as_str()?.to_owned(),
                     claimed: t["claimed"].as_f64(),
-                    reproduced: t["reproduced"].as_f64()?,
+                    // JSON has no infinity: a null is the subnet's inf (a failed TEXT_LOSS gate),
+                    // and the task still gets its row.
+                    reproduced: match &t["reproduced"] {
+                        Value::Null => f64::INFINITY,
+                        r => r.as_f64()?,
+                    },
                     interval: t["interval"]
                         .as_array()
                         .and_then(|a| Some([a.first()?.as_f64()?, a.get(1)?.as_f64()?])),
@@ -375,6 +380,9 @@ pub(crate) mod tests {
                  "interval": [0.4, 0.9], "examples": 10},
                 {"task": "gsm", "claimed": null, "reproduced": 0.5, "difference": null,
                  "tolerance": {"absolute": null, "relative": null}, "within_tolerance": null,
+                 "interval": null},
+                {"task": "FINEWEB", "claimed": 2.5, "reproduced": null, "difference": null,
+                 "tolerance": {"absolute": null, "relative": 0.01}, "within_tolerance": false,
                  "interval": null}
             ],
             "aggregate": {"method": "geometric_mean", "claimed": null, "reproduced": 0.6,
@@ -383,7 +391,8 @@ pub(crate) mod tests {
             "decided_by": "mmlu"
         });
         let c = ComparisonView::of(&v).unwrap();
-        assert_eq!(c.tasks.len(), 2);
+        assert_eq!(c.tasks.len(), 3);
+        assert_eq!(c.tasks[2].reproduced, f64::INFINITY);
         assert_eq!(c.tasks[0].interval, Some([0.4, 0.9]));
         assert_eq!(c.tasks[0].tolerance, "±0.01");
         assert_eq!(c.tasks[1].within, None);

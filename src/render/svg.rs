@@ -214,11 +214,22 @@ pub fn claims_chart(title: &str, tasks: &[TaskBar<'_>]) -> String {
                 px(hi)
             );
         }
-        let _ = write!(
-            s,
-            r#"<circle cx="{:.1}" cy="{y:.1}" r="5" fill="{color}" class="reproduced"/>"#,
-            px(t.reproduced)
-        );
+        if t.reproduced.is_finite() {
+            let _ = write!(
+                s,
+                r#"<circle cx="{:.1}" cy="{y:.1}" r="5" fill="{color}" class="reproduced"/>"#,
+                px(t.reproduced)
+            );
+        } else {
+            // The subnet's inf (a failed TEXT_LOSS gate): off the scale, said in words.
+            let _ = write!(
+                s,
+                r#"<text x="{:.1}" y="{:.1}" text-anchor="end" fill="{color}" class="reproduced tick">{} →</text>"#,
+                W - RIGHT,
+                y + 4.0,
+                plain(t.reproduced)
+            );
+        }
         if let Some(c) = t.claimed {
             let cx = px(c);
             let _ = write!(
@@ -373,5 +384,17 @@ mod tests {
         assert_eq!(svg.matches(r#"class="interval""#).count(), 1);
         assert!(svg.contains("#c0392b"));
         assert!(!svg.contains("NaN"));
+
+        // An infinite score is written out at the edge, never drawn at "inf".
+        let inf = [TaskBar {
+            task: "FINEWEB",
+            claimed: Some(2.5),
+            reproduced: f64::INFINITY,
+            interval: None,
+            ok: Some(false),
+        }];
+        let svg = claims_chart("claims", &inf);
+        assert!(svg.contains("inf →"), "{svg}");
+        assert!(!svg.contains("=\"inf\"") && !svg.contains("NaN"), "{svg}");
     }
 }
