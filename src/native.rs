@@ -135,6 +135,11 @@ pub struct NativeTask {
     /// inf as in the subnet (the per-example losses stay in the evaluator's output).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gate_failed: Option<String>,
+    /// TEXT_LOSS: why the gate's outcome may differ from the subnet's: the model's
+    /// generation_config.json samples (the subnet's gate was a random draw; reprobox decodes
+    /// greedily), or sets decoding options reprobox does not apply.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gate_caveat: Option<String>,
 }
 
 /// Why a native evaluation failed.
@@ -339,7 +344,7 @@ pub fn evaluate(
             left,
             &task.name,
         )?;
-        let (score, gate_failed) = read_output(&output, task)?;
+        let (score, gate) = read_output(&output, task)?;
         done.push(NativeTask {
             task: task.name.clone(),
             method,
@@ -348,7 +353,8 @@ pub fn evaluate(
             examples: keep,
             drawn,
             score: score.score,
-            gate_failed,
+            gate_failed: gate.failed,
+            gate_caveat: gate.caveat,
         });
         scores.tasks.insert(task.name.clone(), score);
     }
@@ -514,7 +520,14 @@ fn last_lines(path: &Path, n: usize) -> String {
 }
 
 /// The task's raw score and per-example values from the evaluator's JSON.
-fn read_output(path: &Path, task: &Task) -> Result<(TaskScore, Option<String>), NativeError> {
+/// What the evaluator's output says of TEXT_LOSS's gate.
+#[derive(Debug, Default)]
+struct GateNotes {
+    failed: Option<String>,
+    caveat: Option<String>,
+}
+
+fn read_output(path: &Path, task: &Task) -> Result<(TaskScore, GateNotes), NativeError> {
     let bad = |detail: String| NativeError::Output {
         task: task.name.clone(),
         detail,
@@ -526,7 +539,26 @@ fn read_output(path: &Path, task: &Task) -> Result<(TaskScore, Option<String>), 
         .filter(|m| m.is_finite())
         .ok_or_else(|| bad("no finite `mean`".into()))?;
     // A model that fails TEXT_LOSS's gate gets the subnet's raw score inf (§2.3 (a)).
+    let mut notes = GateNotes::default();
     if let Some(gate) = v.get("gate").filter(|g| !g.is_null()) {
+        let ignored: Vec<&str> = gate["ignored"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
+            .unwrap_or_default();
+        let mut why = Vec::new();
+        if gate["sampled_by_subnet"] == true {
+            why.push(
+                "the model's generation_config.json samples (do_sample), so the subnet's gate was a random draw; reprobox generated greedily"
+                    .to_string(),
+            );
+        }
+        if !ignored.is_empty() {
+            why.push(format!(
+                "generation_config.json sets {}, which reprobox does not apply",
+                ignored.join(", ")
+            ));
+        }
+        notes.caveat = (!why.is_empty()).then(|| why.join("; "));
         let passed = gate["passed"]
             .as_bool()
             .ok_or_else(|| bad("`gate` has no `passed`".into()))?;
@@ -535,12 +567,13 @@ fn read_output(path: &Path, task: &Task) -> Result<(TaskScore, Option<String>), 
                 .as_str()
                 .unwrap_or("the reasonable-output gate failed")
                 .to_string();
+            notes.failed = Some(reason);
             return Ok((
                 TaskScore {
                     score: f64::INFINITY,
                     examples: None,
                 },
-                Some(reason),
+                notes,
             ));
         }
     }
@@ -564,7 +597,7 @@ fn read_output(path: &Path, task: &Task) -> Result<(TaskScore, Option<String>), 
             && ((e.iter().sum::<f64>() / e.len() as f64) - score).abs()
                 <= 1e-9 * score.abs().max(1.0)
     });
-    Ok((TaskScore { score, examples }, None))
+    Ok((TaskScore { score, examples }, notes))
 }
 
 #[cfg(test)]
@@ -674,7 +707,7 @@ mod tests {
             d.path(),
             r#"echo "$@" >&2
 case "$*" in
-  *text_loss*) echo '{"mean": 2.5, "examples": [{"id":"0","value":2},{"id":"1","value":3}], "gate": {"passed": false, "reason": "agree in 12 of 20 positions"}}' ;;
+  *text_loss*) echo '{"mean": 2.5, "examples": [{"id":"0","value":2},{"id":"1","value":3}], "gate": {"passed": false, "reason": "agree in 12 of 20 positions", "sampled_by_subnet": true, "ignored": ["no_repeat_ngram_size"]}}' ;;
   *) echo '{"mean": 0.5, "examples": [{"id":"0","value":0},{"id":"1","value":1}]}' ;;
 esac"#,
         );
@@ -704,6 +737,11 @@ esac"#,
         assert_eq!(
             t.gate_failed.as_deref(),
             Some("agree in 12 of 20 positions")
+        );
+        let caveat = t.gate_caveat.as_deref().unwrap();
+        assert!(
+            caveat.contains("random draw") && caveat.contains("no_repeat_ngram_size"),
+            "{caveat}"
         );
         // inf normalizes to the ceiling's 1.0, as the subnet's INVERSE_EXPONENTIAL does.
         let task = p.evaluation.task("FINEWEB").unwrap();

@@ -85,6 +85,9 @@ struct TaskJson<'a> {
     /// TEXT_LOSS: why the gate failed (the score is then inf, `null` here).
     #[serde(skip_serializing_if = "Option::is_none")]
     gate_failed: Option<&'a str>,
+    /// TEXT_LOSS: why the gate may not be the subnet's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gate_caveat: Option<&'a str>,
 }
 
 fn run_policy(args: &[OsString]) -> i32 {
@@ -178,6 +181,7 @@ fn run_policy(args: &[OsString]) -> i32 {
                 data: &t.data,
                 data_sha256: &t.data_sha256,
                 gate_failed: t.gate_failed.as_deref(),
+                gate_caveat: t.gate_caveat.as_deref(),
                 drawn: t.drawn.as_ref(),
             })
         })
@@ -200,6 +204,9 @@ fn run_policy(args: &[OsString]) -> i32 {
                 );
                 if let Some(why) = t.gate_failed {
                     println!("{}	reasonable-output gate failed, score inf: {why}", t.task);
+                }
+                if let Some(why) = t.gate_caveat {
+                    println!("{}	note on the gate: {why}", t.task);
                 }
             }
             match json.aggregate {
