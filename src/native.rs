@@ -115,6 +115,17 @@ pub fn words_file(data_dir: &Path, task: &Task) -> PathBuf {
     data_dir.join(format!("{}.words.txt", task.name))
 }
 
+/// The file a task's examples come from: with a seed, WORD_SORTING's word list when there is
+/// one; else `<TASK>.jsonl` (for SYNTHETIC_MMLU with a seed, the pool).
+pub fn source_file(data_dir: &Path, task: &Task, seeded: bool) -> PathBuf {
+    let words = words_file(data_dir, task);
+    if seeded && task.method == Method::WordSorting && words.is_file() {
+        words
+    } else {
+        data_file(data_dir, task)
+    }
+}
+
 /// One task's data and result.
 #[derive(Debug, Clone, Serialize)]
 pub struct NativeTask {
@@ -251,14 +262,13 @@ pub fn evaluate(
             task: task.name.clone(),
             method: format!("{:?}", task.method).to_lowercase(),
         })?;
-        let mut source = data_file(&opts.data_dir, task);
+        let source = source_file(&opts.data_dir, task, opts.seed.is_some());
         let data = opts.out_dir.join(format!("{}.data.jsonl", task.name));
         // With a seed, the subnet's loader draws the examples (SYNTHETIC_MMLU from the data file
         // as a pool; WORD_SORTING from its word list, when one is given).
         let draw = match (&opts.seed, task.method) {
             (Some(seed), Method::MultipleChoice) => Some((seed, "--data")),
-            (Some(seed), Method::WordSorting) if words_file(&opts.data_dir, task).is_file() => {
-                source = words_file(&opts.data_dir, task);
+            (Some(seed), Method::WordSorting) if source != data_file(&opts.data_dir, task) => {
                 Some((seed, "--words"))
             }
             _ => None,
@@ -391,6 +401,8 @@ fn draw_examples(
     })?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
+        // Where the error's hint sends the reader.
+        let _ = std::fs::write(opts.out_dir.join(format!("{}.log", task.name)), &out.stderr);
         return Err(NativeError::Failed {
             task: task.name.clone(),
             code: out

@@ -1736,7 +1736,9 @@ fn a_subnet_37_submission_is_scored_natively_and_compared_task_by_task() {
     let hash = "0x1f2e3d4c5b6a79880123456789abcdef0123456789abcdef0123456789abcdef";
     let words = eval_models::fixtures().join("words.txt");
     let (tmp, _, data) = sn37_submission("");
+    // With a seed the word list replaces WORD_SORTING.jsonl, at plan too.
     std::fs::copy(&words, data.join("WORD_SORTING.words.txt")).unwrap();
+    std::fs::remove_file(data.join("WORD_SORTING.jsonl")).unwrap();
     let out = Command::new(BIN)
         .arg("eval")
         .arg(eval_models::models().join("llama"))
@@ -1771,6 +1773,7 @@ fn a_subnet_37_submission_is_scored_natively_and_compared_task_by_task() {
 
     let (tmp, sub, data) = sn37_submission(&claims.join(", "));
     std::fs::copy(&words, data.join("WORD_SORTING.words.txt")).unwrap();
+    std::fs::remove_file(data.join("WORD_SORTING.jsonl")).unwrap();
     let audits = tmp.path().join("audits");
     let (code, v) = native_verify(&sub, &data, &audits, &["--task-block-hash", hash]);
     assert_eq!(v["verdict"], "REPRODUCED", "{v}");

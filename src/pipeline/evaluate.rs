@@ -148,7 +148,7 @@ pub fn native_plan(
         .evaluation
         .tasks
         .iter()
-        .map(|t| crate::native::data_file(data_dir, t))
+        .map(|t| crate::native::source_file(data_dir, t, seed.is_some()))
         .filter(|p| !p.is_file())
         .map(|p| p.display().to_string())
         .collect();
