@@ -158,6 +158,7 @@ pub fn run(args: EvalArgs) -> i32 {
         },
         gate: args.gate,
         batch_size: args.batch_size as usize,
+        progress: Some(stderr_progress(method)),
     };
     if method != Method::TextLoss && (args.gate || args.text_layout != TextLayoutArg::Plain) {
         output::print_error(&EvalError::BadArgument {
@@ -212,6 +213,23 @@ pub fn run(args: EvalArgs) -> i32 {
             }
         }
     }
+}
+
+/// Progress on stderr: a line at most every 5 s, and at the end (stdout keeps the result).
+fn stderr_progress(method: Method) -> eval::Progress {
+    let started = std::time::Instant::now();
+    let last = std::sync::Mutex::new(started);
+    eval::Progress(std::sync::Arc::new(move |done, total| {
+        let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
+        if done == total || last.elapsed() >= std::time::Duration::from_secs(5) {
+            *last = std::time::Instant::now();
+            eprintln!(
+                "[eval] {} {done}/{total} examples, {:.0} s",
+                method.name(),
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }))
 }
 
 /// `--max-time`: a positive, finite number of seconds.

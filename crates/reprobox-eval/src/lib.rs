@@ -240,6 +240,18 @@ pub struct EvalOptions {
     /// one forward pass (0 and 1: one at a time). Rows of equal length need no padding or mask,
     /// so no number changes.
     pub batch_size: usize,
+    /// Hears `(examples done, examples in all)` as scoring goes on (the library never prints).
+    pub progress: Option<Progress>,
+}
+
+/// A progress callback: `(examples done, examples in all)`.
+#[derive(Clone)]
+pub struct Progress(pub std::sync::Arc<dyn Fn(usize, usize) + Send + Sync>);
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Progress(..)")
+    }
 }
 
 /// How TEXT_LOSS tokenizes a sample (sn37-evaluation.md §3.3; docs/evaluation.md).

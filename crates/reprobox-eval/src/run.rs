@@ -73,13 +73,24 @@ impl Scorer {
     /// [`Scorer::loss`] of several `(id, ids, scored)` items, read `batch` at a time among items
     /// of the same length (and one at a time otherwise), in item order. Batching changes no
     /// number: rows of equal length need no padding and no mask.
-    fn losses(&self, items: &[(&str, &[i64], usize)], batch: usize) -> Result<Vec<f64>, EvalError> {
+    fn losses(
+        &self,
+        items: &[(&str, &[i64], usize)],
+        batch: usize,
+        tick: &dyn Fn(usize),
+    ) -> Result<Vec<f64>, EvalError> {
         if batch <= 1 {
             return items
                 .iter()
-                .map(|(id, ids, scored)| self.loss(id, ids, *scored))
+                .enumerate()
+                .map(|(i, (id, ids, scored))| {
+                    let v = self.loss(id, ids, *scored);
+                    tick(i + 1);
+                    v
+                })
                 .collect();
         }
+        let mut done = 0;
         let mut out = vec![0.0; items.len()];
         // Items grouped by length, each group in item order.
         let mut by_len: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
@@ -91,6 +102,8 @@ impl Scorer {
                 if chunk.len() == 1 {
                     let (id, ids, scored) = items[chunk[0]];
                     out[chunk[0]] = self.loss(id, ids, scored)?;
+                    done += 1;
+                    tick(done);
                     continue;
                 }
                 let mut rows = Vec::with_capacity(chunk.len());
@@ -125,6 +138,8 @@ impl Scorer {
                     )?;
                     out[i] = loss.f_double_value(&[])?;
                 }
+                done += chunk.len();
+                tick(done);
             }
         }
         Ok(out)
@@ -380,6 +395,12 @@ pub fn evaluate_dataset(
     let device = scorer.device;
     let load_secs = started.elapsed().as_secs_f64();
     let started = Instant::now();
+    let total = dataset.len();
+    let tick = |done: usize| {
+        if let Some(p) = &options.progress {
+            (p.0)(done, total);
+        }
+    };
 
     let mut examples = Vec::with_capacity(dataset.len());
     let mut duplicates = None;
@@ -405,7 +426,7 @@ pub fn evaluate_dataset(
                 .zip(&encoded)
                 .map(|(r, ids)| (r.id.as_str(), ids.as_slice(), ids.len().saturating_sub(1)))
                 .collect();
-            let values = scorer.losses(&items, options.batch_size)?;
+            let values = scorer.losses(&items, options.batch_size, &tick)?;
             for ((id, _, scored), value) in items.into_iter().zip(values) {
                 examples.push(result(id, ExampleValue::Loss(value), scored));
             }
@@ -427,7 +448,7 @@ pub fn evaluate_dataset(
                 .zip(&encoded)
                 .map(|(r, (ids, n))| (r.id.as_str(), ids.as_slice(), *n))
                 .collect();
-            let values = scorer.losses(&items, options.batch_size)?;
+            let values = scorer.losses(&items, options.batch_size, &tick)?;
             for ((id, _, scored), value) in items.into_iter().zip(values) {
                 examples.push(result(id, ExampleValue::Loss(value), scored));
             }
@@ -486,6 +507,7 @@ pub fn evaluate_dataset(
                 res.correct = Some(correct);
                 res.correct_norm = Some(correct_norm);
                 examples.push(res);
+                tick(examples.len());
             }
             let n = rows.len().max(1) as f64;
             (
@@ -526,6 +548,7 @@ pub fn evaluate_dataset(
                 res.generated = Some(text);
                 res.letter = Some(letter.unwrap_or("").to_string());
                 examples.push(res);
+                tick(examples.len());
             }
             let n = rows.len().max(1) as f64;
             (Method::MultipleChoice, Some(hits as f64 / n), None)
@@ -541,6 +564,7 @@ pub fn evaluate_dataset(
                 ids.extend_from_slice(&reference);
                 let value = scorer.loss(&r.id, &ids, reference.len())?;
                 examples.push(result(&r.id, ExampleValue::Loss(value), reference.len()));
+                tick(examples.len());
             }
             (Method::WordSorting, None, None)
         }
@@ -574,6 +598,7 @@ pub fn evaluate_dataset(
                     stopped[i] = stop;
                 }
                 generated.push((new_tokens, stopped));
+                tick(generated.len());
                 samples.push(ifeval::Sample {
                     id: r.id.clone(),
                     rules: r.rules.clone(),

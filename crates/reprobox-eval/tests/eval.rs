@@ -1296,3 +1296,41 @@ fn bf16_generation_matches_transformers_bf16() {
     );
     assert_eq!(identical, sequences, "{report}");
 }
+
+#[test]
+fn progress_is_heard_for_every_example_and_printed_on_stderr() {
+    let model = models().join("llama");
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let options = EvalOptions {
+        batch_size: 3,
+        progress: Some(reprobox_eval::Progress(std::sync::Arc::new(move |d, t| {
+            s.lock().unwrap().push((d, t))
+        }))),
+        ..cpu()
+    };
+    evaluate(
+        &model,
+        Method::TextLoss,
+        &Path::new(FIXTURES).join("text_loss.jsonl"),
+        &options,
+    )
+    .unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.last(), Some(&(4, 4)), "{seen:?}");
+    assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "{seen:?}");
+
+    let out = reprobox_eval(&[
+        model.to_str().unwrap(),
+        "--method",
+        "reference_loss",
+        "--data",
+        Path::new(FIXTURES)
+            .join("reference_loss.jsonl")
+            .to_str()
+            .unwrap(),
+    ]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("[eval] reference_loss"), "{err}");
+}
