@@ -267,6 +267,13 @@ async fn serve<E: ContainerEngine + Clone + 'static>(
             .as_deref()
             .and_then(|g| g.parse::<IpAddr>().ok()),
     ) else {
+        // A server that has already exited has no address any more: that is its own failure,
+        // not the host's (the same as an exit while readiness is polled, below).
+        if !state.running {
+            let outcome = finished(watcher).await?;
+            let reason = exited_before_ready(&outcome, &spec.readiness, "none: it exited first");
+            return Ok((Served::NotReady { reason }, Some(outcome)));
+        }
         let _ = stop_server(watcher).await;
         return Err(ServeError::HostNotOnNetwork {
             network: network.to_owned(),
@@ -290,16 +297,7 @@ async fn serve<E: ContainerEngine + Clone + 'static>(
     let ready_after = loop {
         if watcher.0.is_finished() {
             let outcome = finished(watcher).await?;
-            let how = match outcome.status {
-                super::RunStatus::Failed { exit_code } => format!("exited with code {exit_code}"),
-                super::RunStatus::Succeeded => "exited with code 0".to_owned(),
-                super::RunStatus::Oom => "ran out of memory".to_owned(),
-                super::RunStatus::Timeout => "ran past its deadline".to_owned(),
-            };
-            let reason = format!(
-                "the model server {how} before it answered {} {} (last attempt: {last})",
-                r.method, r.path
-            );
+            let reason = exited_before_ready(&outcome, r, &last);
             return Ok((Served::NotReady { reason }, Some(outcome)));
         }
         let elapsed = started.elapsed();
@@ -366,6 +364,20 @@ fn bind_socket(local: IpAddr) -> std::io::Result<tokio::net::TcpSocket> {
     };
     socket.bind(SocketAddr::new(local, 0))?;
     Ok(socket)
+}
+
+/// Why a server that ended before it was ready is not ready.
+fn exited_before_ready(outcome: &RunOutcome, r: &Readiness, last: &str) -> String {
+    let how = match outcome.status {
+        super::RunStatus::Failed { exit_code } => format!("exited with code {exit_code}"),
+        super::RunStatus::Succeeded => "exited with code 0".to_owned(),
+        super::RunStatus::Oom => "ran out of memory".to_owned(),
+        super::RunStatus::Timeout => "ran past its deadline".to_owned(),
+    };
+    format!(
+        "the model server {how} before it answered {} {} (last attempt: {last})",
+        r.method, r.path
+    )
 }
 
 /// One readiness request from `local` (the gateway: the host's address on the bridge) to the
