@@ -54,6 +54,12 @@ impl Scorer {
 
     /// Mean cross-entropy of the last `scored` next-token predictions of `ids`.
     fn loss(&self, id: &str, ids: &[i64], scored: usize) -> Result<f64, EvalError> {
+        self.scorable(id, ids, scored)?;
+        self.mean_ce(&self.model.logits(ids)?, ids, scored)
+    }
+
+    /// Checks `ids` fit the model and leave `scored` next-token positions to score.
+    fn scorable(&self, id: &str, ids: &[i64], scored: usize) -> Result<(), EvalError> {
         self.check(id, ids)?;
         let n = ids.len();
         if n < 2 || scored == 0 || scored > n - 1 {
@@ -62,7 +68,13 @@ impl Scorer {
                 message: format!("{n} tokens leave no next-token position to score"),
             });
         }
-        let logits = self.model.logits(ids)?;
+        Ok(())
+    }
+
+    /// The mean cross-entropy of the `[T, V]` logits of `ids` over its last `scored` next-token
+    /// positions.
+    fn mean_ce(&self, logits: &Tensor, ids: &[i64], scored: usize) -> Result<f64, EvalError> {
+        let n = ids.len();
         let pred = logits.f_narrow(0, (n - 1 - scored) as i64, scored as i64)?;
         let labels = Tensor::f_from_slice(&ids[n - scored..])?.f_to(self.device)?;
         let loss =
@@ -109,34 +121,13 @@ impl Scorer {
                 let mut rows = Vec::with_capacity(chunk.len());
                 for &i in chunk {
                     let (id, ids, scored) = items[i];
-                    self.check(id, ids)?;
-                    let n = ids.len();
-                    if n < 2 || scored == 0 || scored > n - 1 {
-                        return Err(EvalError::Degenerate {
-                            id: id.to_string(),
-                            message: format!("{n} tokens leave no next-token position to score"),
-                        });
-                    }
+                    self.scorable(id, ids, scored)?;
                     rows.push(ids);
                 }
                 let logits = self.model.logits_batch(&rows)?;
                 for (b, &i) in chunk.iter().enumerate() {
                     let (_, ids, scored) = items[i];
-                    let n = ids.len();
-                    let pred = logits.f_select(0, b as i64)?.f_narrow(
-                        0,
-                        (n - 1 - scored) as i64,
-                        scored as i64,
-                    )?;
-                    let labels = Tensor::f_from_slice(&ids[n - scored..])?.f_to(self.device)?;
-                    let loss = pred.f_cross_entropy_loss::<Tensor>(
-                        &labels,
-                        None,
-                        Reduction::Mean,
-                        -100,
-                        0.0,
-                    )?;
-                    out[i] = loss.f_double_value(&[])?;
+                    out[i] = self.mean_ce(&logits.f_select(0, b as i64)?, ids, scored)?;
                 }
                 done += chunk.len();
                 tick(done);

@@ -275,12 +275,6 @@ pub fn generate(
     seed: &str,
     samples: usize,
 ) -> Result<Vec<WordSortingExample>, String> {
-    if words.len() < MAX_WORD_COUNT as usize {
-        return Err(format!(
-            "the word list has {} words; the generator draws up to {MAX_WORD_COUNT}",
-            words.len()
-        ));
-    }
     let mut rng = PyRandom::from_decimal(seed)?;
     generate_with(words, &mut rng, samples)
 }
