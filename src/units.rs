@@ -19,14 +19,25 @@ pub const DURATION_FORMS: &str = "a string like \"24h\", \"90m\", \"30s\", \"1h3
 pub const SIZE_FORMS: &str = "a string like \"128GiB\", \"500GiB\", \"512MiB\" or \"4096B\" \
      (binary units B, KiB, MiB, GiB, TiB; decimal units KB, MB, GB, TB; a decimal fraction such as \"15.1GiB\" is allowed)";
 
+/// The longest duration a policy or profile may write: 30 days. No competition's wall clock is
+/// longer, and a bound keeps every deadline (`now + limit`) far inside what the clock can hold.
+pub const MAX_DURATION: Duration = Duration::from_secs(30 * 86_400);
+
 /// Parses a duration such as `"24h"`, `"90m"`, `"1h30m"`, `"720s"` or `"2d"`.
 ///
 /// Each component is a non-negative integer followed by one unit (`d`, `h`, `m`, `s`, `ms`); units must
 /// appear at most once and in decreasing order, so `"30m1h"` is rejected rather than guessed at.
+/// Nothing else is accepted: no spaces around it, and nothing longer than [`MAX_DURATION`].
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let s = text.trim();
+    let s = text;
     if s.is_empty() {
         return Err(format!("empty duration; expected {DURATION_FORMS}"));
+    }
+    if s.trim() != s {
+        return Err(format!(
+            "invalid duration `{text}`: spaces before or after it are not allowed (hint: write `{}`); expected {DURATION_FORMS}",
+            s.trim()
+        ));
     }
     // In milliseconds.
     let mut total: u64 = 0;
@@ -75,7 +86,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             .ok_or_else(|| format!("invalid duration `{text}`: too large"))?;
         rest = tail;
     }
-    Ok(Duration::from_millis(total))
+    let d = Duration::from_millis(total);
+    if d > MAX_DURATION {
+        return Err(format!(
+            "invalid duration `{text}`: longer than 30d, the longest limit reprobox accepts"
+        ));
+    }
+    Ok(d)
 }
 
 /// Formats a duration the way policy files write it, in hours, minutes and seconds as rules state
@@ -265,7 +282,8 @@ mod tests {
             ("2d", 172_800),
             ("1d2h3m4s", 93_784),
             ("0s", 0),
-            (" 1h ", 3_600),
+            ("30d", 2_592_000),
+            ("720h", 2_592_000),
         ];
         for (text, secs) in cases {
             assert_eq!(
@@ -297,9 +315,25 @@ mod tests {
             "-1h",
             "99999999999999999999s",
             "1w",
+            // Issue 17 item 5: no spaces around it, and a bound.
+            "  24h",
+            "24h ",
+            " 1h ",
+            "\t2h",
+            "31d",
+            "30d1ms",
+            "2592001s",
+            "18446744073709551s",
         ] {
             assert!(parse_duration(text).is_err(), "{text} should be rejected");
         }
+        let err = parse_duration("  24h").unwrap_err();
+        assert!(
+            err.contains("spaces") && err.contains("write `24h`"),
+            "{err}"
+        );
+        let err = parse_duration("31d").unwrap_err();
+        assert!(err.contains("longer than 30d"), "{err}");
         let err = parse_duration("24x").unwrap_err();
         assert!(
             err.contains("unknown unit `x`") && err.contains("\"24h\""),

@@ -555,6 +555,38 @@ fn load_dir_errors() {
     ));
 }
 
+/// Issue 17 item 5: a policy directory's files are its own, not links to files elsewhere.
+#[test]
+fn a_policy_linked_from_outside_the_directory_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let (dir, outside) = (t.path().join("policies"), t.path().join("elsewhere"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::copy(
+        repo().join("policies/open-data.toml"),
+        dir.join("open-data.toml"),
+    )
+    .unwrap();
+    std::fs::copy(fixture("base.toml"), outside.join("base.toml")).unwrap();
+    std::os::unix::fs::symlink(outside.join("base.toml"), dir.join("base.toml")).unwrap();
+    let err = PolicySet::load_dir(&dir).unwrap_err();
+    assert!(matches!(err, PolicyError::SymlinkEscape { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("base.toml") && text.contains("outside") && text.contains("hint"),
+        "{text}"
+    );
+    // Linked from inside the directory, it loads.
+    std::fs::remove_file(dir.join("base.toml")).unwrap();
+    std::fs::create_dir(dir.join("shared")).unwrap();
+    std::fs::copy(fixture("base.toml"), dir.join("shared/base.toml")).unwrap();
+    std::os::unix::fs::symlink(dir.join("shared/base.toml"), dir.join("base.toml")).unwrap();
+    assert_eq!(
+        PolicySet::load_dir(&dir).unwrap().ids().collect::<Vec<_>>(),
+        ["base"]
+    );
+}
+
 #[test]
 fn open_data_rejects_closed_license_in_known_list() {
     let text = std::fs::read_to_string(repo().join("policies/open-data.toml")).unwrap();

@@ -210,13 +210,10 @@ pub fn harness_plan(policy: &Policy, eval_image: Option<&str>) -> Option<Harness
     })
 }
 
-/// Whether a scores file name stays inside `eval/`: one or more plain components.
+/// Whether a scores file name stays inside `eval/`: one or more plain components (the rule the
+/// policy loader applies to `scores_file`; checked again here for `--eval-image` plans).
 pub fn scores_file_is_safe(name: &str) -> bool {
-    !name.is_empty()
-        && !name.starts_with('/')
-        && name
-            .split('/')
-            .all(|c| !c.is_empty() && c != "." && c != ".." && !c.contains('\\'))
+    crate::policy::is_relative_inside(name)
 }
 
 /// Where the submitted model's evaluation writes, under `eval/`.

@@ -64,6 +64,16 @@ pub enum PolicyError {
         /// Second file.
         second: PathBuf,
     },
+    /// A file in the policy directory is a symlink to somewhere outside it.
+    #[error("`{}` is a symlink to `{}`, outside the policy directory `{}` (hint: copy the file into the directory instead of linking to it)", path.display(), target.display(), dir.display())]
+    SymlinkEscape {
+        /// The link.
+        path: PathBuf,
+        /// Where it resolves.
+        target: PathBuf,
+        /// The directory it must stay in.
+        dir: PathBuf,
+    },
     /// A policy directory has no `open-data.toml`.
     #[error("`{}` has no open-data.toml (hint: copy policies/open-data.toml from the reprobox sources into it)", dir.display())]
     MissingOpenData {
@@ -184,6 +194,21 @@ pub enum Problem {
     /// A known open dataset whose license is not in `open_licenses`.
     #[error("license `{0}` is not in open_licenses")]
     LicenseNotOpen(String),
+    /// A file name that would leave the directory it is resolved in.
+    #[error(
+        "`{0}` must stay inside its directory: a relative path of plain names (no `..` or `.`, no empty part, no backslash, not absolute)"
+    )]
+    PathEscape(String),
+    /// A sandbox profile name that is not a plain file stem.
+    #[error(
+        "`{0}` is not a sandbox profile name: letters, digits, `-` and `_` only (it names sandboxes/<name>.toml)"
+    )]
+    BadProfileName(String),
+    /// A task name that cannot be a file name (task data is `<name>.jsonl`).
+    #[error(
+        "task name `{0}` must be letters, digits, `_`, `-` and `.`, not starting with `.` (it names the task's data file `<name>.jsonl`)"
+    )]
+    BadTaskName(String),
 }
 
 impl Problem {
@@ -236,6 +261,11 @@ impl Problem {
             Problem::LicenseNotOpen(_) => {
                 "add the license to open_licenses, or move the dataset out of the open list"
             }
+            Problem::PathEscape(_) => "write a file name such as \"scores.json\"",
+            Problem::BadProfileName(_) => {
+                "write the name of a profile in sandboxes/, e.g. sandbox = \"strict\""
+            }
+            Problem::BadTaskName(_) => "use a name like \"SYNTHETIC_MMLU\" or \"mmlu\"",
         }
     }
 }

@@ -25,8 +25,9 @@ pub use model::{
 };
 pub use open_data::{DataStatus, DeniedEntry, OpenDataRegistry, OpenDataset};
 pub use raw::ReadyMethod;
+pub(crate) use set::resolves_outside;
 pub use set::{
     BUILTIN_OPEN_DATA, BUILTIN_POLICIES, OPEN_DATA_FILE, PolicySet, PolicySource,
     policy_json_schema,
 };
-pub use validate::{parse_open_data, parse_policy};
+pub use validate::{is_relative_inside, parse_open_data, parse_policy};

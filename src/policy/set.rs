@@ -95,6 +95,15 @@ impl PolicySet {
                 dir: dir.to_owned(),
             });
         }
+        for path in std::iter::once(&open_path).chain(&files) {
+            if let Some(target) = resolves_outside(dir, path) {
+                return Err(PolicyError::SymlinkEscape {
+                    path: path.clone(),
+                    target,
+                    dir: dir.to_owned(),
+                });
+            }
+        }
         let open_text = std::fs::read_to_string(&open_path).map_err(io(&open_path))?;
         let mut set = Self::empty(
             parse_open_data(&open_text, &open_path)?,
@@ -182,4 +191,13 @@ impl PolicySet {
 pub fn policy_json_schema() -> serde_json::Value {
     serde_json::to_value(schemars::schema_for!(super::raw::RawPolicy))
         .unwrap_or(serde_json::Value::Null)
+}
+
+/// Where `path` (a file named in `dir`) really is, when following its symlinks leads outside
+/// `dir`; `None` when it stays inside (or cannot be resolved: reading it then fails with the I/O
+/// error). Policy and profile files are trusted only as the directory's own files.
+pub(crate) fn resolves_outside(dir: &Path, path: &Path) -> Option<PathBuf> {
+    let real_dir = std::fs::canonicalize(dir).ok()?;
+    let real = std::fs::canonicalize(path).ok()?;
+    (!real.starts_with(&real_dir)).then_some(real)
 }

@@ -179,6 +179,35 @@ impl Checker<'_> {
     }
 }
 
+/// Whether `name`, joined to a directory, stays inside it: one or more `/`-separated plain
+/// components (no `.`, `..` or empty component, no backslash, not absolute). Lexical: the
+/// directory it is joined to is reprobox's own (a run's `eval/`), where a symlink is refused
+/// when the file is read.
+pub fn is_relative_inside(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('/')
+        && name
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != ".." && !c.contains('\\'))
+}
+
+/// A sandbox profile name: the stem of `sandboxes/<name>.toml`, as the profile loader accepts it.
+fn is_profile_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// A task name: a file stem (`<name>.jsonl`, `<name>.data.jsonl`), never a path.
+fn is_task_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
 fn is_kebab(id: &str) -> bool {
     !id.is_empty()
         && id
@@ -228,6 +257,9 @@ pub fn parse_policy(text: &str, path: &Path) -> Result<Policy, PolicyError> {
         }
     }
     c.non_empty("sandbox", &raw.sandbox)?;
+    if !is_profile_name(&raw.sandbox) {
+        return Err(c.fail("sandbox", Problem::BadProfileName(raw.sandbox.clone())));
+    }
 
     // Tracks.
     if raw.tracks.is_empty() {
@@ -378,6 +410,9 @@ pub fn parse_policy(text: &str, path: &Path) -> Result<Policy, PolicyError> {
     for (i, t) in e.tasks.iter().enumerate() {
         let f = |name: &str| format!("evaluation.tasks[{i}].{name}");
         c.non_empty(&f("name"), &t.name)?;
+        if !is_task_name(&t.name) {
+            return Err(c.fail(f("name"), Problem::BadTaskName(t.name.clone())));
+        }
         if !names.insert(t.name.as_str()) {
             return Err(c.fail(f("name"), Problem::Duplicate(t.name.clone())));
         }
@@ -452,6 +487,14 @@ pub fn parse_policy(text: &str, path: &Path) -> Result<Policy, PolicyError> {
         None => None,
         Some(h) => {
             c.non_empty("evaluation.harness.image", &h.image)?;
+            if let Some(name) = &h.scores_file
+                && !is_relative_inside(name)
+            {
+                return Err(c.fail(
+                    "evaluation.harness.scores_file",
+                    Problem::PathEscape(name.clone()),
+                ));
+            }
             Some(Harness {
                 image: h.image.clone(),
                 command: h.command.clone(),
@@ -734,5 +777,105 @@ mod tests {
         let bad = B7.replace("\"append_eos\"", "\"pad_right\"");
         let e = parse_policy(&bad, path).unwrap_err().to_string();
         assert!(e.contains("unknown variant"), "{e}");
+    }
+
+    /// Issue 17 item 5: every name a policy resolves in a directory stays inside it; durations
+    /// are strict; unknown keys are refused.
+    #[test]
+    fn names_that_leave_their_directory_and_loose_durations_are_refused() {
+        let path = Path::new("neurips-2023-llm-efficiency.toml");
+        let cases: [(&str, &str, &str, &str); 11] = [
+            (
+                "scores_file = \"scores.json\"",
+                "scores_file = \"../../../../etc/passwd\"",
+                "evaluation.harness.scores_file",
+                "must stay inside",
+            ),
+            (
+                "scores_file = \"scores.json\"",
+                "scores_file = \"/etc/passwd\"",
+                "evaluation.harness.scores_file",
+                "must stay inside",
+            ),
+            (
+                "scores_file = \"scores.json\"",
+                "scores_file = \"out/../../x\"",
+                "evaluation.harness.scores_file",
+                "must stay inside",
+            ),
+            (
+                "sandbox = \"strict\"",
+                "sandbox = \"../../etc/passwd\"",
+                "`sandbox`",
+                "not a sandbox profile name",
+            ),
+            (
+                "sandbox = \"strict\"",
+                "sandbox = \"/etc/strict\"",
+                "`sandbox`",
+                "not a sandbox profile name",
+            ),
+            (
+                "name = \"mmlu\"",
+                "name = \"../mmlu\"",
+                "evaluation.tasks[1].name",
+                "task name",
+            ),
+            (
+                "name = \"mmlu\"",
+                "name = \".hidden\"",
+                "evaluation.tasks[1].name",
+                "task name",
+            ),
+            (
+                "train = \"24h\"",
+                "train = \"  24h\"",
+                "limits.train",
+                "spaces",
+            ),
+            (
+                "train = \"24h\"",
+                "train = \"24\"",
+                "limits.train",
+                "no unit",
+            ),
+            (
+                "train = \"24h\"",
+                "train = \"400d\"",
+                "limits.train",
+                "longer than 30d",
+            ),
+            (
+                "sandbox = \"strict\"",
+                "sandbox = \"strict\"\nsandbox_dir = \"/tmp\"",
+                "sandbox_dir",
+                "unknown field",
+            ),
+        ];
+        for (from, to, field, want) in cases {
+            let text = NEURIPS.replacen(from, to, 1);
+            assert_ne!(
+                text, NEURIPS,
+                "the anchor `{from}` is in the shipped policy"
+            );
+            let e = parse_policy(&text, path).unwrap_err().to_string();
+            assert!(
+                e.contains(field) && e.contains(want) && e.contains("hint"),
+                "{to}: {e}"
+            );
+        }
+        let nested = NEURIPS.replace(
+            "scores_file = \"scores.json\"",
+            "scores_file = \"out/scores.json\"",
+        );
+        assert_eq!(
+            parse_policy(&nested, path)
+                .unwrap()
+                .evaluation
+                .harness
+                .unwrap()
+                .scores_file,
+            "out/scores.json"
+        );
     }
 }

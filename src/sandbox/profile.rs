@@ -49,6 +49,16 @@ pub enum ProfileError {
         /// The names that exist.
         known: String,
     },
+    /// A profile file that is a symlink to somewhere outside its directory.
+    #[error("sandbox profile {} is a symlink to {}, outside {} (hint: copy the profile into the directory instead of linking to it)", path.display(), target.display(), dir.display())]
+    SymlinkEscape {
+        /// The link.
+        path: PathBuf,
+        /// Where it resolves.
+        target: PathBuf,
+        /// The directory it must stay in.
+        dir: PathBuf,
+    },
     /// A profile name that cannot be a file name.
     #[error("invalid sandbox profile name `{name}` (hint: use letters, digits, `-` and `_` only)")]
     BadName {
@@ -650,6 +660,13 @@ impl SandboxProfile {
     pub fn load(dir: &Path, name: &str) -> Result<Self, ProfileError> {
         check_name(name)?;
         let path = dir.join(format!("{name}.toml"));
+        if let Some(target) = crate::policy::resolves_outside(dir, &path) {
+            return Err(ProfileError::SymlinkEscape {
+                path,
+                target,
+                dir: dir.to_owned(),
+            });
+        }
         if path.is_file() {
             Self::from_file(&path)
         } else {
@@ -789,6 +806,35 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("requires a newer reprobox"), "{err}");
+    }
+
+    /// Issue 17 item 5: a profile's durations are strict, and its file stays in its directory.
+    #[test]
+    fn loose_durations_and_a_profile_linked_from_outside_are_refused() {
+        for (to, want) in [
+            ("grace_period = \" 30s\"", "spaces"),
+            ("grace_period = \"30\"", "no unit"),
+            ("grace_period = \"31d\"", "longer than 30d"),
+        ] {
+            let src = edit("grace_period = \"30s\"", to);
+            let err = SandboxProfile::from_toml("t", &src, "t.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("t.toml:") && err.contains(want), "{to}: {err}");
+        }
+        let t = tempfile::tempdir().unwrap();
+        let (dir, outside) = (t.path().join("sandboxes"), t.path().join("elsewhere"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("lax.toml"), STRICT).unwrap();
+        std::os::unix::fs::symlink(outside.join("lax.toml"), dir.join("lax.toml")).unwrap();
+        let err = SandboxProfile::load(&dir, "lax").unwrap_err();
+        assert!(matches!(err, ProfileError::SymlinkEscape { .. }), "{err}");
+        assert!(err.to_string().contains("outside"), "{err}");
+        // A link that stays inside the directory is the directory's own file.
+        std::fs::write(dir.join("real.toml"), STRICT).unwrap();
+        std::os::unix::fs::symlink(dir.join("real.toml"), dir.join("alias.toml")).unwrap();
+        SandboxProfile::load(&dir, "alias").unwrap();
     }
 
     #[test]
