@@ -117,9 +117,10 @@ fn mean(xs: &[f64]) -> f64 {
 
 /// A 95 % percentile bootstrap interval of the mean of `examples`, from
 /// [`BOOTSTRAP_RESAMPLES`] resamples drawn with a generator seeded by `seed` (so a report can be
-/// recomputed exactly).
+/// recomputed exactly). `None` for no examples, and for any value that is NaN or infinite: the
+/// resampled means would be NaN or infinite too, and an interval of them means nothing.
 pub fn bootstrap_interval(examples: &[f64], seed: u64) -> Option<[f64; 2]> {
-    if examples.is_empty() {
+    if examples.is_empty() || examples.iter().any(|v| !v.is_finite()) {
         return None;
     }
     let n = examples.len();
@@ -282,6 +283,13 @@ pub enum CompareError {
     },
     #[error("the manifest claims no score for any task the policy evaluates ({}) (hint: `claims.scores` keys are the policy's task names)", expected.join(", "))]
     NothingClaimed { expected: Vec<String> },
+    /// A NaN score (or a per-example value that is not finite) cannot be compared with anything:
+    /// the evaluation failed. An infinite score alone is a failed TEXT_LOSS gate, the subnet's
+    /// own rule, and is compared.
+    #[error(
+        "task {task}: {what} is not a number, so it cannot be compared with the claim (hint: the model's outputs are NaN or infinite, usually a diverged training or a broken checkpoint; look at the evaluation log)"
+    )]
+    NotANumber { task: String, what: String },
 }
 
 /// Compares reproduced scores with the claims, task by task in the policy's order, then the
@@ -304,6 +312,23 @@ pub fn compare(
     }
     if !expected.iter().any(|n| claims.contains_key(n)) {
         return Err(CompareError::NothingClaimed { expected });
+    }
+    for name in &expected {
+        let got = &scores.tasks[name];
+        let nan = |what: String| CompareError::NotANumber {
+            task: name.clone(),
+            what,
+        };
+        if got.score.is_nan() {
+            return Err(nan("the reproduced score".into()));
+        }
+        if let Some(i) = got
+            .examples
+            .as_deref()
+            .and_then(|ex| ex.iter().position(|v| !v.is_finite()))
+        {
+            return Err(nan(format!("the value of example {i}")));
+        }
     }
     let tasks: Vec<TaskComparison> = evaluation
         .tasks
@@ -339,6 +364,12 @@ pub fn compare(
         pairs.and_then(|p| evaluation.combine(p))
     };
     let reproduced_agg = combine(&|c| Some(c.reproduced)).unwrap_or(f64::NAN);
+    if reproduced_agg.is_nan() {
+        return Err(CompareError::NotANumber {
+            task: "aggregate".into(),
+            what: "the reproduced aggregate of the task scores".into(),
+        });
+    }
     let claimed_agg = combine(&|c| c.claimed);
     let aggregate = AggregateComparison {
         method: evaluation.aggregate,
@@ -667,6 +698,46 @@ mod tests {
         assert_eq!(bootstrap_interval(&[0.5; 10], 1), Some([0.5, 0.5]));
         assert_eq!(bootstrap_interval(&[], 1), None);
         assert_ne!(interval_seed("r", "a"), interval_seed("r", "b"));
+    }
+
+    /// Issue 17 item 4: NaN is never compared (it was NOT_REPRODUCED, or REPRODUCED for a task
+    /// without a claim); an infinite example gives no interval.
+    #[test]
+    fn nan_scores_and_examples_are_not_compared() {
+        let ev = evaluation(Aggregate::WeightedSum, Some(0.01));
+        let cl = claims(&[("a", 0.50), ("b", 0.30)]);
+        let e = compare(&ev, &cl, &scores(f64::NAN, 0.30), "r").unwrap_err();
+        assert!(
+            matches!(&e, CompareError::NotANumber { task, .. } if task == "a"),
+            "{e}"
+        );
+        assert!(
+            e.to_string()
+                .contains("task a: the reproduced score is not a number"),
+            "{e}"
+        );
+        // Only `a` is claimed: the NaN of `b` still fails the evaluation.
+        let e = compare(&ev, &claims(&[("a", 0.50)]), &scores(0.50, f64::NAN), "r").unwrap_err();
+        assert!(
+            matches!(&e, CompareError::NotANumber { task, .. } if task == "b"),
+            "{e}"
+        );
+        let mut with_examples = scores(0.50, 0.30);
+        with_examples.tasks.get_mut("a").unwrap().examples = Some(vec![1.0, f64::NAN, 0.5]);
+        let e = compare(&ev, &cl, &with_examples, "r").unwrap_err();
+        assert!(e.to_string().contains("example 1"), "{e}");
+        // inf − inf in a raw weighted sum is NaN: the aggregate is not compared either.
+        let e = compare(&ev, &cl, &scores(f64::INFINITY, f64::NEG_INFINITY), "r").unwrap_err();
+        assert!(
+            matches!(&e, CompareError::NotANumber { task, .. } if task == "aggregate"),
+            "{e}"
+        );
+        assert_eq!(bootstrap_interval(&[0.5, f64::NAN], 1), None);
+        assert_eq!(bootstrap_interval(&[0.5, f64::INFINITY], 1), None);
+        assert_eq!(
+            paired_bootstrap_interval(&[f64::INFINITY], &[f64::INFINITY], 1),
+            None
+        );
     }
 
     #[test]

@@ -13,7 +13,9 @@
 //! squares in float32 and returns the norm as a bfloat16. When the policy's `model.dtype` is
 //! `bfloat16`, both roundings are reproduced here, so a tensor whose exact norm is 1001.5 has the
 //! norm 1000 (the nearest bfloat16) and passes the hard limit, as it does on the subnet. Squares
-//! are summed in f64; a NaN norm compares false against both limits, as in Python.
+//! are summed in f64. A norm that is not a finite number (a weight that is NaN or infinite, or a
+//! bfloat16 norm that overflows) fails the rule here, naming the tensor: on the subnet a NaN norm
+//! compares false against both limits in Python and passes, which no audit should repeat.
 //!
 //! Tensor data is untrusted and can be many gigabytes: only the tensors the rule names are read,
 //! each streamed in 1 MiB chunks (never mapped or loaded whole), several tensors in parallel. This
@@ -98,20 +100,25 @@ pub struct SoftCount {
 }
 
 impl WeightNorms {
-    /// The largest norm (NaN norms ignored).
+    /// The largest finite norm (norms that are not finite are [`WeightNorms::not_finite`]).
     pub fn max(&self) -> Option<&TensorNorm> {
         self.norms
             .iter()
-            .filter(|n| !n.norm.is_nan())
+            .filter(|n| n.norm.is_finite())
             .max_by(|a, b| a.norm.total_cmp(&b.norm))
     }
 
-    /// Norms above the hard limit, largest first.
+    /// Norms that are NaN or infinite, in layer order: each fails the rule.
+    pub fn not_finite(&self) -> Vec<&TensorNorm> {
+        self.norms.iter().filter(|n| !n.norm.is_finite()).collect()
+    }
+
+    /// Finite norms above the hard limit, largest first.
     pub fn above_hard(&self, limits: &NormLimits) -> Vec<&TensorNorm> {
         let mut v: Vec<&TensorNorm> = self
             .norms
             .iter()
-            .filter(|n| n.norm > limits.hard_max)
+            .filter(|n| n.norm.is_finite() && n.norm > limits.hard_max)
             .collect();
         v.sort_by(|a, b| b.norm.total_cmp(&a.norm));
         v
@@ -160,6 +167,9 @@ pub struct NormSummary {
     pub max_tensor: Option<String>,
     /// Tensors above `hard_max`.
     pub above_hard: usize,
+    /// Tensors whose norm is NaN or infinite.
+    #[serde(default)]
+    pub not_finite: usize,
     /// The mean fraction of layers above `soft_max` (see [`WeightNorms::soft_fraction`]).
     pub soft_fraction: Option<f64>,
     /// Whether weights and norms were rounded to bfloat16 first.
@@ -180,6 +190,7 @@ impl WeightNorms {
             max_norm: max.map(|n| n.norm),
             max_tensor: max.map(|n| n.name.clone()),
             above_hard: self.above_hard(limits).len(),
+            not_finite: self.not_finite().len(),
             soft_fraction: self.soft_fraction(limits),
             bfloat16: limits.bfloat16,
         }
@@ -288,6 +299,27 @@ pub fn norm_findings(norms: &WeightNorms, limits: &NormLimits, label: &str) -> V
                     norms.missing.len()
                 ),
                 "save every layer's projection weights in the safetensors files",
+            )
+            .at(label),
+        );
+    }
+    let not_finite = norms.not_finite();
+    if !not_finite.is_empty() {
+        let shown: Vec<String> = not_finite
+            .iter()
+            .take(3)
+            .map(|n| format!("`{}` {}", n.name, n.norm))
+            .collect();
+        let more = if not_finite.len() > 3 { ", …" } else { "" };
+        out.push(
+            Finding::error(
+                FindingKind::WeightNormExceeded,
+                format!(
+                    "{} layer tensor(s) have a Frobenius norm that is not a finite number, so the weight-norm rule cannot hold: {}{more}",
+                    not_finite.len(),
+                    shown.join(", ")
+                ),
+                "the weights hold NaN or infinite values (or, in bfloat16, their norm overflows); check the training for divergence",
             )
             .at(label),
         );
@@ -592,6 +624,50 @@ mod tests {
         assert!(kinds(d.path(), &l).is_empty());
         let s = n.summary(&l);
         assert_eq!((s.tensors, s.layers, s.above_hard), (4, 2, 0));
+    }
+
+    /// Issue 17 item 4: a NaN or infinite tensor fails the rule, naming the tensor (on the subnet
+    /// a NaN norm compares false and passed here too).
+    #[test]
+    fn nan_and_infinite_tensors_fail_naming_the_tensor() {
+        for (dtype, value, shown) in [
+            ("F32", f32::NAN, "NaN"),
+            ("BF16", f32::NAN, "NaN"),
+            ("F64", f32::NAN, "NaN"),
+            ("F32", f32::INFINITY, "inf"),
+            ("BF16", f32::NEG_INFINITY, "inf"),
+        ] {
+            let d = tempfile::tempdir().unwrap();
+            write(
+                &d.path().join("model.safetensors"),
+                &[
+                    ("model.layers.0.self_attn.q_proj.weight", "F32", [4, 4], 1.0),
+                    ("model.layers.0.mlp.down_proj.weight", dtype, [4, 4], value),
+                    ("model.layers.1.self_attn.q_proj.weight", "F32", [4, 4], 1.0),
+                    ("model.layers.1.mlp.down_proj.weight", "F32", [4, 4], 1.0),
+                ],
+            );
+            for bfloat16 in [false, true] {
+                let l = limits(bfloat16);
+                let (summary, f) = check_weight_norms(d.path(), &l, "m");
+                let bad: Vec<_> = f
+                    .iter()
+                    .filter(|f| f.kind == FindingKind::WeightNormExceeded)
+                    .collect();
+                assert!(!bad.is_empty(), "{dtype} {value}: {f:?}");
+                assert!(
+                    bad[0]
+                        .message
+                        .contains(&format!("`model.layers.0.mlp.down_proj.weight` {shown}"))
+                        && bad[0].message.contains("not a finite number"),
+                    "{}",
+                    bad[0].message
+                );
+                let s = summary.unwrap();
+                assert_eq!((s.not_finite, s.above_hard), (1, 0), "{s:?}");
+                assert_eq!(s.max_norm, Some(4.0));
+            }
+        }
     }
 
     #[test]
