@@ -82,8 +82,12 @@ fn build_run(root: &Path, key: Option<&SigningKey>) -> RunDir {
     fs::write(base.join("weights.bin"), b"base weights").unwrap();
     j.append("stage_finished", Some("eval"), json!({"mmlu": 0.509}))
         .unwrap();
-    j.append("run_finished", None, json!({"verdict": "REPRODUCED"}))
-        .unwrap();
+    j.append(
+        "verdict",
+        Some("verdict"),
+        json!({"verdict": "REPRODUCED", "stage": "compare", "reason": "every claimed task is within tolerance"}),
+    )
+    .unwrap();
     let head = j.head();
     drop(j);
 
@@ -683,4 +687,178 @@ fn report_verdict_and_file_list_must_agree_with_the_records() {
             .iter()
             .any(|p| p.3.contains("do not hash to its recorded digest"))
     );
+}
+
+/// Every file under `dir` with its bytes, by relative path.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![dir.to_owned()];
+    while let Some(d) = todo.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.insert(
+                    p.strip_prefix(dir).unwrap().to_owned(),
+                    fs::read(&p).unwrap(),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// A copy of tests/fixtures/submissions/compliant at `to`.
+fn copy_compliant_submission(to: &Path) {
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/submissions/compliant");
+    let mut todo = vec![fixture.clone()];
+    while let Some(d) = todo.pop() {
+        let dst = to.join(d.strip_prefix(&fixture).unwrap());
+        fs::create_dir_all(&dst).unwrap();
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                fs::copy(&p, dst.join(p.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+}
+
+/// `reprobox resume RUN_DIR` (text output); the exit code, stdout and stderr.
+fn resume(run: &Path, format: &str) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_reprobox"))
+        .arg("resume")
+        .arg(run)
+        .args(["--format", format])
+        // A decided run must not reach Docker; an engine that cannot be reached shows it.
+        .env(
+            "DOCKER_HOST",
+            "unix:///nonexistent/reprobox-test/docker.sock",
+        )
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Issue 17 item 3: `resume` of a decided, signed run changes nothing, says so in one line, and
+/// exits with the recorded verdict's code; the signatures still verify.
+#[test]
+fn resume_of_a_decided_signed_run_changes_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let key = test_key();
+    let run = build_run(t.path(), Some(&key));
+    let pk = write_pub(t.path(), &key);
+    let before = snapshot(run.root());
+    let (code, out, err) = resume(run.root(), "text");
+    assert_eq!(code, exit_codes::OK, "stdout: {out}\nstderr: {err}");
+    assert_eq!(
+        out,
+        "run run-0001 was already decided: REPRODUCED (decided by compare); nothing was changed\n",
+        "stderr: {err}"
+    );
+    assert_eq!(
+        snapshot(run.root()),
+        before,
+        "resume changed the run directory"
+    );
+    let (code, v) = audit(run.root(), Some(&pk));
+    assert_eq!(code, exit_codes::OK, "{v:#}");
+    assert_eq!(v["signatures_checked"], true);
+
+    let (code, out, err) = resume(run.root(), "json");
+    assert_eq!(code, exit_codes::OK, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["already_decided"], true, "{v:#}");
+    assert_eq!(v["verdict"], "REPRODUCED");
+    assert_eq!(snapshot(run.root()), before);
+}
+
+/// The same for a run `verify` decided (NON_COMPLIANT at check, no Docker needed): before the
+/// fix, resume rewrote its report (a new `finished_at`) and the human reports.
+#[test]
+fn resume_of_a_non_compliant_run_keeps_its_report_and_exit_code() {
+    let t = tempfile::tempdir().unwrap();
+    let submission = t.path().join("submission");
+    copy_compliant_submission(&submission);
+    fs::write(
+        submission.join("notes.txt"),
+        format!("token = {}{}\n", "hf_", "a".repeat(34)),
+    )
+    .unwrap();
+    let audits = t.path().join("audits");
+    let out = Command::new(env!("CARGO_BIN_EXE_reprobox"))
+        .arg("verify")
+        .arg(&submission)
+        .args(["--dry-run", "--gpu", "none", "--format", "json", "--out"])
+        .arg(&audits)
+        .env(
+            "DOCKER_HOST",
+            "unix:///nonexistent/reprobox-test/docker.sock",
+        )
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(v["verdict"], "NON_COMPLIANT", "{v:#}");
+    assert_eq!(out.status.code(), Some(exit_codes::NON_COMPLIANT));
+    let run = PathBuf::from(v["run_dir"].as_str().unwrap());
+    let before = snapshot(&run);
+    assert!(before.contains_key(Path::new(rundir::REPORT_JSON)));
+    let (code, out, err) = resume(&run, "text");
+    assert_eq!(
+        code,
+        exit_codes::NON_COMPLIANT,
+        "stdout: {out}\nstderr: {err}"
+    );
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(
+        out.contains("already decided: NON_COMPLIANT (decided by check)"),
+        "{out}"
+    );
+    assert_eq!(snapshot(&run), before, "resume changed the run directory");
+    let (code, v) = audit(&run, None);
+    assert_eq!(code, exit_codes::OK, "{v:#}");
+}
+
+/// Issue 12 item 9: a resume whose journal records a huge training limit panicked in
+/// `Duration::from_secs_f64`; it is refused naming the field, before anything runs.
+#[test]
+fn resume_with_a_huge_recorded_train_limit_is_refused_not_a_panic() {
+    let t = tempfile::tempdir().unwrap();
+    let submission = t.path().join("submission");
+    copy_compliant_submission(&submission);
+    for (i, limit) in [json!(1e300), json!(-3), json!("24h")]
+        .into_iter()
+        .enumerate()
+    {
+        let run = RunDir::create_layout(t.path().join(format!("run-{i}"))).unwrap();
+        let mut j = Journal::create(run.journal()).unwrap();
+        j.append(
+            "run_started",
+            None,
+            json!({
+                "run_id": "run-0002",
+                "submission": submission,
+                "dry_run": true,
+                "gpu": null,
+                "train_limit_s": limit,
+            }),
+        )
+        .unwrap();
+        drop(j);
+        let (code, out, err) = resume(run.root(), "text");
+        assert_eq!(code, exit_codes::INFRA_ERROR, "{limit}: {out}\n{err}");
+        assert!(
+            err.contains("`train_limit_s`") && err.contains("hint") && !err.contains("panicked"),
+            "{limit}: {err}"
+        );
+    }
 }

@@ -108,6 +108,9 @@ struct ResultJson<'a> {
     reason: &'a str,
     report: PathBuf,
     cleanup_error: Option<&'a str>,
+    /// `resume` of a run that already had a verdict: nothing was run or written.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    already_decided: bool,
 }
 
 /// Progress on stderr: a rewritten status line on a terminal, one line per stage otherwise.
@@ -227,6 +230,7 @@ fn finish(result: Result<RunResult, PipelineError>, format: Format) -> i32 {
                     reason: &r.reason,
                     report,
                     cleanup_error: r.cleanup_error.as_deref(),
+                    already_decided: false,
                 }),
                 Format::Text => {
                     println!("verdict: {} (decided by {})", r.verdict, r.stage);
@@ -281,8 +285,39 @@ pub fn run(args: VerifyArgs) -> i32 {
     finish(result, args.format)
 }
 
+/// What `resume` prints for a run that already has a verdict: one line (or the JSON result), the
+/// recorded verdict's exit code, and nothing written.
+fn already_decided(r: &RunResult, format: Format) -> i32 {
+    match format {
+        Format::Json => output::print_json(&ResultJson {
+            run_id: &r.run_id,
+            run_dir: &r.run_dir,
+            verdict: r.verdict.as_str(),
+            stage: &r.stage,
+            reason: &r.reason,
+            report: r.run_dir.join(reprobox::rundir::REPORT_JSON),
+            cleanup_error: None,
+            already_decided: true,
+        }),
+        Format::Text => println!(
+            "run {} was already decided: {} (decided by {}); nothing was changed",
+            r.run_id, r.verdict, r.stage
+        ),
+    }
+    r.verdict.exit_code()
+}
+
 /// Runs `reprobox resume`.
 pub fn resume(args: ResumeArgs) -> i32 {
+    // A decided run is left exactly as it is: not even the policies or the key are read.
+    match pipeline::recorded_verdict(&args.run_dir) {
+        Ok(Some(r)) => return already_decided(&r, args.format),
+        Ok(None) => {}
+        Err(e) => {
+            output::print_error(&e);
+            return e.exit_code();
+        }
+    }
     let policies = match load_policies(args.policies.as_deref()) {
         Ok(p) => p,
         Err(code) => return code,

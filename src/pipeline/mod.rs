@@ -25,6 +25,7 @@ pub use plan::{PlanLimits, RunPlan, new_run_id};
 pub use progress::{NoProgress, Progress, Tick};
 pub use report::{REPORT_FORMAT_VERSION, Report, json_schema as report_json_schema};
 pub use runner::{
-    PipelineError, ResumeOptions, RunResult, SANDBOXES_ENV, VerifyOptions, resume, verify,
+    PipelineError, ResumeOptions, RunResult, SANDBOXES_ENV, VerifyOptions, recorded_verdict,
+    resume, verify,
 };
 pub use state::RunState;

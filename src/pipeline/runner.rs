@@ -234,13 +234,55 @@ pub async fn verify(
     driver.run(progress).await
 }
 
+/// The verdict a run directory's journal already records, read without changing anything (no
+/// journal line, no lock held after it returns); `None` while the run is undecided. `resume` of a
+/// decided run returns this and writes nothing: rewriting its report and provenance would change
+/// what `audit verify` checked (and leave a signed run unsigned).
+pub fn recorded_verdict(run_dir: &Path) -> Result<Option<RunResult>, PipelineError> {
+    let rd = RunDir::new(run_dir);
+    if !rd.journal().is_file() {
+        return Err(PipelineError::NotARunDir {
+            path: run_dir.to_owned(),
+        });
+    }
+    let (entries, _) = crate::journal::read_verified(rd.journal())?;
+    let state = RunState::from_entries(&entries).map_err(|detail| PipelineError::State {
+        path: run_dir.to_owned(),
+        detail,
+    })?;
+    let Some(decided) = state.verdict else {
+        return Ok(None);
+    };
+    let run_id = entries
+        .first()
+        .and_then(|e| e.data.get("run_id"))
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| PipelineError::State {
+            path: run_dir.to_owned(),
+            detail: "the first journal line does not name the run id".into(),
+        })?;
+    Ok(Some(RunResult {
+        run_id,
+        run_dir: run_dir.to_owned(),
+        verdict: decided.verdict,
+        stage: decided.stage,
+        reason: decided.reason,
+        cleanup_error: None,
+    }))
+}
+
 /// Continues a run whose runner died. Finished stages are not repeated; a training container
-/// that is still running is watched again with the deadline recorded when it started.
+/// that is still running is watched again with the deadline recorded when it started. A run
+/// that already has a verdict is returned as recorded ([`recorded_verdict`]), unchanged.
 pub async fn resume(
     run_dir: &Path,
     opts: &ResumeOptions,
     progress: &mut dyn Progress,
 ) -> Result<RunResult, PipelineError> {
+    if let Some(done) = recorded_verdict(run_dir)? {
+        return Ok(done);
+    }
     let opts_policies = &opts.policies;
     let lease_dir = opts.lease_dir.as_deref();
     let sign_key = read_key(opts.sign_key.as_deref())?;
@@ -335,13 +377,13 @@ pub async fn resume(
         })
         .map(|root| InputsMirror::new(&root))
         .unwrap_or_else(InputsMirror::default_location);
-    let train_limit = plan.as_ref().map(|p| p.limits.train()).or_else(|| {
-        first
-            .get("train_limit_s")
-            .and_then(|v| v.as_f64())
-            .filter(|s| s.is_finite() && *s > 0.0)
-            .map(Duration::from_secs_f64)
-    });
+    let train_limit = match &plan {
+        Some(p) => Some(p.limits.train()),
+        None => recorded_train_limit(&first).map_err(|detail| PipelineError::State {
+            path: run_dir.to_owned(),
+            detail,
+        })?,
+    };
     let mut driver = Driver {
         run_dir: rd,
         run_id,
@@ -378,6 +420,24 @@ pub async fn resume(
     };
     driver.refresh_state()?;
     driver.run(progress).await
+}
+
+/// `run_started.train_limit_s`: absent or null for none; otherwise a positive number of seconds
+/// no longer than [`crate::units::MAX_DURATION`], which `verify` never exceeds. Anything else is
+/// a damaged journal, refused (a huge value made `Duration::from_secs_f64` panic).
+fn recorded_train_limit(first: &serde_json::Value) -> Result<Option<Duration>, String> {
+    let v = match first.get("train_limit_s") {
+        None | Some(serde_json::Value::Null) => return Ok(None),
+        Some(v) => v,
+    };
+    let max = crate::units::MAX_DURATION;
+    match v.as_f64() {
+        Some(s) if s > 0.0 && s <= max.as_secs_f64() => Ok(Duration::try_from_secs_f64(s).ok()),
+        _ => Err(format!(
+            "journal line 1 (`run_started`): `train_limit_s` is {v}, not a number of seconds between 0 and {} (hint: the journal is damaged; run `reprobox audit verify` on the run directory, or start a new run with `reprobox verify`)",
+            max.as_secs()
+        )),
+    }
 }
 
 fn abs(p: &Path) -> PathBuf {
@@ -467,12 +527,34 @@ async fn ctrl_c_unless(watching: Arc<AtomicBool>) {
 }
 
 /// Runs hashing or staging on the blocking pool, so the runner's task still sees Ctrl-C. The
-/// work has no other side effects than its result; a panic in it is re-raised here.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(v) => v,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
+/// work has no other side effects than its result. A panic in it (or a cancelled task) is not
+/// re-raised: it comes back as `Err` with what happened, for the stage to decide `INFRA_ERROR`
+/// with the report written, since no panic may reach the user.
+async fn blocking<T: Send + 'static>(
+    what: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| join_failure(what, e))
+}
+
+/// A failed worker task in words: its panic message when it panicked.
+fn join_failure(what: &str, e: tokio::task::JoinError) -> String {
+    if e.is_cancelled() {
+        return format!(
+            "{what} was cancelled before it finished (hint: start a new run with `reprobox verify`)"
+        );
     }
+    let payload = e.into_panic();
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into());
+    format!(
+        "{what} failed inside reprobox: {message} (hint: this is a bug in reprobox, please report it; start a new run with `reprobox verify`)"
+    )
 }
 
 impl Driver {
@@ -798,14 +880,18 @@ impl Driver {
             self.run_dir.inputs_dir(),
         );
         let require_digests = !self.dry_run;
-        let staged =
-            match blocking(move || stage_inputs(&manifest, &mirror, &dir, require_digests)).await {
-                Ok(s) => s,
-                Err(e) if e.is_non_compliant() => {
-                    return Ok(Err(decide(Verdict::NonCompliant, "inputs", e.to_string())));
-                }
-                Err(e) => return Ok(Err(decide(Verdict::InfraError, "inputs", e.to_string()))),
-            };
+        let staged = match blocking("staging the inputs", move || {
+            stage_inputs(&manifest, &mirror, &dir, require_digests)
+        })
+        .await
+        {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) if e.is_non_compliant() => {
+                return Ok(Err(decide(Verdict::NonCompliant, "inputs", e.to_string())));
+            }
+            Ok(Err(e)) => return Ok(Err(decide(Verdict::InfraError, "inputs", e.to_string()))),
+            Err(why) => return Ok(Err(decide(Verdict::InfraError, "inputs", why))),
+        };
         let records: Vec<InputRecord> = staged
             .iter()
             .map(|s| InputRecord {
@@ -925,7 +1011,8 @@ impl Driver {
         profile: &SandboxProfile,
         progress: &mut dyn Progress,
     ) -> Result<Result<(String, SystemTime), Decided>, PipelineError> {
-        let at = |unix: f64| SystemTime::UNIX_EPOCH + Duration::from_secs_f64(unix.max(0.0));
+        // The fold refused any deadline the clock cannot hold (`RunState::unix_time`).
+        let at = |unix: f64| RunState::unix_time(unix).unwrap_or(SystemTime::UNIX_EPOCH);
         if let Some(t) = self.state.train.clone() {
             return Ok(match engine.inspect_container(&t.container_id).await {
                 Ok(_) => Ok((t.container_id, at(t.deadline_unix))),
@@ -974,7 +1061,15 @@ impl Driver {
         };
         // Fixed just before the container is created, so the container can carry it as a label:
         // the submission gets a fraction of a second less, never more.
-        let deadline = SystemTime::now() + plan.limits.train();
+        let Some(deadline) = SystemTime::now().checked_add(plan.limits.train()) else {
+            return Err(PipelineError::Plan {
+                path: self.run_dir.plan(),
+                detail: format!(
+                    "`limits.train_secs` is {} s, which puts the deadline past what the clock can hold",
+                    plan.limits.train_secs
+                ),
+            });
+        };
         let unix = deadline
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_secs_f64())
@@ -1200,10 +1295,14 @@ impl Driver {
             )));
         }
         let model_dir = dir.clone();
-        let tree = match blocking(move || digest_tree(&model_dir, &DigestOptions::default())).await
+        let tree = match blocking("hashing the rebuilt model", move || {
+            digest_tree(&model_dir, &DigestOptions::default())
+        })
+        .await
         {
-            Ok(t) => t,
-            Err(e) => {
+            Ok(Ok(t)) => t,
+            Err(why) => return Ok(Err(decide(Verdict::InfraError, "collect", why))),
+            Ok(Err(e)) => {
                 return Ok(Err(decide(
                     Verdict::MissingArtifact,
                     "collect",
@@ -1533,8 +1632,8 @@ impl Driver {
                     .duration_since(SystemTime::UNIX_EPOCH)
                     .map(|d| d.as_secs())
                     .unwrap_or(0)
-                    + harness.eval_secs
-                    + profile.grace_period.as_secs(),
+                    .saturating_add(harness.eval_secs)
+                    .saturating_add(profile.grace_period.as_secs()),
             ),
         }
     }
@@ -1640,7 +1739,9 @@ impl Driver {
             gpu: spec.gpu.clone(),
             storage_quota_supported: false,
             // Readiness comes first, then the evaluation: both bound its life.
-            deadline_unix: spec.deadline_unix.map(|d| d + server.ready_timeout_secs),
+            deadline_unix: spec
+                .deadline_unix
+                .map(|d| d.saturating_add(server.ready_timeout_secs)),
         };
         let mut client = spec.clone();
         client.env.push(("REPROBOX_MODEL_URL".into(), url.clone()));
@@ -2332,6 +2433,27 @@ async fn watch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 12 item 9: a panic in a blocking worker was re-raised with `resume_unwind`, taking
+    /// the runner down; it is now the stage's `INFRA_ERROR` reason.
+    #[tokio::test]
+    async fn a_panicking_worker_is_an_error_not_a_panic() {
+        let e = blocking("hashing the rebuilt model", || -> u8 {
+            panic!("boom {}", 42)
+        })
+        .await
+        .unwrap_err();
+        assert!(
+            e.contains("hashing the rebuilt model failed inside reprobox: boom 42")
+                && e.contains("hint"),
+            "{e}"
+        );
+        let e = blocking("staging the inputs", || -> u8 { panic!("static") })
+            .await
+            .unwrap_err();
+        assert!(e.contains(": static ("), "{e}");
+        assert_eq!(blocking("x", || 7).await, Ok(7));
+    }
 
     #[test]
     fn model_dir_problems_are_named() {

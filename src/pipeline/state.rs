@@ -2,6 +2,8 @@
 //! data is everything later stages (and `resume`, and the report) need from it; nothing else is
 //! kept in memory between stages, so a resumed runner sees exactly what the dead one recorded.
 
+use std::time::{Duration, SystemTime};
+
 use serde::{Deserialize, Serialize};
 
 use crate::check::Finding;
@@ -136,10 +138,14 @@ impl RunState {
                     s.engine_version = field("engine_version").as_str().map(str::to_owned);
                 }
                 events::TRAIN_STARTING => {
-                    s.train_starting = Some(serde_json::from_value(e.data.clone()).map_err(bad)?)
+                    let t: TrainStarting = serde_json::from_value(e.data.clone()).map_err(bad)?;
+                    check_deadline(e, t.deadline_unix)?;
+                    s.train_starting = Some(t);
                 }
                 events::TRAIN_STARTED => {
-                    s.train = Some(serde_json::from_value(e.data.clone()).map_err(bad)?)
+                    let t: TrainStart = serde_json::from_value(e.data.clone()).map_err(bad)?;
+                    check_deadline(e, t.deadline_unix)?;
+                    s.train = Some(t);
                 }
                 events::TRAIN_INTERRUPTED | events::RUN_INTERRUPTED => {
                     s.interrupted = Some(
@@ -166,6 +172,13 @@ impl RunState {
         Ok(s)
     }
 
+    /// The instant `unix` seconds after the epoch; `None` for a value no clock can hold
+    /// (negative, not finite, or too far ahead for `SystemTime`).
+    pub fn unix_time(unix: f64) -> Option<SystemTime> {
+        let since = Duration::try_from_secs_f64(unix).ok()?;
+        SystemTime::UNIX_EPOCH.checked_add(since)
+    }
+
     /// True when the recorded GPU summary says the GPU fell off the bus during training.
     pub fn gpu_lost(&self) -> bool {
         self.gpu
@@ -173,6 +186,18 @@ impl RunState {
             .and_then(|g| g.get("lost"))
             .and_then(|l| l.as_bool())
             .unwrap_or(false)
+    }
+}
+
+/// A recorded deadline must be a time the clock can hold: `resume` adds nothing to it, but
+/// compares it with the clock and hands it to the container watcher.
+fn check_deadline(e: &Entry, unix: f64) -> Result<(), String> {
+    match RunState::unix_time(unix) {
+        Some(_) => Ok(()),
+        None => Err(format!(
+            "journal line {} (`{}`): `deadline_unix` is {unix}, which is not a time this clock can hold (hint: the journal is damaged; run `reprobox audit verify` on the run directory)",
+            e.seq, e.event
+        )),
     }
 }
 
@@ -262,5 +287,28 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(err.contains("journal line 2 (`train_starting`)"), "{err}");
+    }
+
+    #[test]
+    fn a_deadline_no_clock_can_hold_is_refused_not_a_panic() {
+        // Issue 12 item 9: `UNIX_EPOCH + Duration::from_secs_f64(1e300)` panicked on resume.
+        for bad in [1e300, -5.0, f64::MAX] {
+            for event in [events::TRAIN_STARTING, events::TRAIN_STARTED] {
+                let err = RunState::from_entries(&entries(&[
+                    (events::RUN_STARTED, serde_json::json!({})),
+                    (
+                        event,
+                        serde_json::json!({ "container_id": "abc", "deadline_unix": bad }),
+                    ),
+                ]))
+                .unwrap_err();
+                assert!(
+                    err.contains("journal line 2") && err.contains("`deadline_unix`"),
+                    "{err}"
+                );
+            }
+        }
+        assert!(RunState::unix_time(1_700_000_000.5).is_some());
+        assert!(RunState::unix_time(f64::NAN).is_none());
     }
 }
