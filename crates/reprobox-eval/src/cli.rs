@@ -232,10 +232,19 @@ fn stderr_progress(method: Method) -> eval::Progress {
     }))
 }
 
-/// `--max-time`: a positive, finite number of seconds.
+/// The longest `--max-time`: 30 days, the longest limit a policy may write.
+const MAX_TIME_SECS: f64 = 30.0 * 86_400.0;
+
+/// `--max-time`: a positive number of seconds, at most [`MAX_TIME_SECS`] (a larger value such
+/// as `1e300` cannot be a `Duration`, and no generation needs it).
 fn parse_max_time(s: &str) -> Result<std::time::Duration, String> {
     match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 => Ok(std::time::Duration::from_secs_f64(v)),
+        Ok(v) if v.is_finite() && v > 0.0 && v <= MAX_TIME_SECS => {
+            std::time::Duration::try_from_secs_f64(v).map_err(|e| format!("`{s}`: {e}"))
+        }
+        Ok(v) if v > MAX_TIME_SECS => Err(format!(
+            "`{s}` is more than {MAX_TIME_SECS} seconds (30 days), the longest limit accepted"
+        )),
         _ => Err(format!("`{s}` is not a positive number of seconds")),
     }
 }
@@ -425,5 +434,28 @@ fn print_text(report: &EvalReport) {
             report.dtype.name(),
             report.device
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 12 item 9: `--max-time 1e300` panicked in `Duration::from_secs_f64`.
+    #[test]
+    fn max_time_is_bounded_and_never_panics() {
+        assert_eq!(parse_max_time("5"), Ok(std::time::Duration::from_secs(5)));
+        assert_eq!(
+            parse_max_time("0.25"),
+            Ok(std::time::Duration::from_millis(250))
+        );
+        for bad in ["1e300", "2592001", "inf"] {
+            let e = parse_max_time(bad).unwrap_err();
+            assert!(e.contains("30 days"), "{bad}: {e}");
+        }
+        for bad in ["0", "-1", "NaN", "soon", ""] {
+            let e = parse_max_time(bad).unwrap_err();
+            assert!(e.contains("not a positive number"), "{bad}: {e}");
+        }
     }
 }

@@ -77,6 +77,16 @@ impl Dataset {
     }
 }
 
+/// serde_json's message without its " at line L column C" (the line is always 1 in a JSONL
+/// line; the caller names the file's line and the column).
+fn json_message(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" at line ") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    }
+}
+
 /// Reads a JSONL file for `method`.
 pub fn read_dataset(path: &Path, method: Method) -> Result<Dataset, EvalError> {
     let text = std::fs::read_to_string(path).map_err(|source| EvalError::ReadData {
@@ -106,10 +116,21 @@ pub fn parse_dataset(path: &Path, text: &str, method: Method) -> Result<Dataset,
             line: i + 1,
             message,
         };
-        let value: Value =
-            serde_json::from_str(line).map_err(|e| bad(format!("not valid JSON: {e}")))?;
+        let value: Value = serde_json::from_str(line).map_err(|e| {
+            bad(format!(
+                "not valid JSON at column {}: {} (expected one JSON object per line; the {} layout is {})",
+                e.column(),
+                json_message(&e),
+                method.name(),
+                method.layout()
+            ))
+        })?;
         let Value::Object(obj) = value else {
-            return Err(bad("not a JSON object".into()));
+            return Err(bad(format!(
+                "not a JSON object (expected one JSON object per line; the {} layout is {})",
+                method.name(),
+                method.layout()
+            )));
         };
         let id = match obj.get("id") {
             Some(Value::String(s)) => s.clone(),

@@ -110,6 +110,17 @@ pub enum EvalError {
     /// A token id is outside the model's vocabulary, or the sequence is longer than the model allows.
     #[error("example `{id}`: {message}")]
     OutOfRange { id: String, message: String },
+    /// The score is NaN or infinite: there is nothing to compare with a claim.
+    #[error(
+        "{method}: the mean over {examples} examples is {mean}, not a finite number{} (hint: the model's weights or outputs hold NaN or infinite values, usually a diverged training; `reprobox check --model DIR` applies a policy's weight-norm rule)",
+        first.as_ref().map(|id| format!("; the first example without a finite value is `{id}`")).unwrap_or_default()
+    )]
+    NotFinite {
+        method: String,
+        mean: f64,
+        examples: usize,
+        first: Option<String>,
+    },
     /// libtorch failed.
     #[error("libtorch: {message}")]
     Torch { message: String },

@@ -630,6 +630,12 @@ pub fn evaluate_dataset(
             ExampleValue::Choices(_) => None,
         })),
     };
+    // A NaN or infinite mean is never a score (issue 17): the one exception is a failed gate,
+    // whose score is the subnet's inf whatever the losses are.
+    let gate_failed = gate.as_ref().is_some_and(|g: &GateResult| !g.passed);
+    if !mean_value.is_finite() && !gate_failed {
+        return Err(not_finite(method, mean_value, &examples));
+    }
     let device_name = match device {
         Device::Cuda(i) => format!("cuda:{i}"),
         _ => "cpu".to_string(),
@@ -652,6 +658,20 @@ pub fn evaluate_dataset(
         text_layout,
         gate,
     })
+}
+
+/// The error for a mean that is not finite, naming the first example whose value is not.
+fn not_finite(method: Method, mean: f64, examples: &[ExampleResult]) -> EvalError {
+    let first = examples.iter().find(|e| match &e.value {
+        ExampleValue::Loss(v) | ExampleValue::Score(v) => !v.is_finite(),
+        ExampleValue::Choices(c) => c.iter().any(|v| !v.is_finite()),
+    });
+    EvalError::NotFinite {
+        method: method.name().to_owned(),
+        mean,
+        examples: examples.len(),
+        first: first.map(|e| e.id.clone()),
+    }
 }
 
 /// TEXT_LOSS's tokenization in one of the subnet's layouts (sn37-evaluation.md §3.3).

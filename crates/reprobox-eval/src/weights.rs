@@ -98,6 +98,63 @@ fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, EvalError> {
     })
 }
 
+/// What a safetensors file must be, appended to every error about one.
+const LAYOUT: &str = "expected a safetensors file: an 8-byte little-endian header length N, an N-byte JSON header from byte 8, then the tensor data, which the header's `data_offsets` must tile exactly";
+
+/// Validates the header of the weight file `path` with reprobox's reader, which names the byte
+/// position or the tensor of each problem.
+fn check_header(path: &Path) -> Result<(), EvalError> {
+    match reprobox::model::header::read_header(path) {
+        Ok(_) => Ok(()),
+        Err(reprobox::model::ModelError::BadSafetensors { path, reason }) => {
+            Err(EvalError::Safetensors {
+                path,
+                message: format!("{reason} ({LAYOUT})"),
+            })
+        }
+        Err(reprobox::model::ModelError::Io { path, source }) => {
+            Err(EvalError::Io { path, source })
+        }
+        Err(e) => Err(EvalError::Safetensors {
+            path: path.to_owned(),
+            message: format!("{e} ({LAYOUT})"),
+        }),
+    }
+}
+
+/// The safetensors crate's error in words (its `Display` is the variant's `Debug` name).
+fn describe(e: &safetensors::SafeTensorError) -> String {
+    use safetensors::SafeTensorError as E;
+    match e {
+        E::InvalidHeader => "the JSON header (from byte 8) is not valid UTF-8".into(),
+        E::InvalidHeaderStart => "the JSON header does not start with `{` at byte 8".into(),
+        E::InvalidHeaderDeserialization | E::JsonError(_) => {
+            "the header (from byte 8) is not the JSON object of tensors the format defines".into()
+        }
+        E::HeaderTooLarge => "the header length in bytes 0-7 is above the 100 MB limit".into(),
+        E::HeaderTooSmall => "the file is shorter than the 8-byte header length".into(),
+        E::InvalidHeaderLength => {
+            "the header length in bytes 0-7 runs past the end of the file".into()
+        }
+        E::TensorNotFound(name) => format!("tensor `{name}` is not in the header"),
+        E::TensorInvalidInfo => {
+            "a tensor's dtype and shape do not match the length of its data_offsets".into()
+        }
+        E::InvalidOffset(name) => {
+            format!("tensor `{name}`: its data_offsets do not start where the previous tensor ends")
+        }
+        E::IoError(io) => format!("cannot read it: {io}"),
+        E::InvalidTensorView(dtype, shape, len) => {
+            format!("a {dtype:?} tensor of shape {shape:?} cannot be made from {len} bytes")
+        }
+        E::MetadataIncompleteBuffer => {
+            "the tensors' data_offsets do not cover the data section up to the end of the file"
+                .into()
+        }
+        E::ValidationOverflow => "a tensor's shape or byte size overflows".into(),
+    }
+}
+
 fn kind_of(dtype: StDtype) -> Option<Kind> {
     Some(match dtype {
         StDtype::F32 => Kind::Float,
@@ -124,9 +181,12 @@ impl Weights {
                 path: path.clone(),
                 source,
             })?;
+            // reprobox's own header check first: it says in words what is wrong and where
+            // (the safetensors crate's errors are bare enum names such as `HeaderTooSmall`).
+            check_header(&path)?;
             let st = SafeTensors::deserialize(&mmap).map_err(|e| EvalError::Safetensors {
                 path: path.clone(),
-                message: format!("{e:?}"),
+                message: format!("{} ({LAYOUT})", describe(&e)),
             })?;
             for (name, view) in st.tensors() {
                 let Some(file_kind) = kind_of(view.dtype()) else {

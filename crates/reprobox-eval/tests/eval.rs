@@ -1334,3 +1334,188 @@ fn progress_is_heard_for_every_example_and_printed_on_stderr() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("[eval] reference_loss"), "{err}");
 }
+
+/// A copy of the generated `gpt2` model (one `model.safetensors`) in a temporary directory.
+fn gpt2_copy() -> (tempfile::TempDir, PathBuf) {
+    let src = models().join("gpt2");
+    let t = tempfile::tempdir().unwrap();
+    let dst = t.path().join("gpt2");
+    std::fs::create_dir(&dst).unwrap();
+    for e in std::fs::read_dir(&src).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_file() {
+            std::fs::copy(&p, dst.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    assert!(dst.join("model.safetensors").is_file());
+    (t, dst)
+}
+
+fn text_loss_cli(model: &Path, data: &Path) -> std::process::Output {
+    reprobox_eval(&[
+        model.to_str().unwrap(),
+        "--method",
+        "text_loss",
+        "--data",
+        data.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ])
+}
+
+/// Issue 17 item 6: a damaged safetensors file is described in words (the byte or tensor and what
+/// was expected), never by the safetensors crate's enum names (`HeaderTooSmall`).
+#[test]
+fn cli_damaged_safetensors_are_named_in_words() {
+    let data = Path::new(FIXTURES).join("text_loss.jsonl");
+    let (_t, model) = gpt2_copy();
+    let weights = model.join("model.safetensors");
+    let good = std::fs::read(&weights).unwrap();
+    let header_len = u64::from_le_bytes(good[..8].try_into().unwrap()) as usize;
+    let mut bad_json = good.clone();
+    bad_json[8] = b'[';
+    let cases: [(&str, Vec<u8>, &[&str]); 4] = [
+        (
+            "too short",
+            good[..5].to_vec(),
+            &["shorter than the 8-byte header length"],
+        ),
+        (
+            "truncated data",
+            good[..good.len() - 100].to_vec(),
+            &["data_offsets end", "is past the data section"],
+        ),
+        (
+            "header past the end",
+            good[..8 + header_len / 2].to_vec(),
+            &["runs past the end of the", "-byte file"],
+        ),
+        (
+            "not a JSON object",
+            bad_json,
+            &["header is not a JSON object"],
+        ),
+    ];
+    for (what, bytes, wants) in cases {
+        std::fs::write(&weights, &bytes).unwrap();
+        let out = text_loss_cli(&model, &data);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(reprobox::exit_codes::EVAL_FAILED),
+            "{what}: {err}"
+        );
+        assert!(err.contains("model.safetensors"), "{what}: {err}");
+        for want in wants {
+            assert!(err.contains(want), "{what}: no `{want}` in {err}");
+        }
+        assert!(
+            err.contains("8-byte little-endian header length"),
+            "{what}: {err}"
+        );
+        for name in [
+            "HeaderTooSmall",
+            "InvalidHeader",
+            "MetadataIncompleteBuffer",
+            "InvalidOffset",
+        ] {
+            assert!(!err.contains(name), "{what}: {err}");
+        }
+    }
+}
+
+/// Issue 17 item 6: a bad JSONL line names the file, the line, the column and the layout.
+#[test]
+fn cli_bad_jsonl_line_names_line_column_and_the_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &data,
+        "{\"id\":\"a\",\"text\":\"x y\"}\n\n{\"id\":\"b\",\"text\" 1}\n[1]\n",
+    )
+    .unwrap();
+    let out = text_loss_cli(dir.path(), &data);
+    assert_eq!(
+        out.status.code(),
+        Some(reprobox::exit_codes::UNREADABLE_INPUT)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.jsonl:3: not valid JSON at column")
+            && err.contains(r#"the text_loss layout is {"id", "text"}"#)
+            && !err.contains("at line 1 column"),
+        "{err}"
+    );
+    std::fs::write(&data, "[1]\n").unwrap();
+    let out = text_loss_cli(dir.path(), &data);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.jsonl:1: not a JSON object (expected one JSON object per line"),
+        "{err}"
+    );
+}
+
+/// Issue 17 item 4: a model whose weights are NaN scores NaN, which is an evaluation failure
+/// (exit 5) naming the example, not a score (it exited 0 with `mean NaN`).
+#[test]
+fn cli_a_nan_score_is_an_evaluation_failure() {
+    let data = Path::new(FIXTURES).join("text_loss.jsonl");
+    let (_t, model) = gpt2_copy();
+    let weights = model.join("model.safetensors");
+    let header = reprobox::model::header::read_header(&weights).unwrap();
+    let mut bytes = std::fs::read(&weights).unwrap();
+    for t in &header.tensors {
+        let nan: &[u8] = match t.dtype.as_str() {
+            "F32" => &[0x00, 0x00, 0xc0, 0x7f],
+            "F16" => &[0x00, 0x7e],
+            "BF16" => &[0xc0, 0x7f],
+            _ => continue,
+        };
+        let at = t.offset as usize;
+        for chunk in bytes[at..at + t.bytes as usize].chunks_mut(nan.len()) {
+            chunk.copy_from_slice(nan);
+        }
+    }
+    std::fs::write(&weights, &bytes).unwrap();
+    let out = text_loss_cli(&model, &data);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(reprobox::exit_codes::EVAL_FAILED),
+        "stdout: {}\nstderr: {err}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        err.contains("text_loss: the mean over") && err.contains("not a finite number"),
+        "{err}"
+    );
+    assert!(
+        err.contains("the first example without a finite value is"),
+        "{err}"
+    );
+}
+
+/// Issue 12 item 9: `--max-time 1e300` panicked converting to a `Duration`.
+#[test]
+fn cli_max_time_past_the_bound_is_refused_not_a_panic() {
+    let data = Path::new(FIXTURES).join("if_eval.jsonl");
+    let out = reprobox_eval(&[
+        "/nonexistent-model",
+        "--method",
+        "if_eval",
+        "--data",
+        data.to_str().unwrap(),
+        "--max-time",
+        "1e300",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(reprobox::exit_codes::UNREADABLE_INPUT),
+        "{err}"
+    );
+    assert!(
+        err.contains("30 days") && !err.contains("panicked"),
+        "{err}"
+    );
+}
