@@ -422,6 +422,24 @@ pub async fn resume(
     driver.run(progress).await
 }
 
+/// The training deadline `now + limits.train`; a limit that puts it past what the clock can hold
+/// (only a damaged plan.json can: policies are bounded by [`crate::units::MAX_DURATION`]) is an
+/// error naming the field, not an overflow panic.
+fn train_deadline(
+    now: SystemTime,
+    limits: &PlanLimits,
+    plan: &Path,
+) -> Result<SystemTime, PipelineError> {
+    now.checked_add(limits.train())
+        .ok_or_else(|| PipelineError::Plan {
+            path: plan.to_owned(),
+            detail: format!(
+                "`limits.train_secs` is {} s, which puts the deadline past what the clock can hold",
+                limits.train_secs
+            ),
+        })
+}
+
 /// `run_started.train_limit_s`: absent or null for none; otherwise a positive number of seconds
 /// no longer than [`crate::units::MAX_DURATION`], which `verify` never exceeds. Anything else is
 /// a damaged journal, refused (a huge value made `Duration::from_secs_f64` panic).
@@ -1061,15 +1079,7 @@ impl Driver {
         };
         // Fixed just before the container is created, so the container can carry it as a label:
         // the submission gets a fraction of a second less, never more.
-        let Some(deadline) = SystemTime::now().checked_add(plan.limits.train()) else {
-            return Err(PipelineError::Plan {
-                path: self.run_dir.plan(),
-                detail: format!(
-                    "`limits.train_secs` is {} s, which puts the deadline past what the clock can hold",
-                    plan.limits.train_secs
-                ),
-            });
-        };
+        let deadline = train_deadline(SystemTime::now(), &plan.limits, &self.run_dir.plan())?;
         let unix = deadline
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_secs_f64())
@@ -2433,6 +2443,28 @@ async fn watch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 12 item 9: `SystemTime::now() + limits.train()` overflowed (a panic) for a
+    /// damaged plan's `train_secs`.
+    #[test]
+    fn a_deadline_past_the_clock_is_an_error_naming_the_field() {
+        let mut limits: PlanLimits =
+            serde_json::from_value(serde_json::json!({ "build_secs": 60, "train_secs": 60, "eval_secs": null, "memory_bytes": 1, "disk_bytes": null, "max_context_bytes": 1 }))
+                .unwrap();
+        let now = SystemTime::now();
+        let plan = Path::new("run/plan.json");
+        assert_eq!(
+            train_deadline(now, &limits, plan).unwrap(),
+            now + Duration::from_secs(60)
+        );
+        limits.train_secs = u64::MAX;
+        let e = train_deadline(now, &limits, plan).unwrap_err().to_string();
+        assert!(
+            e.contains("run/plan.json")
+                && e.contains("`limits.train_secs` is 18446744073709551615"),
+            "{e}"
+        );
+    }
 
     /// Issue 12 item 9: a panic in a blocking worker was re-raised with `resume_unwind`, taking
     /// the runner down; it is now the stage's `INFRA_ERROR` reason.
