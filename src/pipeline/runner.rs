@@ -234,10 +234,12 @@ pub async fn verify(
     driver.run(progress).await
 }
 
-/// The verdict a run directory's journal already records, read without changing anything (no
-/// journal line, no lock held after it returns); `None` while the run is undecided. `resume` of a
-/// decided run returns this and writes nothing: rewriting its report and provenance would change
-/// what `audit verify` checked (and leave a signed run unsigned).
+/// The verdict of a finished run, read without changing anything (no journal line, no lock held
+/// after it returns): `Some` when the journal records a verdict and report.json was written.
+/// `None` while the run is undecided, and also for a runner that died between its verdict and
+/// its report, whose resume writes the report and nothing else. `resume` of a finished run
+/// returns this and writes nothing: rewriting its report and provenance would change what
+/// `audit verify` checked (and leave a signed run unsigned).
 pub fn recorded_verdict(run_dir: &Path) -> Result<Option<RunResult>, PipelineError> {
     let rd = RunDir::new(run_dir);
     if !rd.journal().is_file() {
@@ -253,6 +255,9 @@ pub fn recorded_verdict(run_dir: &Path) -> Result<Option<RunResult>, PipelineErr
     let Some(decided) = state.verdict else {
         return Ok(None);
     };
+    if !rd.report_json().is_file() {
+        return Ok(None);
+    }
     let run_id = entries
         .first()
         .and_then(|e| e.data.get("run_id"))
