@@ -470,7 +470,9 @@ fn run_one(
         })?;
     let slot = &opts.handle.child;
     *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(child);
-    let deadline = Instant::now() + left;
+    // A limit past what the clock can hold (only a damaged plan.json gives one: policies are
+    // bounded by `units::MAX_DURATION`) is no deadline at all, not an overflow panic.
+    let deadline = Instant::now().checked_add(left);
     let status = loop {
         let polled = {
             let mut guard = slot.lock().unwrap_or_else(|p| p.into_inner());
@@ -490,7 +492,7 @@ fn run_one(
         if let Some(s) = polled {
             break s;
         }
-        if Instant::now() >= deadline {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
             if let Some(mut c) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
                 let _ = c.kill();
                 let _ = c.wait();
@@ -829,5 +831,12 @@ esac"#,
         o.time_limit = Duration::from_millis(200);
         let e = evaluate(d.path(), &p, &o, &mut |_| {}).unwrap_err();
         assert!(matches!(e, NativeError::Timeout { .. }), "{e}");
+
+        // Issue 12 item 9: `Instant::now() + Duration::MAX` panicked; such a limit is none.
+        let quick = fake_evaluator(d.path(), "echo '{\"mean\": 1}'");
+        let mut o = opts(quick, Some(1));
+        o.time_limit = Duration::MAX;
+        let r = evaluate(d.path(), &p, &o, &mut |_| {});
+        assert!(!matches!(r, Err(NativeError::Timeout { .. })), "{r:?}");
     }
 }
