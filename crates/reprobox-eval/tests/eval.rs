@@ -1334,3 +1334,25 @@ fn progress_is_heard_for_every_example_and_printed_on_stderr() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("[eval] reference_loss"), "{err}");
 }
+
+/// `reprobox eval --help` (the evaluator run by `reprobox`) calls itself `reprobox eval`, the
+/// verb the user typed, not the binary's file name.
+#[test]
+fn reprobox_eval_help_is_right_about_its_name() {
+    let eval = Path::new(env!("CARGO_BIN_EXE_reprobox-eval"));
+    let reprobox = eval.with_file_name("reprobox");
+    assert!(
+        reprobox.is_file(),
+        "{} is missing: build the workspace (cargo nextest run --workspace)",
+        reprobox.display()
+    );
+    let out = Command::new(&reprobox)
+        .args(["eval", "--help"])
+        .env("REPROBOX_EVAL_BIN", eval)
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{help}");
+    assert!(help.contains("Usage: reprobox eval "), "{help}");
+    assert!(!help.contains("reprobox-eval"), "{help}");
+}
