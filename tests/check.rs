@@ -1122,3 +1122,98 @@ mod never_panics {
         }
     }
 }
+
+/// Secrets hide in archives and notebook checkpoints, and datasets in `.json` files: each is
+/// found, a zip bomb is a finding (not a hang), and no secret is echoed.
+#[test]
+fn archives_checkpoints_and_json_records_are_read() {
+    let secret = format!("HF_TOKEN={}\n", fake_hf_token());
+    type Mutate<'a> = Box<dyn Fn(&Path) + 'a>;
+    let cases: Vec<(&str, Mutate, &str, i32)> = vec![
+        (
+            "secret in a zip member",
+            Box::new(|p: &Path| {
+                let mut z = zip::ZipWriter::new(fs::File::create(p.join("extras.zip")).unwrap());
+                z.start_file("conf/.env", zip::write::FileOptions::default())
+                    .unwrap();
+                z.write_all(secret.as_bytes()).unwrap();
+                z.finish().unwrap();
+            }),
+            "secret_in_context",
+            3,
+        ),
+        (
+            "secret in a tar.gz member",
+            Box::new(|p: &Path| {
+                let gz = flate2::write::GzEncoder::new(
+                    fs::File::create(p.join("extras.tar.gz")).unwrap(),
+                    flate2::Compression::default(),
+                );
+                let mut b = tar::Builder::new(gz);
+                let mut h = tar::Header::new_gnu();
+                h.set_size(secret.len() as u64);
+                h.set_mode(0o644);
+                h.set_cksum();
+                b.append_data(&mut h, "conf/.env", secret.as_bytes())
+                    .unwrap();
+                b.into_inner().unwrap().finish().unwrap();
+            }),
+            "secret_in_context",
+            3,
+        ),
+        (
+            "secret in a notebook checkpoint",
+            Box::new(|p: &Path| {
+                fs::create_dir_all(p.join(".ipynb_checkpoints")).unwrap();
+                fs::write(
+                    p.join(".ipynb_checkpoints/train-checkpoint.ipynb"),
+                    format!("{{\"source\": [\"{}\"]}}", secret.trim()),
+                )
+                .unwrap();
+            }),
+            "secret_in_context",
+            3,
+        ),
+        (
+            "zip bomb",
+            Box::new(|p: &Path| {
+                let mut z = zip::ZipWriter::new(fs::File::create(p.join("weights.zip")).unwrap());
+                let opts = zip::write::FileOptions::default()
+                    .compression_method(zip::CompressionMethod::Deflated);
+                z.start_file("zeros.bin", opts).unwrap();
+                let mb = vec![0u8; 1024 * 1024];
+                for _ in 0..64 {
+                    z.write_all(&mb).unwrap();
+                }
+                z.finish().unwrap();
+            }),
+            "archive_bomb",
+            3,
+        ),
+        (
+            "dataset as a json array",
+            Box::new(|p: &Path| {
+                let rows: Vec<String> = (0..40_000)
+                    .map(|i| format!("{{\"instruction\": \"q{i}\", \"output\": \"a{i}\"}}"))
+                    .collect();
+                fs::write(p.join("train_data.json"), format!("[{}]", rows.join(",\n"))).unwrap();
+            }),
+            "undeclared_data",
+            3,
+        ),
+    ];
+    for (name, mutate, want_kind, want_code) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("sub");
+        copy_dir(Path::new(COMPLIANT), &dir);
+        mutate(&dir);
+        let out = reprobox(&["check", &dir.display().to_string(), "--format", "json"]);
+        assert_eq!(out.code, want_code, "{name}: {}{}", out.stdout, out.stderr);
+        let kinds = kinds_of(&out.stdout);
+        assert!(kinds.iter().any(|k| k == want_kind), "{name}: {kinds:?}");
+        assert!(
+            !out.stdout.contains(&fake_hf_token()),
+            "{name}: echoes the secret"
+        );
+    }
+}

@@ -4,8 +4,9 @@
 //! Finalists' repositories held `__MACOSX/`, `.DS_Store`, `__pycache__/*.pyc` and even an
 //! `accounts.sqlite` (shared/reference/competitions-and-peers.md §1.5 item 3); the open-data rule
 //! (§1.1) means every dataset training reads must be declared, so large data-like files that the
-//! manifest does not declare are reported. The walk never follows symlinks and skips `.git/`, and
-//! it only stats files; the secret scan reads them afterwards from the list this walk returns.
+//! manifest does not declare are reported, `.json` files holding records among them. The walk never
+//! follows symlinks and skips `.git/`; it stats files and reads only the first 64 KiB of large
+//! `.json` files; the secret scan reads files afterwards from the list this walk returns.
 
 use std::fs;
 use std::io;
@@ -115,6 +116,51 @@ pub fn is_data_like(name: &str) -> bool {
     DATA_EXTENSIONS.iter().any(|ext| lower.ends_with(ext))
 }
 
+/// How much of a large `.json` file is read to tell records from a configuration.
+const JSON_SNIFF_BYTES: usize = 64 * 1024;
+
+/// True for a `.json` file that holds records: a JSON array of objects (`[{…}, …]`) or JSON lines
+/// (an object per line), which is how datasets are shipped under a `.json` name. A single object
+/// (a config, a tokenizer, a vocabulary) is not data. Reads at most [`JSON_SNIFF_BYTES`].
+fn is_json_records(name: &str, path: &Path) -> bool {
+    use std::io::Read;
+    if !name.to_ascii_lowercase().ends_with(".json") {
+        return false;
+    }
+    let Ok(file) = fs::File::open(path) else {
+        return false;
+    };
+    let mut head = Vec::with_capacity(JSON_SNIFF_BYTES);
+    if file
+        .take(JSON_SNIFF_BYTES as u64)
+        .read_to_end(&mut head)
+        .is_err()
+    {
+        return false;
+    }
+    json_head_is_records(&head)
+}
+
+/// The decision of [`is_json_records`] on the first bytes of the file.
+fn json_head_is_records(head: &[u8]) -> bool {
+    let head = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
+    let mut rest = head.iter().skip_while(|b| b.is_ascii_whitespace());
+    match rest.next() {
+        // An array whose first element is an object.
+        Some(b'[') => rest.find(|b| !b.is_ascii_whitespace()) == Some(&b'{'),
+        // JSON lines: the first line is a complete object and the next non-empty line opens one.
+        Some(b'{') => {
+            let mut lines = head
+                .split(|&b| b == b'\n')
+                .map(|l| l.trim_ascii())
+                .filter(|l| !l.is_empty());
+            let first = lines.next().unwrap_or_default();
+            first.ends_with(b"}") && lines.next().is_some_and(|l| l.starts_with(b"{"))
+        }
+        _ => false,
+    }
+}
+
 fn is_junk(name: &str) -> bool {
     JUNK_NAMES.contains(&name) || name.ends_with(".pyc") || name.ends_with(".pyo")
 }
@@ -193,7 +239,9 @@ pub fn scan_context(root: &Path, opts: &ContextOptions) -> io::Result<ContextSca
                     )
                     .at(rel.clone()),
                 );
-                if ft.is_dir() {
+                // Notebook checkpoints are copies of the notebooks, secrets included: walked
+                // (and so scanned) although reported; other junk directories are not entered.
+                if ft.is_dir() && name != ".ipynb_checkpoints" {
                     continue;
                 }
             }
@@ -235,7 +283,7 @@ pub fn scan_context(root: &Path, opts: &ContextOptions) -> io::Result<ContextSca
                 }
             }
             if size >= opts.data_threshold_bytes
-                && is_data_like(&name)
+                && (is_data_like(&name) || is_json_records(&name, &entry.path()))
                 && !declared.iter().any(|d| under(&rel, d))
             {
                 scan.findings.push(
@@ -370,6 +418,75 @@ mod tests {
             ]
         );
         assert!(!scan.files.iter().any(|f| f.rel.starts_with(".git")));
+    }
+
+    #[test]
+    fn json_records_are_data_and_a_json_object_is_not() {
+        for (head, records) in [
+            (&b"[{\"text\": \"a\"}, {\"text\": \"b\"}]"[..], true),
+            (b"\xef\xbb\xbf  [\n  {\"a\": 1}", true),
+            (b"{\"text\": \"a\"}\n\n{\"text\": \"b\"}\n", true),
+            (b"{\"vocab\": {\"a\": 1,\n \"b\": 2}}", false),
+            (b"{\"a\": 1}\n", false),
+            (b"[1, 2, 3]", false),
+            (b"[[\"a\"]]", false),
+            (b"", false),
+        ] {
+            assert_eq!(
+                json_head_is_records(head),
+                records,
+                "{:?}",
+                String::from_utf8_lossy(head)
+            );
+        }
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        let rows: String = (0..20)
+            .map(|i| format!("{{\"text\": \"row {i}\"}}\n"))
+            .collect();
+        fs::write(r.join("train.json"), &rows).unwrap();
+        fs::write(
+            r.join("config.json"),
+            format!("{{\"pad\": \"{}\"}}", "x".repeat(300)),
+        )
+        .unwrap();
+        fs::write(r.join("small.json"), "[{\"a\": 1}]").unwrap();
+        let scan = scan_context(
+            r,
+            &ContextOptions {
+                max_context_bytes: None,
+                ..opts()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            kinds(&scan),
+            vec![(FindingKind::UndeclaredData, "train.json".into())]
+        );
+    }
+
+    #[test]
+    fn notebook_checkpoints_are_junk_and_still_listed_for_the_secret_scan() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        fs::create_dir_all(r.join("nb/.ipynb_checkpoints")).unwrap();
+        fs::write(
+            r.join("nb/.ipynb_checkpoints/train-checkpoint.ipynb"),
+            b"{}",
+        )
+        .unwrap();
+        fs::create_dir_all(r.join("__pycache__")).unwrap();
+        fs::write(r.join("__pycache__/x.py"), b"").unwrap();
+        let scan = scan_context(r, &opts()).unwrap();
+        assert_eq!(
+            kinds(&scan),
+            vec![
+                (FindingKind::JunkFile, "__pycache__".into()),
+                (FindingKind::JunkFile, "nb/.ipynb_checkpoints".into())
+            ]
+        );
+        let files: Vec<&str> = scan.files.iter().map(|f| f.rel.as_str()).collect();
+        assert_eq!(files, vec!["nb/.ipynb_checkpoints/train-checkpoint.ipynb"]);
     }
 
     #[test]

@@ -79,6 +79,12 @@ pub enum FindingKind {
     MissingClaim,
     /// The policy has a weight-norm rule, but the model lacks (some of) the layer tensors it reads.
     WeightNormUnchecked,
+    /// An archive member (or a gzip stream) expands far beyond its compressed size: a
+    /// decompression bomb, reported instead of unpacked.
+    ArchiveBomb,
+    /// An archive could be scanned for secrets only in part (a cap was reached) or not at all
+    /// (corrupt, encrypted).
+    ArchiveNotScanned,
 }
 
 impl fmt::Display for FindingKind {

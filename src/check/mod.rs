@@ -3,6 +3,7 @@
 //! [`check_submission`] runs them all; each module is one family of checks and returns plain
 //! [`Finding`]s. docs/checks.md lists every finding kind, its trigger, severity and hint.
 
+pub mod archive;
 pub mod context;
 pub mod dockerfile;
 pub mod finding;

@@ -16,6 +16,7 @@ use std::sync::LazyLock;
 
 use regex::bytes::Regex;
 
+use super::archive::{self, ArchiveKind, ArchiveLimits};
 use super::finding::{Finding, FindingKind};
 
 /// At most this many bytes of each file are scanned (4 MiB). Secrets are pasted into code,
@@ -23,7 +24,7 @@ use super::finding::{Finding, FindingKind};
 pub const MAX_SCAN_BYTES: u64 = 4 * 1024 * 1024;
 
 /// A file whose first 8 KiB hold a NUL byte is treated as binary and skipped.
-const BINARY_SNIFF_BYTES: usize = 8 * 1024;
+pub(crate) const BINARY_SNIFF_BYTES: usize = 8 * 1024;
 
 const HINT: &str = "remove the credential from every file (and from git history), revoke it, and pass credentials at run time instead; reprobox runs training without network, so it needs none";
 const HINT_FILE: &str = "remove the credentials file from the submission and revoke what it holds; reprobox needs no credentials";
@@ -247,9 +248,13 @@ fn contains_ci(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 /// Scans one file: reads at most [`MAX_SCAN_BYTES`], skips binary files. An unreadable file yields
-/// no finding (the context walk reports what it cannot read).
+/// no finding (the context walk reports what it cannot read). Zip and tar archives are scanned
+/// member by member, within [`ArchiveLimits`]' caps.
 pub fn scan_file(path: &Path, label: &str) -> Vec<Finding> {
     let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if let Some(kind) = ArchiveKind::of(file_name) {
+        return archive::scan_archive(path, label, kind, &ArchiveLimits::default());
+    }
     let Ok(file) = File::open(path) else {
         return Vec::new();
     };

@@ -15,6 +15,8 @@ use reprobox::exit_codes;
 #[derive(Debug, Args)]
 #[command(disable_help_flag = true)]
 pub struct EvalForwardArgs {
+    /// The evaluator's arguments: `MODEL_DIR --method M --data FILE.jsonl …`, or
+    /// `MODEL_DIR --policy ID --data-dir DIR …` (`reprobox eval --help` lists them).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
     pub args: Vec<OsString>,
 }
@@ -233,8 +235,12 @@ pub fn run(args: EvalForwardArgs) -> i32 {
         return exit_codes::EVAL_FAILED;
     };
     use std::os::unix::process::CommandExt;
-    // exec replaces this process, so signals and the exit code are the evaluator's own.
-    let err = std::process::Command::new(&bin).args(&args.args).exec();
+    // exec replaces this process, so signals and the exit code are the evaluator's own. Its
+    // argv[0] is the verb the user typed, so its --help and errors say `reprobox eval`.
+    let err = std::process::Command::new(&bin)
+        .arg0("reprobox eval")
+        .args(&args.args)
+        .exec();
     eprintln!("error: cannot run `{}`: {err}", bin.display());
     exit_codes::EVAL_FAILED
 }

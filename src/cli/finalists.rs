@@ -78,14 +78,19 @@ pub struct FinalistsArgs {
     /// As --task-seed, from the sync block's hash (`verify --task-block-hash`).
     #[arg(long, value_name = "HASH", requires = "task_data")]
     pub task_block_hash: Option<String>,
+    /// Read policies from this directory instead of the built-in ones.
     #[arg(long, value_name = "DIR", env = "REPROBOX_POLICIES")]
     pub policies: Option<PathBuf>,
+    /// The NVML library to load, as `verify --nvml-lib` (default libnvidia-ml.so.1).
     #[arg(long, value_name = "PATH")]
     pub nvml_lib: Option<PathBuf>,
+    /// Where GPU leases are kept, as `verify --lease-dir`.
     #[arg(long, value_name = "DIR")]
     pub lease_dir: Option<PathBuf>,
+    /// Sign every run's provenance statements with this Ed25519 key, as `verify --sign-key`.
     #[arg(long, value_name = "FILE")]
     pub sign_key: Option<PathBuf>,
+    /// `text` prints each event on stderr and a summary; `json` prints only the campaign summary as JSON.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }

@@ -73,6 +73,7 @@ pub struct VerifyArgs {
     /// As --task-seed, from the sync block's hash (`0x…`).
     #[arg(long, value_name = "HASH", requires = "task_data")]
     pub task_block_hash: Option<String>,
+    /// `text` prints progress on stderr and the verdict; `json` prints no progress and one JSON result.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -82,13 +83,17 @@ pub struct VerifyArgs {
 pub struct ResumeArgs {
     /// The run directory of the run to continue (audits/<run-id>).
     pub run_dir: PathBuf,
+    /// Read policies from this directory instead of the built-in ones (the run's policy must be
+    /// among them, unchanged: its digest is in plan.json).
     #[arg(long, value_name = "DIR", env = "REPROBOX_POLICIES")]
     pub policies: Option<PathBuf>,
+    /// Where GPU leases are kept, as `verify --lease-dir`.
     #[arg(long, value_name = "DIR")]
     pub lease_dir: Option<PathBuf>,
     /// Sign the provenance statements with this key, as `verify --sign-key` does.
     #[arg(long, value_name = "FILE")]
     pub sign_key: Option<PathBuf>,
+    /// `text` prints progress on stderr and the verdict; `json` prints no progress and one JSON result.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }

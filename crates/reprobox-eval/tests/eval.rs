@@ -1519,3 +1519,25 @@ fn cli_max_time_past_the_bound_is_refused_not_a_panic() {
         "{err}"
     );
 }
+
+/// `reprobox eval --help` (the evaluator run by `reprobox`) calls itself `reprobox eval`, the
+/// verb the user typed, not the binary's file name.
+#[test]
+fn reprobox_eval_help_is_right_about_its_name() {
+    let eval = Path::new(env!("CARGO_BIN_EXE_reprobox-eval"));
+    let reprobox = eval.with_file_name("reprobox");
+    assert!(
+        reprobox.is_file(),
+        "{} is missing: build the workspace (cargo nextest run --workspace)",
+        reprobox.display()
+    );
+    let out = Command::new(&reprobox)
+        .args(["eval", "--help"])
+        .env("REPROBOX_EVAL_BIN", eval)
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{help}");
+    assert!(help.contains("Usage: reprobox eval "), "{help}");
+    assert!(!help.contains("reprobox-eval"), "{help}");
+}
