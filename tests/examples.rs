@@ -273,6 +273,15 @@ fn a_dry_run_of_the_honest_example_is_reproduced() {
         report["training"]["status"]["status"], "succeeded",
         "{report}"
     );
+    // The rehearsal ran under the policy's dry-run budget, and its banner says so.
+    assert_eq!(report["plan"]["limits"]["train_secs"], 1800, "{report}");
+    let md = std::fs::read_to_string(run_dir.join("report.md")).unwrap();
+    assert!(
+        md.contains(
+            "> **Dry run**: a rehearsal with a training budget of 30 min (a real run has 24.0 h)"
+        ),
+        "{md}"
+    );
     assert_eq!(
         report["inputs"].as_array().map(Vec::len),
         Some(2),

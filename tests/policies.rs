@@ -216,6 +216,29 @@ fn sn37_numbers() {
 
 /// Every numeric value in a shipped policy carries a comment citing a section (`§`) of the
 /// reference documents, as the project requires.
+/// A contestant's rehearsal under any shipped policy has a short budget of its own, never the
+/// real wall clock.
+#[test]
+fn every_shipped_policy_has_a_dry_run_budget() {
+    let set = PolicySet::builtin().unwrap();
+    for id in SHIPPED {
+        let p = set.get(id).unwrap();
+        let dry = p
+            .dry_run
+            .train
+            .unwrap_or_else(|| panic!("{id}: no [dry_run] train"));
+        let real = p
+            .limits
+            .train
+            .or(p.limits.train_plus_eval)
+            .unwrap_or(Duration::from_secs(24 * 3600));
+        assert!(
+            dry <= real / 6,
+            "{id}: a dry run of {dry:?} against {real:?}"
+        );
+    }
+}
+
 #[test]
 fn shipped_numbers_cite_their_source() {
     let mut missing = Vec::new();

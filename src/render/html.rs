@@ -62,7 +62,11 @@ pub fn render(report: &Report, series: &RunSeries) -> String {
         escape(&report.reason)
     );
     if report.dry_run {
-        s.push_str("<p class=\"dry\"><b>Dry run</b>: a rehearsal with a short budget; it decides nothing about the final ranking.</p>");
+        let _ = write!(
+            s,
+            "<p class=\"dry\"><b>Dry run</b>: {}</p>",
+            escape(&super::dry_run_note(report))
+        );
     }
 
     s.push_str("<h2>Run</h2><table>");

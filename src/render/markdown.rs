@@ -14,7 +14,7 @@ pub fn render(report: &Report) -> String {
     let _ = writeln!(s, "# reprobox: {} — {}", report.verdict, md_cell(&f.team));
     s.push('\n');
     if report.dry_run {
-        s.push_str("> **Dry run**: a rehearsal with a short budget; it decides nothing about the final ranking.\n\n");
+        let _ = writeln!(s, "> **Dry run**: {}\n", super::dry_run_note(report));
     }
     let _ = writeln!(
         s,

@@ -338,6 +338,25 @@ impl Facts {
     }
 }
 
+/// The dry-run banner of report.md and report.html: a rehearsal, with the training budget that
+/// applied and the real run's limit, so that a rehearsal never reads as if held to the real clock.
+pub(crate) fn dry_run_note(report: &Report) -> String {
+    let fmt = |s: u64| svg::Unit::Seconds.format(s as f64);
+    let limits = report.plan.as_ref().map(|p| &p.limits);
+    let budget = match limits {
+        Some(l) => match l.policy_train_secs {
+            Some(real) if l.train_secs < real => format!(
+                " with a training budget of {} (a real run has {})",
+                fmt(l.train_secs),
+                fmt(real)
+            ),
+            _ => format!(" under the full training limit of {}", fmt(l.train_secs)),
+        },
+        None => String::new(),
+    };
+    format!("a rehearsal{budget}; it decides nothing about the final ranking.")
+}
+
 fn secs(s: f64) -> String {
     if s < 120.0 {
         format!("{s:.1} s")
