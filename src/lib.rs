@@ -14,6 +14,7 @@ pub mod campaign;
 pub mod check;
 pub mod compare;
 pub mod digest;
+pub mod dockerfile;
 pub mod engine;
 pub mod estimate;
 pub mod exit_codes;

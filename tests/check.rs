@@ -784,10 +784,14 @@ fn findings_point_at_lines() {
     assert_eq!(track["line"], 8);
     let pip = find("unpinned_dependency");
     assert_eq!(pip["path"], "Dockerfile");
-    // The Dockerfile has 11 lines; `torch` is on the third appended line.
-    assert_eq!(pip["line"], 14);
+    // The Dockerfile has 12 lines; `torch` is on the third appended line.
+    assert_eq!(pip["line"], 15);
+    // The appended `pip install` also needs the network, which the policy's build does not have.
+    let net = find("build_network");
+    assert_eq!(net["line"], 14);
+    assert_eq!(net["severity"], "error");
     assert!(v["elapsed_ms"].is_u64());
-    assert_eq!(v["counts"]["errors"], 2);
+    assert_eq!(v["counts"]["errors"], 3);
 }
 
 #[test]

@@ -8,12 +8,15 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// How bad a finding is. Any `Error` makes a submission non-compliant (exit 3).
+/// How bad a finding is. Any `Error` makes a submission non-compliant (exit 3); `Info` is a note
+/// (a declared input the code downloads, dependency files no build step uses) and never counts
+/// against compliance.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
+    Info,
     Warning,
     Error,
 }
@@ -21,6 +24,7 @@ pub enum Severity {
 impl fmt::Display for Severity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            Severity::Info => "info",
             Severity::Warning => "warning",
             Severity::Error => "error",
         })
@@ -79,6 +83,26 @@ pub enum FindingKind {
     MissingClaim,
     /// The policy has a weight-norm rule, but the model lacks (some of) the layer tensors it reads.
     WeightNormUnchecked,
+    /// A build step fetches from the network (pip/conda/apt, git clone, wget/curl, ADD of a URL).
+    BuildNetwork,
+    /// Code on the training path fetches a model, dataset or file at run time.
+    RuntimeDownload,
+    /// `trust_remote_code=True`: code from the Hub runs, unpinned.
+    TrustRemoteCode,
+    /// An online experiment tracker or Hub upload on the training path.
+    OnlineLogging,
+    /// The final model is saved with `torch.save` / pickle instead of safetensors.
+    PickleOutput,
+    /// A script or compose file expects host volumes or the Docker socket.
+    HostMount,
+    /// The Dockerfile is something the builder would reject (or not a text file at all).
+    DockerfileSyntax,
+    /// The image's CMD/ENTRYPOINT (or `train.command`) is missing or runs nothing that trains.
+    NoTrainingEntry,
+    /// A shuffle or random split on the training path without a seed.
+    UnseededRandomness,
+    /// Dependency files that no build step uses (one info finding lists them).
+    UnusedDependencyFile,
 }
 
 impl fmt::Display for FindingKind {
@@ -119,6 +143,19 @@ impl Finding {
             severity: Severity::Warning,
             ..Finding::error(kind, message, hint)
         }
+    }
+
+    pub fn info(kind: FindingKind, message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Finding {
+            severity: Severity::Info,
+            ..Finding::error(kind, message, hint)
+        }
+    }
+
+    /// The same finding with another severity.
+    pub fn severity(mut self, severity: Severity) -> Self {
+        self.severity = severity;
+        self
     }
 
     pub fn at(mut self, path: impl Into<String>) -> Self {

@@ -3,12 +3,18 @@
 //! [`check_submission`] runs them all; each module is one family of checks and returns plain
 //! [`Finding`]s. docs/checks.md lists every finding kind, its trigger, severity and hint.
 
+pub mod buildpath;
 pub mod context;
+pub mod deps;
 pub mod dockerfile;
 pub mod finding;
+pub mod ignore;
+pub mod pip;
+pub mod python;
 pub mod rules;
 pub mod run;
 pub mod secrets;
+pub mod training;
 
 pub use finding::{Finding, FindingKind, Severity, has_errors};
 pub use run::{CheckError, CheckOptions, CheckReport, Counts, InspectedModel, check_submission};

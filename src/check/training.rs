@@ -1,0 +1,882 @@
+//! What the training path does that an offline, sandboxed rebuild cannot: downloads at run time
+//! (`runtime_download`), remote code (`trust_remote_code`), online trackers and Hub uploads
+//! (`online_logging`), a model saved with pickle (`pickle_output`), host volumes and the Docker
+//! socket (`host_mount`), shuffles without a seed (`unseeded_randomness`), and an image that runs
+//! nothing that trains (`no_training_entry`).
+//!
+//! The Python files, shell scripts and config files are the ones on the build path
+//! ([`super::buildpath`]). A Hub id is resolved as far as a scanner can: a literal, a module
+//! constant, an argparse `default=`, a dataclass field default, a `--key value` the command passes,
+//! or a `key: value` in a config file the command passes (`--config cfg.yaml`). "Declared" means
+//! the manifest's `[base_model]` / `[[datasets]]` ids: those are staged offline, so their download
+//! is a note (`info`); any other id is an error.
+
+use std::collections::HashSet;
+
+use regex::Regex;
+
+use crate::dockerfile::shell::basename;
+
+use super::buildpath::{BuildPath, Phase, Role};
+use super::finding::{Finding, FindingKind, Severity};
+use super::python::{Call, PyFacts, Tok, Token, Value, value_of};
+
+pub const HINT_DOWNLOAD: &str = "declare it under [base_model] or [[datasets]] with a commit revision and digest and it will be staged offline under /inputs; load it from there";
+pub const HINT_DOWNLOAD_DECLARED: &str = "a declared input is staged offline under /inputs: load it from that path (or with HF_HUB_OFFLINE=1 from the staged cache)";
+pub const HINT_URL: &str = "nothing can be fetched at run time (network none): declare the file as an input with a digest, or put it in the build context";
+pub const HINT_REMOTE_CODE: &str = "declare the repository as an input with a commit revision (its code is then pinned and staged), or drop trust_remote_code and use a transformers class";
+pub const HINT_LOGGING: &str = "log offline: set `WANDB_MODE=offline` (or `report_to=\"none\"`, `push_to_hub=False`); the sandbox has no network and uploads would leak the run";
+pub const HINT_PICKLE: &str = "save the final model with `save_pretrained(out, safe_serialization=True)` or `safetensors.torch.save_file`: reprobox never unpickles a model";
+pub const HINT_HOST_MOUNT: &str = "the sandbox mounts no host volume and no Docker socket: read inputs from /inputs and write the model under /out";
+pub const HINT_SEED: &str = "seed the run (`transformers.set_seed(seed)`, `torch.manual_seed`, `random.seed`) or pass `seed=` / `random_state=` / `generator=`";
+pub const HINT_ENTRY: &str = "end the Dockerfile with `CMD [\"python3\", \"train.py\"]` (or set `train.command` in reprobox.toml) to run the training";
+
+/// What the training lint needs besides the build path.
+#[derive(Debug, Clone)]
+pub struct TrainingContext {
+    /// The manifest's base-model and dataset ids, lower-cased.
+    pub declared: Vec<String>,
+    /// Every path in the submission and the build context (files and their directories), so a
+    /// local path that looks like `org/name` is not taken for a Hub id.
+    pub local_paths: HashSet<String>,
+    /// The severity of a download by a script a RUN executes (`build_network`).
+    pub build_network: Severity,
+}
+
+/// Where a resolved value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    Literal,
+    Code,
+    CommandLine,
+    ConfigFile,
+}
+
+#[derive(Debug, Clone)]
+struct Resolved {
+    value: String,
+    origin: Origin,
+    /// " (the default of `--model` at train.py:12)", or "" for a literal.
+    source: String,
+}
+
+/// `key: value` (YAML) or `"key": value` (JSON) lines of the config files on the path.
+#[derive(Debug, Clone)]
+struct ConfigValue {
+    key: String,
+    value: String,
+    file: String,
+    line: u32,
+}
+
+struct Resolver<'a> {
+    bp: &'a BuildPath,
+    configs: Vec<ConfigValue>,
+}
+
+fn config_values(text: &str, file: &str) -> Vec<ConfigValue> {
+    let mut out = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let l = raw.trim().trim_start_matches("- ").trim_end_matches(',');
+        if l.starts_with('#') {
+            continue;
+        }
+        let Some((k, v)) = l.split_once(':') else {
+            continue;
+        };
+        let key = k.trim().trim_matches(['"', '\'']);
+        let value = v
+            .split(" #")
+            .next()
+            .unwrap_or(v)
+            .trim()
+            .trim_matches(['"', '\'']);
+        if key.is_empty() || value.is_empty() || key.contains(' ') {
+            continue;
+        }
+        out.push(ConfigValue {
+            key: key.to_owned(),
+            value: value.to_owned(),
+            file: file.to_owned(),
+            line: u32::try_from(i + 1).unwrap_or(u32::MAX),
+        });
+    }
+    out
+}
+
+impl<'a> Resolver<'a> {
+    fn new(bp: &'a BuildPath) -> Self {
+        let configs = bp
+            .files
+            .values()
+            .filter(|f| f.role == Role::Config)
+            .flat_map(|f| config_values(f.text.as_deref().unwrap_or(""), &f.rel))
+            .collect();
+        Resolver { bp, configs }
+    }
+
+    fn resolve(&self, v: &Value, file: &str) -> Option<Resolved> {
+        match v {
+            Value::Str(s) => Some(Resolved {
+                value: s.clone(),
+                origin: Origin::Literal,
+                source: String::new(),
+            }),
+            Value::Bool(b) => Some(Resolved {
+                value: if *b { "true" } else { "false" }.to_owned(),
+                origin: Origin::Literal,
+                source: String::new(),
+            }),
+            Value::Ref(name) => self.lookup(name, file),
+        }
+    }
+
+    /// A name's value: given on a command line, in a config file, or as a default in code
+    /// (the same file's first).
+    fn lookup(&self, name: &str, file: &str) -> Option<Resolved> {
+        if let Some(c) = self.bp.cli_values.iter().find(|c| c.key == name) {
+            return Some(Resolved {
+                value: c.value.clone(),
+                origin: Origin::CommandLine,
+                source: format!(" (given as `--{name}` at {}:{})", c.by, c.line),
+            });
+        }
+        if let Some(c) = self.configs.iter().find(|c| c.key == name) {
+            return Some(Resolved {
+                value: c.value.clone(),
+                origin: Origin::ConfigFile,
+                source: format!(" (`{name}` in {}:{})", c.file, c.line),
+            });
+        }
+        let mut best: Option<(bool, Resolved)> = None;
+        for f in self.bp.files.values() {
+            let Some(py) = &f.python else { continue };
+            for d in py.defaults.iter().filter(|d| d.name == name) {
+                let value = match &d.value {
+                    Value::Str(s) => s.clone(),
+                    Value::Bool(b) => b.to_string(),
+                    Value::Ref(_) => continue,
+                };
+                let same = f.rel == file;
+                if best.as_ref().is_none_or(|(s, _)| !s && same) {
+                    best = Some((
+                        same,
+                        Resolved {
+                            value,
+                            origin: Origin::Code,
+                            source: format!(" ({} at {}:{})", d.how, f.rel, d.line),
+                        },
+                    ));
+                }
+            }
+        }
+        best.map(|b| b.1)
+    }
+}
+
+fn hub_id_re() -> Regex {
+    // Infallible: a constant pattern.
+    Regex::new(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$").expect("valid regex")
+}
+
+const FILE_EXTENSIONS: &[&str] = &[
+    ".json",
+    ".jsonl",
+    ".yaml",
+    ".yml",
+    ".txt",
+    ".py",
+    ".csv",
+    ".tsv",
+    ".parquet",
+    ".bin",
+    ".pt",
+    ".pth",
+    ".safetensors",
+    ".arrow",
+    ".gz",
+    ".zip",
+    ".tar",
+    ".model",
+];
+
+impl TrainingContext {
+    fn is_hub_id(&self, re: &Regex, s: &str) -> bool {
+        re.is_match(s)
+            && !FILE_EXTENSIONS.iter().any(|e| s.ends_with(e))
+            && !self.local_paths.contains(s)
+            && !s.starts_with("data/")
+            && !s.starts_with("output")
+            && !s.starts_with("checkpoint")
+    }
+
+    fn is_declared(&self, id: &str) -> bool {
+        self.declared.iter().any(|d| d.eq_ignore_ascii_case(id))
+    }
+}
+
+/// Calls that fetch from the Hugging Face Hub, and the keyword that names the repository.
+fn hub_call(c: &Call) -> Option<&'static str> {
+    match c.method() {
+        "from_pretrained" => Some("pretrained_model_name_or_path"),
+        "load_dataset" => Some("path"),
+        "snapshot_download" | "hf_hub_download" => Some("repo_id"),
+        "pipeline" if c.kwarg("model").is_some() => Some("model"),
+        "SentenceTransformer" => Some("model_name_or_path"),
+        _ => None,
+    }
+}
+
+fn call_text(tokens: &[Token]) -> String {
+    tokens
+        .iter()
+        .map(|t| match &t.tok {
+            Tok::Name(n) => n.clone(),
+            Tok::Str(s) => format!("{s:?}"),
+            Tok::Op(o) => o.clone(),
+            Tok::Num => "0".into(),
+            Tok::Newline => String::new(),
+        })
+        .collect()
+}
+
+fn is_true(r: &Resolved) -> bool {
+    r.value.eq_ignore_ascii_case("true") || r.value == "1"
+}
+
+/// Lints the training path.
+pub fn lint(bp: &BuildPath, ctx: &TrainingContext) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let resolver = Resolver::new(bp);
+    let re = hub_id_re();
+    let wandb_offline = wandb_offline(bp);
+    // Seeding anywhere on the training path seeds every global generator the shuffles use.
+    let seeded = bp.in_phase(Phase::Train).any(|f| {
+        f.python.as_ref().is_some_and(|py| {
+            py.calls.iter().any(|c| {
+                matches!(
+                    c.method(),
+                    "manual_seed" | "set_seed" | "seed_everything" | "manual_seed_all"
+                ) || c.name.ends_with("random.seed")
+            })
+        })
+    });
+    // Whether every model load on the path is a declared (pinned, staged) input: then a
+    // trust_remote_code flag or config runs only pinned code.
+    let mut all_loads_declared = true;
+    for f in bp.in_phase(Phase::Train) {
+        let Some(py) = &f.python else { continue };
+        for c in py.calls.iter().filter(|c| c.method() == "from_pretrained") {
+            let id = c
+                .positional(0)
+                .or_else(|| c.kwarg("pretrained_model_name_or_path"))
+                .and_then(value_of)
+                .and_then(|v| resolver.resolve(&v, &f.rel));
+            let local = id.as_ref().is_some_and(|r| !ctx.is_hub_id(&re, &r.value));
+            let declared = id.as_ref().is_some_and(|r| ctx.is_declared(&r.value));
+            all_loads_declared &= local || declared;
+        }
+    }
+    for phase in [Phase::Build, Phase::Train] {
+        for f in bp.in_phase(phase) {
+            let Some(py) = &f.python else { continue };
+            if phase == Phase::Build && f.phases.contains(&Phase::Train) {
+                continue;
+            }
+            lint_python(
+                py,
+                &f.rel,
+                phase,
+                ctx,
+                &resolver,
+                &re,
+                wandb_offline,
+                seeded,
+                &mut out,
+            );
+        }
+    }
+    for f in bp.in_phase(Phase::Train).filter(|f| f.role == Role::Config) {
+        for c in config_values(f.text.as_deref().unwrap_or(""), &f.rel) {
+            let truthy = c.value.eq_ignore_ascii_case("true");
+            let finding = match c.key.as_str() {
+                "trust_remote_code" if truthy && !all_loads_declared => Some(Finding::error(
+                    FindingKind::TrustRemoteCode,
+                    "`trust_remote_code: true` in a config the training uses: code from the Hub runs unpinned",
+                    HINT_REMOTE_CODE,
+                )),
+                "report_to" if logs_online(&c.value, wandb_offline) => Some(Finding::warning(
+                    FindingKind::OnlineLogging,
+                    format!(
+                        "`report_to: {}` uploads the run to an online tracker",
+                        c.value
+                    ),
+                    HINT_LOGGING,
+                )),
+                "push_to_hub" if truthy => Some(Finding::warning(
+                    FindingKind::OnlineLogging,
+                    "`push_to_hub: true` uploads the model to the Hub",
+                    HINT_LOGGING,
+                )),
+                _ => None,
+            };
+            out.extend(finding.map(|x| x.at(&f.rel).line(c.line)));
+        }
+    }
+    lint_commands(bp, ctx, wandb_offline, all_loads_declared, &mut out);
+    out.extend(entry_finding(bp));
+    out
+}
+
+fn logs_online(value: &str, wandb_offline: bool) -> bool {
+    let v = value.to_ascii_lowercase();
+    ["comet", "mlflow", "neptune", "clearml", "dvclive"]
+        .iter()
+        .any(|t| v.contains(t))
+        || (!wandb_offline && (v.contains("wandb") || v.contains("\"all\"") || v == "all"))
+}
+
+/// `WANDB_MODE=offline|disabled` or `WANDB_DISABLED=true`, in the Dockerfile's ENV, a Python
+/// file on the path, or a script's `export`.
+fn wandb_offline(bp: &BuildPath) -> bool {
+    let offline = |k: &str, v: &str| {
+        (k == "WANDB_MODE" && matches!(v, "offline" | "disabled" | "dryrun"))
+            || (k == "WANDB_DISABLED" && v.eq_ignore_ascii_case("true"))
+    };
+    bp.env.iter().any(|(k, v)| offline(k, v))
+        || bp.files.values().any(|f| {
+            f.python
+                .as_ref()
+                .is_some_and(|py| py.env.iter().any(|(k, v)| offline(k, v)))
+        })
+        || bp.commands.iter().any(|c| {
+            c.words
+                .iter()
+                .filter_map(|w| w.split_once('='))
+                .any(|(k, v)| offline(k, v))
+        })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn lint_python(
+    py: &PyFacts,
+    rel: &str,
+    phase: Phase,
+    ctx: &TrainingContext,
+    resolver: &Resolver<'_>,
+    re: &Regex,
+    wandb_offline: bool,
+    seeded: bool,
+    out: &mut Vec<Finding>,
+) {
+    let mut push = |f: Finding, line: u32| out.push(f.at(rel).line(line));
+    let resolve =
+        |t: Option<&[Token]>| t.and_then(value_of).and_then(|v| resolver.resolve(&v, rel));
+    for c in &py.calls {
+        let m = c.method();
+        // Downloads from the Hub by id.
+        if let Some(key) = hub_call(c) {
+            let id = resolve(c.positional(0).or_else(|| c.kwarg(key)));
+            if let Some(r) = &id
+                && ctx.is_hub_id(re, &r.value)
+            {
+                let what = format!(
+                    "`{}` downloads `{}` from the Hugging Face Hub at run time{}",
+                    c.name, r.value, r.source
+                );
+                let f = if phase == Phase::Build {
+                    Finding::error(
+                        FindingKind::BuildNetwork,
+                        format!("a script the build runs: {what}"),
+                        HINT_DOWNLOAD,
+                    )
+                    .severity(ctx.build_network)
+                } else if ctx.is_declared(&r.value) {
+                    Finding::info(
+                        FindingKind::RuntimeDownload,
+                        format!("{what}; it is a declared input"),
+                        HINT_DOWNLOAD_DECLARED,
+                    )
+                } else {
+                    Finding::error(
+                        FindingKind::RuntimeDownload,
+                        format!("{what}, and it is not a declared input"),
+                        HINT_DOWNLOAD,
+                    )
+                };
+                push(f, c.line);
+            }
+            if phase == Phase::Train
+                && let Some(t) = resolve(c.kwarg("trust_remote_code"))
+                && is_true(&t)
+                && matches!(t.origin, Origin::Literal | Origin::Code)
+            {
+                let pinned = id
+                    .as_ref()
+                    .is_some_and(|r| !ctx.is_hub_id(re, &r.value) || ctx.is_declared(&r.value));
+                if !pinned {
+                    let repo = id
+                        .as_ref()
+                        .map(|r| format!(" for `{}`", r.value))
+                        .unwrap_or_default();
+                    push(
+                        Finding::error(
+                            FindingKind::TrustRemoteCode,
+                            format!(
+                                "`{}` with `trust_remote_code=True`{repo}{}: code from the Hub runs unpinned",
+                                c.name, t.source
+                            ),
+                            HINT_REMOTE_CODE,
+                        ),
+                        c.line,
+                    );
+                }
+            }
+        }
+        if phase == Phase::Build {
+            continue;
+        }
+        // torch.hub and plain URL fetches.
+        let url_fetch = matches!(
+            c.name.as_str(),
+            "requests.get"
+                | "requests.post"
+                | "urllib.request.urlretrieve"
+                | "urlretrieve"
+                | "urlopen"
+                | "urllib.request.urlopen"
+                | "wget.download"
+                | "gdown.download"
+        );
+        if c.name.starts_with("torch.hub.") || url_fetch {
+            push(
+                Finding::error(
+                    FindingKind::RuntimeDownload,
+                    format!("`{}` fetches from the network at run time", c.name),
+                    HINT_URL,
+                ),
+                c.line,
+            );
+        }
+        // Online trackers and uploads.
+        let online = match (c.name.as_str(), m) {
+            ("wandb.init", _) => {
+                let mode = resolve(c.kwarg("mode")).map(|r| r.value);
+                !wandb_offline
+                    && !matches!(mode.as_deref(), Some("offline" | "disabled" | "dryrun"))
+            }
+            ("wandb.login", _) => !wandb_offline,
+            (n, _)
+                if n.starts_with("comet_ml.") && matches!(m, "Experiment" | "start" | "init") =>
+            {
+                true
+            }
+            (n, _) if n.starts_with("mlflow.") && (m == "start_run" || m.starts_with("log_")) => {
+                true
+            }
+            (n, _) if n.starts_with("neptune.") && m.starts_with("init") => true,
+            (_, "push_to_hub" | "upload_file" | "upload_folder") => true,
+            _ => false,
+        };
+        if online {
+            push(
+                Finding::warning(
+                    FindingKind::OnlineLogging,
+                    format!("`{}` needs the network and uploads the run", c.name),
+                    HINT_LOGGING,
+                ),
+                c.line,
+            );
+        }
+        if let Some(r) = resolve(c.kwarg("report_to"))
+            && logs_online(&r.value, wandb_offline)
+            && matches!(r.origin, Origin::Literal | Origin::Code)
+        {
+            push(
+                Finding::warning(
+                    FindingKind::OnlineLogging,
+                    format!(
+                        "`report_to={}`{} uploads the run to an online tracker",
+                        r.value, r.source
+                    ),
+                    HINT_LOGGING,
+                ),
+                c.line,
+            );
+        } else if let Some(list) = c.kwarg("report_to")
+            && list
+                .iter()
+                .any(|t| matches!(&t.tok, Tok::Str(s) if logs_online(s, wandb_offline)))
+        {
+            push(
+                Finding::warning(
+                    FindingKind::OnlineLogging,
+                    format!(
+                        "`report_to={}` uploads the run to an online tracker",
+                        call_text(list)
+                    ),
+                    HINT_LOGGING,
+                ),
+                c.line,
+            );
+        }
+        if let Some(r) = resolve(c.kwarg("push_to_hub"))
+            && is_true(&r)
+            && matches!(r.origin, Origin::Literal | Origin::Code)
+        {
+            push(
+                Finding::warning(
+                    FindingKind::OnlineLogging,
+                    format!(
+                        "`push_to_hub=True`{} uploads the model to the Hub",
+                        r.source
+                    ),
+                    HINT_LOGGING,
+                ),
+                c.line,
+            );
+        }
+        // The model saved with pickle.
+        let first = c
+            .positional(0)
+            .map(call_text)
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let modelish = ["model", "state_dict", "adapter", "lora", "peft", "weights"]
+            .iter()
+            .any(|w| first.contains(w))
+            && !first.contains("optim")
+            && !first.contains("scheduler");
+        let pickled = match c.name.as_str() {
+            "torch.save" | "pickle.dump" | "joblib.dump" | "dill.dump" => modelish,
+            _ => {
+                m == "save_pretrained"
+                    && resolve(c.kwarg("safe_serialization")).is_some_and(|r| r.value == "false")
+            }
+        };
+        if pickled {
+            push(
+                Finding::error(
+                    FindingKind::PickleOutput,
+                    format!(
+                        "`{}` writes the model as a pickle, which reprobox never loads",
+                        c.name
+                    ),
+                    HINT_PICKLE,
+                ),
+                c.line,
+            );
+        }
+        // Writing to a host volume.
+        let target = match c.name.as_str() {
+            "torch.save" => resolve(c.positional(1)),
+            _ if matches!(m, "save_pretrained" | "save_model" | "save_state") => {
+                resolve(c.positional(0))
+            }
+            _ => None,
+        }
+        .or_else(|| resolve(c.kwarg("output_dir")))
+        .or_else(|| resolve(c.kwarg("save_directory")));
+        if let Some(t) = target
+            && host_path(&t.value)
+        {
+            push(
+                Finding::warning(
+                    FindingKind::HostMount,
+                    format!(
+                        "`{}` writes to `{}`{}, a host volume the sandbox does not mount; only /out is writable",
+                        c.name, t.value, t.source
+                    ),
+                    HINT_HOST_MOUNT,
+                ),
+                c.line,
+            );
+        }
+        // Shuffles and splits without a seed.
+        let no_seed = |keys: &[&str]| keys.iter().all(|k| c.kwarg(k).is_none());
+        let unseeded = !seeded
+            && match c.name.as_str() {
+                "random.shuffle"
+                | "np.random.shuffle"
+                | "numpy.random.shuffle"
+                | "np.random.permutation"
+                | "numpy.random.permutation" => true,
+                "torch.randperm" => no_seed(&["generator"]),
+                _ => match m {
+                    "shuffle" => {
+                        c.args.is_empty()
+                            || no_seed(&["seed", "generator"]) && c.positional(0).is_none()
+                    }
+                    "train_test_split" => no_seed(&["seed", "random_state", "generator"]),
+                    "random_split" => no_seed(&["generator"]),
+                    "DataLoader" => resolve(c.kwarg("shuffle")).is_some_and(|r| is_true(&r)),
+                    _ => false,
+                },
+            };
+        if unseeded {
+            push(
+                Finding::warning(
+                    FindingKind::UnseededRandomness,
+                    format!(
+                        "`{}` draws from an unseeded random generator, so the order differs on every run",
+                        c.name
+                    ),
+                    HINT_SEED,
+                ),
+                c.line,
+            );
+        }
+    }
+}
+
+/// Absolute paths that only exist as host volumes on rented GPU machines and notebooks.
+fn host_path(p: &str) -> bool {
+    [
+        "/workspace",
+        "/mnt/",
+        "/content/",
+        "/home/",
+        "/root/",
+        "/data/",
+    ]
+    .iter()
+    .any(|h| p == h.trim_end_matches('/') || p.starts_with(h) || p.starts_with(&format!("{h}/")))
+}
+
+/// The commands the entry and the training scripts run.
+fn lint_commands(
+    bp: &BuildPath,
+    ctx: &TrainingContext,
+    wandb_offline: bool,
+    all_loads_declared: bool,
+    out: &mut Vec<Finding>,
+) {
+    for c in bp.commands.iter().filter(|c| c.phase == Phase::Train) {
+        let w: Vec<&str> = c.words.iter().map(String::as_str).collect();
+        let Some(first) = w
+            .iter()
+            .position(|x| !x.contains('=') || x.starts_with('-'))
+        else {
+            continue;
+        };
+        let prog = basename(w[first]);
+        let args = &w[first + 1..];
+        let mut push = |f: Finding| out.push(f.at(&c.by).line(c.line));
+        match prog {
+            "wget" | "curl" if args.iter().any(|a| a.contains("://")) => push(Finding::error(
+                FindingKind::RuntimeDownload,
+                format!(
+                    "`{prog}` fetches {} at run time",
+                    args.iter().find(|a| a.contains("://")).unwrap_or(&"")
+                ),
+                HINT_URL,
+            )),
+            "gdown" => push(Finding::error(
+                FindingKind::RuntimeDownload,
+                "`gdown` fetches from Google Drive at run time",
+                HINT_URL,
+            )),
+            "git" if args.contains(&"clone") => push(Finding::error(
+                FindingKind::RuntimeDownload,
+                "`git clone` at run time fetches a repository the sandbox cannot reach",
+                HINT_URL,
+            )),
+            "huggingface-cli" | "hf" if args.first() == Some(&"download") => {
+                let id = args.get(1).copied().unwrap_or("?");
+                push(if ctx.is_declared(id) {
+                    Finding::info(
+                        FindingKind::RuntimeDownload,
+                        format!("`{prog} download {id}` at run time; it is a declared input"),
+                        HINT_DOWNLOAD_DECLARED,
+                    )
+                } else {
+                    Finding::error(
+                        FindingKind::RuntimeDownload,
+                        format!(
+                            "`{prog} download {id}` fetches from the Hub at run time, and it is not a declared input"
+                        ),
+                        HINT_DOWNLOAD,
+                    )
+                });
+            }
+            "pip" | "pip3" if args.first() == Some(&"install") && !args.contains(&"--no-index") => {
+                push(Finding::error(
+                    FindingKind::RuntimeDownload,
+                    "`pip install` at run time fetches packages the sandbox cannot reach",
+                    "install every package in the Dockerfile, at build time",
+                ))
+            }
+            "wandb" if args.first() == Some(&"login") && !wandb_offline => push(Finding::warning(
+                FindingKind::OnlineLogging,
+                "`wandb login` needs the network (and a key in the image)",
+                HINT_LOGGING,
+            )),
+            "docker" if args.contains(&"run") => {
+                if w.iter().any(|a| a.contains("docker.sock")) {
+                    push(Finding::error(
+                        FindingKind::HostMount,
+                        "`docker run` with the Docker socket",
+                        HINT_HOST_MOUNT,
+                    ));
+                } else if args.iter().any(|a| {
+                    matches!(*a, "-v" | "--volume" | "--mount")
+                        || a.starts_with("--volume=")
+                        || a.starts_with("--mount=")
+                }) {
+                    push(Finding::warning(
+                        FindingKind::HostMount,
+                        "`docker run -v` expects host volumes",
+                        HINT_HOST_MOUNT,
+                    ));
+                }
+            }
+            _ => {}
+        }
+        // Flags the command passes.
+        for (k, a) in args.iter().enumerate() {
+            let (flag, value) = match a.split_once('=') {
+                Some((f, v)) => (f, Some(v)),
+                None => (
+                    *a,
+                    args.get(k + 1).copied().filter(|v| !v.starts_with("--")),
+                ),
+            };
+            let truthy = value.is_none_or(|v| v.eq_ignore_ascii_case("true") || v == "1");
+            match flag.trim_start_matches('-').replace('-', "_").as_str() {
+                "trust_remote_code" if flag.starts_with("--") && truthy && !all_loads_declared => {
+                    out.push(Finding::error(FindingKind::TrustRemoteCode, format!("`{flag}` on the training command line: code from the Hub runs unpinned"), HINT_REMOTE_CODE).at(&c.by).line(c.line));
+                }
+                "report_to"
+                    if flag.starts_with("--")
+                        && value.is_some_and(|v| logs_online(v, wandb_offline)) =>
+                {
+                    out.push(
+                        Finding::warning(
+                            FindingKind::OnlineLogging,
+                            format!(
+                                "`{flag} {}` uploads the run to an online tracker",
+                                value.unwrap_or("")
+                            ),
+                            HINT_LOGGING,
+                        )
+                        .at(&c.by)
+                        .line(c.line),
+                    );
+                }
+                "push_to_hub" if flag.starts_with("--") && truthy => {
+                    out.push(
+                        Finding::warning(
+                            FindingKind::OnlineLogging,
+                            format!("`{flag}` uploads the model to the Hub"),
+                            HINT_LOGGING,
+                        )
+                        .at(&c.by)
+                        .line(c.line),
+                    );
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Programs that never train: a shell without a script, sleeping, printing, notebooks.
+const IDLE: &[&str] = &[
+    "sleep",
+    "tail",
+    "echo",
+    "true",
+    "cat",
+    "jupyter",
+    "jupyter-lab",
+    "tensorboard",
+    "printf",
+    "ls",
+    "nvidia-smi",
+    "bash",
+    "sh",
+    "zsh",
+    "python",
+    "python3",
+];
+
+/// `no_training_entry`: the entry is empty, or every command it runs is idle.
+fn entry_finding(bp: &BuildPath) -> Option<Finding> {
+    let (by, line) = &bp.entry_at;
+    if bp.entry.is_empty() {
+        return Some(Finding::error(
+            FindingKind::NoTrainingEntry,
+            "the image has no CMD or ENTRYPOINT and `train.command` is not set: the container runs nothing",
+            HINT_ENTRY,
+        ));
+    }
+    let commands = super::buildpath::entry_commands(&bp.entry);
+    let trains = commands.iter().any(|c| {
+        let Some((prog, args)) = crate::dockerfile::shell::program_and_args(c) else {
+            return false;
+        };
+        let with_operand = args.iter().any(|a| !a.text.starts_with('-'));
+        !IDLE.contains(&prog)
+            || (matches!(prog, "bash" | "sh" | "zsh" | "python" | "python3") && with_operand)
+            || (prog.starts_with("python") && args.iter().any(|a| a.text == "-m" || a.text == "-c"))
+    });
+    (!trains).then(|| {
+        Finding::error(
+            FindingKind::NoTrainingEntry,
+            format!(
+                "the training command `{}` runs nothing that trains",
+                bp.entry.join(" ")
+            ),
+            HINT_ENTRY,
+        )
+        .at(by.as_str())
+        .line(*line)
+    })
+}
+
+/// `host_mount` in a compose file: host paths under `volumes:` and the Docker socket.
+pub fn lint_compose(text: &str, label: &str) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = u32::try_from(i + 1).unwrap_or(u32::MAX);
+        let l = raw
+            .trim()
+            .trim_start_matches("- ")
+            .trim_matches(['"', '\'']);
+        if l.contains("docker.sock") {
+            out.push(
+                Finding::error(
+                    FindingKind::HostMount,
+                    "the compose file mounts the Docker socket, which gives the container the host",
+                    HINT_HOST_MOUNT,
+                )
+                .at(label)
+                .line(line),
+            );
+        } else if let Some((host, _)) = l.split_once(':')
+            && (host.starts_with('/')
+                || host.starts_with("./")
+                || host.starts_with("~/")
+                || host.starts_with("${"))
+            && !l.contains("://")
+        {
+            out.push(
+                Finding::warning(
+                    FindingKind::HostMount,
+                    format!("the compose file mounts the host path `{host}`"),
+                    HINT_HOST_MOUNT,
+                )
+                .at(label)
+                .line(line),
+            );
+        }
+    }
+    out
+}
+
+/// A compose file by its name.
+pub fn is_compose_file(rel: &str) -> bool {
+    let n = rel.rsplit('/').next().unwrap_or(rel);
+    (n.starts_with("docker-compose") || n.starts_with("compose"))
+        && (n.ends_with(".yml") || n.ends_with(".yaml"))
+}
