@@ -100,7 +100,7 @@ pub struct PathFile {
     /// Relative to the submission root.
     pub rel: String,
     pub role: Role,
-    /// The phases it is used in.
+    /// The phases a step runs, reads or imports it in (empty for a file only copied).
     pub phases: Vec<Phase>,
     pub reasons: Vec<Reason>,
     /// Its text, read once (`None` when it could not be read as text).
@@ -281,11 +281,13 @@ impl<'a> Walker<'a> {
         if new_role {
             entry.role = role;
         }
+        // A copied file is in the image; only a step that runs, reads or imports it puts it
+        // in a phase (a copied `train.sh` is run by the training, not by the build).
+        if reason.kind != ReasonKind::Copied && !entry.phases.contains(&phase) {
+            entry.phases.push(phase);
+        }
         if !entry.reasons.contains(&reason) {
             entry.reasons.push(reason);
-        }
-        if !entry.phases.contains(&phase) {
-            entry.phases.push(phase);
         }
         if self.done.insert((ctx_rel.to_owned(), phase)) || new_role {
             self.queue.push((ctx_rel.to_owned(), phase));
@@ -355,7 +357,11 @@ impl<'a> Walker<'a> {
             return;
         };
         let dest_abs = image_join(workdir, dest);
-        let into_dir = dest.ends_with('/') || srcs.len() > 1;
+        // A file copied onto an existing directory (`.`, the WORKDIR) lands inside it.
+        let into_dir = dest.ends_with('/')
+            || srcs.len() > 1
+            || dest_abs == workdir
+            || mounts.iter().any(|m| m.dir && m.dest == dest_abs);
         for src in srcs {
             if src.contains("://") || src.starts_with("git@") {
                 continue;

@@ -241,20 +241,28 @@ pub fn pip_install_args(cmd: &[Word]) -> Option<&[Word]> {
             .trim_start_matches("pip")
             .chars()
             .all(|c| c.is_ascii_digit() || c == '.');
+    // `pip wheel` and `pip download` read requirement files and fetch like `pip install`.
+    let sub = |w: &Word| matches!(w.text.as_str(), "install" | "wheel" | "download");
     if is_pip {
-        args.first()
-            .filter(|w| w.text == "install")
-            .map(|_| &args[1..])
+        args.first().filter(|w| sub(w)).map(|_| &args[1..])
     } else if prog.starts_with("python") {
         let pos = args
             .windows(3)
-            .position(|w| w[0].text == "-m" && w[1].text == "pip" && w[2].text == "install");
+            .position(|w| w[0].text == "-m" && w[1].text == "pip" && sub(&w[2]));
         pos.map(|p| &args[p + 3..])
     } else if prog == "uv" {
-        (args.len() >= 2 && args[0].text == "pip" && args[1].text == "install").then(|| &args[2..])
+        (args.len() >= 2 && args[0].text == "pip" && sub(&args[1])).then(|| &args[2..])
     } else {
         None
     }
+}
+
+/// `install`, `wheel` or `download`: the pip subcommand of a command.
+fn cmd_sub(cmd: &[Word]) -> &str {
+    cmd.iter()
+        .map(|w| w.text.as_str())
+        .find(|t| matches!(*t, "install" | "wheel" | "download"))
+        .unwrap_or("install")
 }
 
 /// What a simple command fetches from the network, in words; `None` when it fetches nothing.
