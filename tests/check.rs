@@ -485,6 +485,80 @@ fn table() -> Vec<(&'static str, Mutation, Vec<String>, i32, &'static str)> {
             "path_escape",
         ),
         (
+            "dockerfile is a directory (issue 15)",
+            |p| {
+                fs::create_dir(p.join("Dockerfile.d")).unwrap();
+                edit(
+                    &m(p),
+                    "dockerfile = \"Dockerfile\"",
+                    "dockerfile = \"Dockerfile.d\"",
+                );
+            },
+            vec![],
+            3,
+            "dockerfile_syntax",
+        ),
+        (
+            "binary dockerfile (issue 15)",
+            |p| fs::write(p.join("Dockerfile"), b"FROM scratch\n\x00\xff\xfe").unwrap(),
+            vec![],
+            3,
+            "dockerfile_syntax",
+        ),
+        (
+            "instruction the builder rejects (issue 15)",
+            |p| append(&d(p), "COPY train.py\n"),
+            vec![],
+            3,
+            "dockerfile_syntax",
+        ),
+        (
+            "build step fetches under build network none (issue 15)",
+            |p| append(&d(p), "RUN apt-get install -y git=1:2.39.2-1.1\n"),
+            vec![],
+            3,
+            "build_network",
+        ),
+        (
+            "requirements file with another name on the build path (issue 15)",
+            |p| {
+                fs::write(p.join("reqs-gpu.txt"), "flash-attn\n").unwrap();
+                append(
+                    &d(p),
+                    "COPY reqs-gpu.txt .\nRUN pip install --no-index --find-links /opt/wheels -r reqs-gpu.txt\n",
+                );
+            },
+            vec![],
+            3,
+            "unpinned_dependency",
+        ),
+        (
+            "undeclared hub id in training code (issue 15)",
+            |p| {
+                append(
+                    &p.join("train.py"),
+                    "\nfrom transformers import AutoModel\nAutoModel.from_pretrained(\"mistralai/Mistral-7B-v0.1\")\n",
+                )
+            },
+            vec![],
+            3,
+            "runtime_download",
+        ),
+        (
+            "image runs nothing that trains (issue 15)",
+            |p| {
+                edit(&m(p), "command = [\"python3\", \"train.py\"]\n", "");
+                edit(
+                    &d(p),
+                    "CMD [\"python3\", \"train.py\"]",
+                    "CMD [\"sleep\", \"infinity\"]",
+                );
+            },
+            vec![],
+            3,
+            "no_training_entry",
+        ),
+        (
             "missing dockerfile",
             |p| {
                 edit(
@@ -756,6 +830,43 @@ fn each_defect_reports_its_kind() {
         );
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Issue 15: dependency files no build step uses are listed in one `info` finding and not
+/// linted; `info` never makes `check` exit 3.
+#[test]
+fn unused_dependency_files_are_one_info_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("sub");
+    copy_dir(Path::new(COMPLIANT), &dir);
+    fs::write(dir.join("requirements-old.txt"), "torch\ntransformers>=4\n").unwrap();
+    fs::create_dir(dir.join("legacy")).unwrap();
+    fs::write(
+        dir.join("legacy/environment.yml"),
+        "dependencies:\n  - pytorch\n",
+    )
+    .unwrap();
+    let out = reprobox(&["check", dir.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let findings = v["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{}", out.stdout);
+    assert_eq!(findings[0]["kind"], "unused_dependency_file");
+    assert_eq!(findings[0]["severity"], "info");
+    let msg = findings[0]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("legacy/environment.yml") && msg.contains("requirements-old.txt"),
+        "{msg}"
+    );
+    assert_eq!(v["counts"]["info"], 1);
+    assert_eq!(v["compliant"], true);
+    let text = reprobox(&["check", dir.to_str().unwrap()]);
+    assert_eq!(text.code, 0);
+    assert!(
+        text.stdout.contains("info [unused_dependency_file]"),
+        "{}",
+        text.stdout
+    );
 }
 
 #[test]

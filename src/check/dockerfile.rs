@@ -299,7 +299,8 @@ pub fn network_fetch(cmd: &[Word]) -> Option<String> {
             ops.join(" ")
         };
         return Some(format!(
-            "`pip install {list}` fetches packages from the package index"
+            "`pip {} {list}` fetches packages from the package index",
+            cmd_sub(cmd)
         ));
     }
     match prog {
