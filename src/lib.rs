@@ -20,6 +20,7 @@ pub mod estimate;
 pub mod exit_codes;
 pub mod gpu;
 pub mod journal;
+pub mod lines;
 pub mod manifest;
 pub mod model;
 pub mod native;

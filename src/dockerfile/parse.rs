@@ -8,7 +8,7 @@
 //! arguments to physical lines, so a finding names the line of the offending word. One pass over
 //! the lines, each joined once: linear in the size of the file.
 
-use super::lines::LineIndex;
+use crate::lines::LineIndex;
 
 /// The instructions BuildKit knows (docs.docker.com/reference/dockerfile/#overview).
 pub const KEYWORDS: &[&str] = &[

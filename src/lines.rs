@@ -1,4 +1,5 @@
-//! The one line lookup: byte offsets to 1-based line numbers, by binary search over the line
+//! The one line lookup of the crate (Dockerfiles, scripts, dependency files, and the TOML spans of
+//! policies and sandbox profiles): byte offsets to 1-based line numbers, by binary search over the line
 //! starts. Built once per text in linear time, each lookup is `O(log lines)`, so callers that
 //! report many findings in a large file never rescan it.
 
