@@ -464,19 +464,19 @@ impl<'a> Walker<'a> {
         } else if matches!(prog, "conda" | "mamba" | "micromamba") {
             let mut it = args.iter();
             while let Some(w) = it.next() {
-                if w.text == "-f" || w.text == "--file" {
-                    if let Some(v) = it.next() {
-                        let role = match format_by_name(&v.text) {
-                            Some(DepFormat::Requirements) => DepFormat::Requirements,
-                            _ if v.text.ends_with(".txt") => DepFormat::Requirements,
-                            _ => DepFormat::CondaEnv,
-                        };
-                        named.push((
-                            v.text.clone(),
-                            ReasonKind::CondaEnv,
-                            Some(Role::Dependency(role)),
-                        ));
-                    }
+                if (w.text == "-f" || w.text == "--file")
+                    && let Some(v) = it.next()
+                {
+                    let role = match format_by_name(&v.text) {
+                        Some(DepFormat::Requirements) => DepFormat::Requirements,
+                        _ if v.text.ends_with(".txt") => DepFormat::Requirements,
+                        _ => DepFormat::CondaEnv,
+                    };
+                    named.push((
+                        v.text.clone(),
+                        ReasonKind::CondaEnv,
+                        Some(Role::Dependency(role)),
+                    ));
                 }
             }
         } else {

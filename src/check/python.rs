@@ -338,7 +338,7 @@ fn call_args(toks: &[Token], open: usize) -> Vec<Arg> {
         let kw = cur.len() >= 2
             && name(&cur[0]).is_some()
             && op(&cur[1], "=")
-            && !cur.first().is_some_and(|t| name(t) == Some("lambda"));
+            && cur.first().is_none_or(|t| name(t) != Some("lambda"));
         let arg = if kw {
             Arg {
                 key: name(&cur[0]).map(str::to_owned),
