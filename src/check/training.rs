@@ -880,3 +880,172 @@ pub fn is_compose_file(rel: &str) -> bool {
     (n.starts_with("docker-compose") || n.starts_with("compose"))
         && (n.ends_with(".yml") || n.ends_with(".yaml"))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::check::buildpath::{BuildPathInput, build_path};
+    use crate::check::ignore::DockerIgnore;
+    use crate::dockerfile::parse;
+
+    /// The findings (kind, severity, path, line) of a repository given as files, with
+    /// `Dockerfile` among them.
+    fn lint_repo(files: &[(&str, &str)]) -> Vec<(FindingKind, Severity, String, u32)> {
+        let mut got: Vec<_> = findings_of(files)
+            .into_iter()
+            .map(|f| {
+                (
+                    f.kind,
+                    f.severity,
+                    f.path.unwrap_or_default(),
+                    f.line.unwrap_or(0),
+                )
+            })
+            .collect();
+        got.sort();
+        got
+    }
+
+    fn findings_of(files: &[(&str, &str)]) -> Vec<Finding> {
+        let map: HashMap<String, String> = files
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let names: Vec<String> = map.keys().cloned().collect();
+        let df = parse(&map["Dockerfile"]);
+        let ig = DockerIgnore::default();
+        let read = |rel: &str| map.get(rel).cloned();
+        let bp = build_path(&BuildPathInput {
+            dockerfile: &df,
+            dockerfile_label: "Dockerfile",
+            context: ".",
+            command: None,
+            files: &names,
+            ignore: &ig,
+            read: &read,
+        });
+        let ctx = TrainingContext {
+            declared: vec!["org/declared".into()],
+            local_paths: names.iter().cloned().collect(),
+            build_network: Severity::Error,
+        };
+        lint(&bp, &ctx)
+    }
+
+    const DF: &str = "FROM x\nWORKDIR /app\nCOPY . .\nCMD [\"sh\", \"run.sh\"]\n";
+
+    #[test]
+    fn ids_resolve_through_command_line_config_and_defaults() {
+        let run = "python train.py --model org/from-cli --config cfg.yaml\n";
+        let train = "import argparse\np = argparse.ArgumentParser()\np.add_argument('--model', default='org/from-default')\np.add_argument('--data', default='org/declared')\np.add_argument('--tok', default='org/tok-default')\na = p.parse_args()\nA.from_pretrained(a.model)\nload_dataset(a.data)\nT.from_pretrained(a.tok)\nT.from_pretrained(a.tokenizer_name)\nA.from_pretrained('/inputs/base_model', trust_remote_code=True)\nA.from_pretrained('org/x', trust_remote_code=True)\n";
+        let cfg = "tokenizer_name: org/from-config\n";
+        let files = [
+            ("Dockerfile", DF),
+            ("run.sh", run),
+            ("train.py", train),
+            ("cfg.yaml", cfg),
+        ];
+        let got = lint_repo(&files);
+        let message = |line: u32| {
+            findings_of(&files)
+                .into_iter()
+                .find(|f| f.line == Some(line))
+                .map(|f| f.message)
+                .unwrap_or_default()
+        };
+        assert!(
+            message(7).contains("`org/from-cli`") && message(7).contains("run.sh:1"),
+            "{}",
+            message(7)
+        );
+        assert!(
+            message(9).contains("the default of `--tok` at train.py:5"),
+            "{}",
+            message(9)
+        );
+        assert!(
+            message(10).contains("`tokenizer_name` in cfg.yaml:1"),
+            "{}",
+            message(10)
+        );
+        let k = |kind, sev, line| (kind, sev, "train.py".to_owned(), line);
+        // Line 7: the command line's `--model` beats the argparse default; 8: a declared id is
+        // a note; 9: the default; 10: the config file; 11: a local path with remote code is
+        // pinned; 12: an undeclared id with remote code.
+        let mut want = vec![
+            k(FindingKind::RuntimeDownload, Severity::Info, 8),
+            k(FindingKind::RuntimeDownload, Severity::Error, 7),
+            k(FindingKind::RuntimeDownload, Severity::Error, 9),
+            k(FindingKind::RuntimeDownload, Severity::Error, 10),
+            k(FindingKind::RuntimeDownload, Severity::Error, 12),
+            k(FindingKind::TrustRemoteCode, Severity::Error, 12),
+        ];
+        want.sort();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn offline_tracking_seeding_and_safe_saving_are_quiet() {
+        let quiet = "import os\nos.environ['WANDB_MODE'] = 'offline'\nset_seed(1)\nwandb.init()\nds.shuffle()\nrandom.shuffle(x)\nmodel.save_pretrained('/out/model', safe_serialization=True)\ntorch.save(optimizer.state_dict(), '/out/opt.pt')\n";
+        assert!(
+            lint_repo(&[
+                ("Dockerfile", DF),
+                ("run.sh", "python train.py\n"),
+                ("train.py", quiet)
+            ])
+            .is_empty()
+        );
+        let loud = "wandb.init()\nds.shuffle()\ntorch.save(model, '/workspace/m.pt')\nTrainingArguments(report_to=['wandb'], push_to_hub=True)\n";
+        let got: Vec<(FindingKind, u32)> = lint_repo(&[
+            ("Dockerfile", DF),
+            ("run.sh", "python train.py\n"),
+            ("train.py", loud),
+        ])
+        .into_iter()
+        .map(|g| (g.0, g.3))
+        .collect();
+        let mut want = vec![
+            (FindingKind::OnlineLogging, 1),
+            (FindingKind::OnlineLogging, 4),
+            (FindingKind::OnlineLogging, 4),
+            (FindingKind::PickleOutput, 3),
+            (FindingKind::HostMount, 3),
+            (FindingKind::UnseededRandomness, 2),
+        ];
+        want.sort();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn idle_entries_and_compose_mounts() {
+        let idle = |cmd: &str| {
+            lint_repo(&[("Dockerfile", &format!("FROM x\nCMD {cmd}\n"))])
+                .iter()
+                .any(|g| g.0 == FindingKind::NoTrainingEntry)
+        };
+        assert!(idle("[\"sleep\", \"infinity\"]"));
+        assert!(idle("[\"bash\"]"));
+        assert!(idle("tail -f /dev/null"));
+        assert!(!idle("[\"python3\", \"train.py\"]"));
+        assert!(!idle("[\"python3\", \"-m\", \"pkg.train\"]"));
+        assert!(!idle("accelerate launch train.py"));
+        assert!(
+            lint_repo(&[("Dockerfile", "FROM x\n")])
+                .iter()
+                .any(|g| g.0 == FindingKind::NoTrainingEntry)
+        );
+        let compose = lint_compose(
+            "services:\n  t:\n    build: .\n    volumes:\n      - ./data:/data\n      - /var/run/docker.sock:/var/run/docker.sock\n    image: a:b\n",
+            "docker-compose.yml",
+        );
+        let got: Vec<(Severity, u32)> = compose
+            .iter()
+            .map(|f| (f.severity, f.line.unwrap_or(0)))
+            .collect();
+        assert_eq!(got, [(Severity::Warning, 5), (Severity::Error, 6)]);
+        assert!(is_compose_file("deploy/docker-compose.gpu.yaml"));
+        assert!(!is_compose_file("configs/train.yaml"));
+    }
+}
