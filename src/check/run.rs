@@ -26,6 +26,7 @@ use super::ignore::DockerIgnore;
 use super::rules::{self, MANIFEST_LABEL, at_field};
 use super::secrets;
 use super::training::{self, TrainingContext};
+use super::{compose, entry};
 use crate::policy::Policy;
 
 /// Options beyond the submission directory.
@@ -449,9 +450,10 @@ fn lint_build_path(
         build_network,
     };
     findings.extend(training::lint(&bp, &tctx));
-    for f in files.iter().filter(|f| training::is_compose_file(f)) {
+    findings.extend(entry::no_training_entry(&bp));
+    for f in files.iter().filter(|f| compose::is_compose_file(f)) {
         if let Some(text) = read(f) {
-            findings.extend(training::lint_compose(&text, f));
+            findings.extend(compose::lint_compose(&text, f));
         }
     }
     findings

@@ -1,8 +1,8 @@
 //! What the training path does that an offline, sandboxed rebuild cannot: downloads at run time
 //! (`runtime_download`), remote code (`trust_remote_code`), online trackers and Hub uploads
 //! (`online_logging`), a model saved with pickle (`pickle_output`), host volumes and the Docker
-//! socket (`host_mount`), shuffles without a seed (`unseeded_randomness`), and an image that runs
-//! nothing that trains (`no_training_entry`).
+//! socket (`host_mount`; compose files are in [`super::compose`]) and shuffles without a seed
+//! (`unseeded_randomness`). [`super::entry`] judges the command itself (`no_training_entry`).
 //!
 //! The Python files, shell scripts and config files are the ones on the build path
 //! ([`super::buildpath`]). A Hub id is resolved as far as a scanner can: a literal, a module
@@ -18,8 +18,10 @@ use regex::Regex;
 use crate::dockerfile::shell::basename;
 
 use super::buildpath::{BuildPath, Phase, Role};
+use super::compose::HINT_HOST_MOUNT;
 use super::finding::{Finding, FindingKind, Severity};
-use super::python::{Call, PyFacts, Tok, Token, Value, value_of};
+use super::python::{Call, PyFacts, Tok, Token, value_of};
+use super::resolve::{Origin, Resolved, Resolver, config_values};
 
 pub const HINT_DOWNLOAD: &str = "declare it under [base_model] or [[datasets]] with a commit revision and digest and it will be staged offline under /inputs; load it from there";
 pub const HINT_DOWNLOAD_DECLARED: &str = "a declared input is staged offline under /inputs: load it from that path (or with HF_HUB_OFFLINE=1 from the staged cache)";
@@ -27,9 +29,7 @@ pub const HINT_URL: &str = "nothing can be fetched at run time (network none): d
 pub const HINT_REMOTE_CODE: &str = "declare the repository as an input with a commit revision (its code is then pinned and staged), or drop trust_remote_code and use a transformers class";
 pub const HINT_LOGGING: &str = "log offline: set `WANDB_MODE=offline` (or `report_to=\"none\"`, `push_to_hub=False`); the sandbox has no network and uploads would leak the run";
 pub const HINT_PICKLE: &str = "save the final model with `save_pretrained(out, safe_serialization=True)` or `safetensors.torch.save_file`: reprobox never unpickles a model";
-pub const HINT_HOST_MOUNT: &str = "the sandbox mounts no host volume and no Docker socket: read inputs from /inputs and write the model under /out";
 pub const HINT_SEED: &str = "seed the run (`transformers.set_seed(seed)`, `torch.manual_seed`, `random.seed`) or pass `seed=` / `random_state=` / `generator=`";
-pub const HINT_ENTRY: &str = "end the Dockerfile with `CMD [\"python3\", \"train.py\"]` (or set `train.command` in reprobox.toml) to run the training";
 
 /// What the training lint needs besides the build path.
 #[derive(Debug, Clone)]
@@ -41,137 +41,6 @@ pub struct TrainingContext {
     pub local_paths: HashSet<String>,
     /// The severity of a download by a script a RUN executes (`build_network`).
     pub build_network: Severity,
-}
-
-/// Where a resolved value came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Origin {
-    Literal,
-    Code,
-    CommandLine,
-    ConfigFile,
-}
-
-#[derive(Debug, Clone)]
-struct Resolved {
-    value: String,
-    origin: Origin,
-    /// " (the default of `--model` at train.py:12)", or "" for a literal.
-    source: String,
-}
-
-/// `key: value` (YAML) or `"key": value` (JSON) lines of the config files on the path.
-#[derive(Debug, Clone)]
-struct ConfigValue {
-    key: String,
-    value: String,
-    file: String,
-    line: u32,
-}
-
-struct Resolver<'a> {
-    bp: &'a BuildPath,
-    configs: Vec<ConfigValue>,
-}
-
-fn config_values(text: &str, file: &str) -> Vec<ConfigValue> {
-    let mut out = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let l = raw.trim().trim_start_matches("- ").trim_end_matches(',');
-        if l.starts_with('#') {
-            continue;
-        }
-        let Some((k, v)) = l.split_once(':') else {
-            continue;
-        };
-        let key = k.trim().trim_matches(['"', '\'']);
-        let value = v
-            .split(" #")
-            .next()
-            .unwrap_or(v)
-            .trim()
-            .trim_matches(['"', '\'']);
-        if key.is_empty() || value.is_empty() || key.contains(' ') {
-            continue;
-        }
-        out.push(ConfigValue {
-            key: key.to_owned(),
-            value: value.to_owned(),
-            file: file.to_owned(),
-            line: u32::try_from(i + 1).unwrap_or(u32::MAX),
-        });
-    }
-    out
-}
-
-impl<'a> Resolver<'a> {
-    fn new(bp: &'a BuildPath) -> Self {
-        let configs = bp
-            .files
-            .values()
-            .filter(|f| f.role == Role::Config)
-            .flat_map(|f| config_values(f.text.as_deref().unwrap_or(""), &f.rel))
-            .collect();
-        Resolver { bp, configs }
-    }
-
-    fn resolve(&self, v: &Value, file: &str) -> Option<Resolved> {
-        match v {
-            Value::Str(s) => Some(Resolved {
-                value: s.clone(),
-                origin: Origin::Literal,
-                source: String::new(),
-            }),
-            Value::Bool(b) => Some(Resolved {
-                value: if *b { "true" } else { "false" }.to_owned(),
-                origin: Origin::Literal,
-                source: String::new(),
-            }),
-            Value::Ref(name) => self.lookup(name, file),
-        }
-    }
-
-    /// A name's value: given on a command line, in a config file, or as a default in code
-    /// (the same file's first).
-    fn lookup(&self, name: &str, file: &str) -> Option<Resolved> {
-        if let Some(c) = self.bp.cli_values.iter().find(|c| c.key == name) {
-            return Some(Resolved {
-                value: c.value.clone(),
-                origin: Origin::CommandLine,
-                source: format!(" (given as `--{name}` at {}:{})", c.by, c.line),
-            });
-        }
-        if let Some(c) = self.configs.iter().find(|c| c.key == name) {
-            return Some(Resolved {
-                value: c.value.clone(),
-                origin: Origin::ConfigFile,
-                source: format!(" (`{name}` in {}:{})", c.file, c.line),
-            });
-        }
-        let mut best: Option<(bool, Resolved)> = None;
-        for f in self.bp.files.values() {
-            let Some(py) = &f.python else { continue };
-            for d in py.defaults.iter().filter(|d| d.name == name) {
-                let value = match &d.value {
-                    Value::Str(s) => s.clone(),
-                    Value::Bool(b) => b.to_string(),
-                    Value::Ref(_) => continue,
-                };
-                let same = f.rel == file;
-                if best.as_ref().is_none_or(|(s, _)| !s && same) {
-                    best = Some((
-                        same,
-                        Resolved {
-                            value,
-                            origin: Origin::Code,
-                            source: format!(" ({} at {}:{})", d.how, f.rel, d.line),
-                        },
-                    ));
-                }
-            }
-        }
-        best.map(|b| b.1)
-    }
 }
 
 fn hub_id_re() -> Regex {
@@ -324,7 +193,6 @@ pub fn lint(bp: &BuildPath, ctx: &TrainingContext) -> Vec<Finding> {
         }
     }
     lint_commands(bp, ctx, wandb_offline, all_loads_declared, &mut out);
-    out.extend(entry_finding(bp));
     out
 }
 
@@ -780,113 +648,14 @@ fn lint_commands(
     }
 }
 
-/// Programs that never train: a shell without a script, sleeping, printing, notebooks.
-const IDLE: &[&str] = &[
-    "sleep",
-    "tail",
-    "echo",
-    "true",
-    "cat",
-    "jupyter",
-    "jupyter-lab",
-    "tensorboard",
-    "printf",
-    "ls",
-    "nvidia-smi",
-    "bash",
-    "sh",
-    "zsh",
-    "python",
-    "python3",
-];
-
-/// `no_training_entry`: the entry is empty, or every command it runs is idle.
-fn entry_finding(bp: &BuildPath) -> Option<Finding> {
-    let (by, line) = &bp.entry_at;
-    if bp.entry.is_empty() {
-        return Some(Finding::error(
-            FindingKind::NoTrainingEntry,
-            "the image has no CMD or ENTRYPOINT and `train.command` is not set: the container runs nothing",
-            HINT_ENTRY,
-        ));
-    }
-    let commands = super::buildpath::entry_commands(&bp.entry);
-    let trains = commands.iter().any(|c| {
-        let Some((prog, args)) = crate::dockerfile::shell::program_and_args(c) else {
-            return false;
-        };
-        let with_operand = args.iter().any(|a| !a.text.starts_with('-'));
-        !IDLE.contains(&prog)
-            || (matches!(prog, "bash" | "sh" | "zsh" | "python" | "python3") && with_operand)
-            || (prog.starts_with("python") && args.iter().any(|a| a.text == "-m" || a.text == "-c"))
-    });
-    (!trains).then(|| {
-        Finding::error(
-            FindingKind::NoTrainingEntry,
-            format!(
-                "the training command `{}` runs nothing that trains",
-                bp.entry.join(" ")
-            ),
-            HINT_ENTRY,
-        )
-        .at(by.as_str())
-        .line(*line)
-    })
-}
-
-/// `host_mount` in a compose file: host paths under `volumes:` and the Docker socket.
-pub fn lint_compose(text: &str, label: &str) -> Vec<Finding> {
-    let mut out = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = u32::try_from(i + 1).unwrap_or(u32::MAX);
-        let l = raw
-            .trim()
-            .trim_start_matches("- ")
-            .trim_matches(['"', '\'']);
-        if l.contains("docker.sock") {
-            out.push(
-                Finding::error(
-                    FindingKind::HostMount,
-                    "the compose file mounts the Docker socket, which gives the container the host",
-                    HINT_HOST_MOUNT,
-                )
-                .at(label)
-                .line(line),
-            );
-        } else if let Some((host, _)) = l.split_once(':')
-            && (host.starts_with('/')
-                || host.starts_with("./")
-                || host.starts_with("~/")
-                || host.starts_with("${"))
-            && !l.contains("://")
-        {
-            out.push(
-                Finding::warning(
-                    FindingKind::HostMount,
-                    format!("the compose file mounts the host path `{host}`"),
-                    HINT_HOST_MOUNT,
-                )
-                .at(label)
-                .line(line),
-            );
-        }
-    }
-    out
-}
-
-/// A compose file by its name.
-pub fn is_compose_file(rel: &str) -> bool {
-    let n = rel.rsplit('/').next().unwrap_or(rel);
-    (n.starts_with("docker-compose") || n.starts_with("compose"))
-        && (n.ends_with(".yml") || n.ends_with(".yaml"))
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
 
     use super::*;
     use crate::check::buildpath::{BuildPathInput, build_path};
+    use crate::check::compose::{is_compose_file, lint_compose};
+    use crate::check::entry::no_training_entry;
     use crate::check::ignore::DockerIgnore;
     use crate::dockerfile::parse;
 
@@ -931,7 +700,9 @@ mod tests {
             local_paths: names.iter().cloned().collect(),
             build_network: Severity::Error,
         };
-        lint(&bp, &ctx)
+        let mut out = lint(&bp, &ctx);
+        out.extend(no_training_entry(&bp));
+        out
     }
 
     const DF: &str = "FROM x\nWORKDIR /app\nCOPY . .\nCMD [\"sh\", \"run.sh\"]\n";
