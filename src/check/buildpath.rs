@@ -13,14 +13,16 @@
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
-use crate::dockerfile::shell::{Word, basename, program_and_args, simple_commands};
+use crate::dockerfile::shell::{Word, basename, simple_commands};
 use crate::dockerfile::{Dockerfile, Instruction, LineIndex};
 
 use super::deps::{DepFormat, format_by_name};
-use super::dockerfile::{pip_install_args, shell_texts};
+use super::dockerfile::shell_texts;
 use super::ignore::{DockerIgnore, source_matches};
-use super::pip::{pip_files, requirements_includes};
+use super::pip::requirements_includes;
 use super::python::{self, PyFacts};
+
+mod named;
 
 /// When a file is used: while the image is built, or while the training runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -423,143 +425,19 @@ impl<'a> Walker<'a> {
         dir: &str,
         mounts: &[Mount],
     ) {
-        let Some((prog, args)) = program_and_args(cmd) else {
-            return;
-        };
         let reason = |kind| Reason {
             kind,
             by: by.to_owned(),
             line,
         };
-        let mut named: Vec<(String, ReasonKind, Option<Role>)> = Vec::new();
-        if let Some(pip) = pip_install_args(cmd) {
-            let f = pip_files(pip);
-            for (r, _) in f.requirements {
-                named.push((
-                    r,
-                    ReasonKind::Requirements,
-                    Some(Role::Dependency(DepFormat::Requirements)),
-                ));
-            }
-            for (c, _) in f.constraints {
-                named.push((
-                    c,
-                    ReasonKind::Constraints,
-                    Some(Role::Dependency(DepFormat::Requirements)),
-                ));
-            }
-            for (p, _) in f.projects {
-                let p = p.split('[').next().unwrap_or(&p).to_owned();
-                named.push((
-                    format!("{p}/pyproject.toml"),
-                    ReasonKind::Project,
-                    Some(Role::Dependency(DepFormat::Pyproject)),
-                ));
-                named.push((
-                    format!("{p}/setup.py"),
-                    ReasonKind::Project,
-                    Some(Role::Dependency(DepFormat::SetupPy)),
-                ));
-            }
-        } else if matches!(prog, "conda" | "mamba" | "micromamba") {
-            let mut it = args.iter();
-            while let Some(w) = it.next() {
-                if (w.text == "-f" || w.text == "--file")
-                    && let Some(v) = it.next()
-                {
-                    let role = match format_by_name(&v.text) {
-                        Some(DepFormat::Requirements) => DepFormat::Requirements,
-                        _ if v.text.ends_with(".txt") => DepFormat::Requirements,
-                        _ => DepFormat::CondaEnv,
-                    };
-                    named.push((
-                        v.text.clone(),
-                        ReasonKind::CondaEnv,
-                        Some(Role::Dependency(role)),
-                    ));
-                }
-            }
-        } else {
-            let all: Vec<&Word> = std::iter::once(&cmd[cmd.len() - args.len() - 1])
-                .chain(args)
-                .collect();
-            let mut script: Option<(String, Role)> = None;
-            let is_python = prog.starts_with("python");
-            let launcher = matches!(prog, "torchrun" | "deepspeed" | "accelerate" | "composer");
-            if matches!(prog, "bash" | "sh" | "source" | "." | "zsh") {
-                script = args
-                    .iter()
-                    .find(|w| !w.text.starts_with('-'))
-                    .map(|w| (w.text.clone(), Role::Shell));
-            } else if is_python || launcher {
-                let mut k = 0;
-                while k < args.len() {
-                    let t = &args[k].text;
-                    if t == "-m" {
-                        if let Some(m) = args.get(k + 1) {
-                            let m = m.text.replace('.', "/");
-                            script = Some((format!("{m}.py"), Role::Python));
-                        }
-                        break;
-                    }
-                    if t == "-c" {
-                        break;
-                    }
-                    if t.ends_with(".py") {
-                        script = Some((t.clone(), Role::Python));
-                        break;
-                    }
-                    if t.ends_with(".sh") {
-                        script = Some((t.clone(), Role::Shell));
-                        break;
-                    }
-                    k += 1;
-                }
-            } else if all[0].text.ends_with(".sh") || all[0].text.starts_with("./") {
-                let role = if all[0].text.ends_with(".py") {
-                    Role::Python
-                } else {
-                    Role::Shell
-                };
-                script = Some((all[0].text.clone(), role));
-            } else if all[0].text.ends_with(".py") {
-                script = Some((all[0].text.clone(), Role::Python));
-            }
-            if let Some((s, role)) = script {
-                named.push((s, ReasonKind::Run, Some(role)));
-            }
-            // Config files and `--key value` pairs on the command line.
-            let mut k = 0;
-            while k < args.len() {
-                let t = args[k].text.as_str();
-                let is_cfg_path =
-                    |s: &str| [".yaml", ".yml", ".json"].iter().any(|e| s.ends_with(e));
-                if let Some(key) = t.strip_prefix("--") {
-                    let (key, value) = match key.split_once('=') {
-                        Some((k2, v)) => (k2.to_owned(), Some(v.to_owned())),
-                        None => (
-                            key.to_owned(),
-                            args.get(k + 1)
-                                .filter(|v| !v.text.starts_with("--"))
-                                .map(|v| v.text.clone()),
-                        ),
-                    };
-                    if let Some(v) = &value {
-                        if is_cfg_path(v) {
-                            named.push((v.clone(), ReasonKind::Config, Some(Role::Config)));
-                        }
-                        self.path.cli_values.push(CliValue {
-                            key: key.replace('-', "_"),
-                            value: v.clone(),
-                            by: by.to_owned(),
-                            line,
-                        });
-                    }
-                } else if is_cfg_path(t) && k > 0 {
-                    named.push((t.to_owned(), ReasonKind::Config, Some(Role::Config)));
-                }
-                k += 1;
-            }
+        let (named, cli) = named::named_files(cmd);
+        for (key, value) in cli {
+            self.path.cli_values.push(CliValue {
+                key,
+                value,
+                by: by.to_owned(),
+                line,
+            });
         }
         for (word, kind, role) in named {
             if let Some(hit) = self.resolve_word(&word, workdir, dir, mounts) {
