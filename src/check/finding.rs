@@ -204,6 +204,30 @@ mod tests {
         assert!(v.get("line").is_none());
     }
 
+    /// Issue 15: docs/checks.md lists every kind (with its severity, trigger and hint).
+    #[test]
+    fn every_kind_is_documented() {
+        let docs = include_str!("../../docs/checks.md");
+        let schema = serde_json::to_value(schemars::schema_for!(FindingKind)).unwrap();
+        // schemars writes the undocumented variants as one `enum` and each documented one as a
+        // `const`.
+        let mut kinds: Vec<String> = Vec::new();
+        for v in schema["oneOf"].as_array().unwrap() {
+            if let Some(c) = v["const"].as_str() {
+                kinds.push(c.to_owned());
+            }
+            for e in v["enum"].as_array().into_iter().flatten() {
+                kinds.extend(e.as_str().map(str::to_owned));
+            }
+        }
+        assert!(kinds.len() >= 40, "{schema}");
+        let missing: Vec<&String> = kinds
+            .iter()
+            .filter(|k| !docs.contains(&format!("`{k}`")))
+            .collect();
+        assert!(missing.is_empty(), "docs/checks.md lacks {missing:?}");
+    }
+
     #[test]
     fn display_names_path_line_and_hint() {
         let f = Finding::warning(FindingKind::UnpinnedDependency, "pip install -U", "pin it")
