@@ -287,14 +287,10 @@ pub fn network_fetch(cmd: &[Word]) -> Option<String> {
         if pip.iter().any(|w| w.text == "--no-index") {
             return None;
         }
-        let ops: Vec<String> = pip
-            .iter()
-            .filter(|w| !w.text.starts_with('-'))
-            .map(|w| w.text.clone())
-            .take(4)
-            .collect();
-        let list = if ops.len() > 3 {
-            format!("{} …", ops[..3].join(" "))
+        // The arguments as written (flags too: `-r reqs.txt` says what is installed), at most six.
+        let ops: Vec<&str> = pip.iter().map(|w| w.text.as_str()).take(7).collect();
+        let list = if ops.len() > 6 {
+            format!("{} …", ops[..6].join(" "))
         } else {
             ops.join(" ")
         };
@@ -308,22 +304,22 @@ pub fn network_fetch(cmd: &[Word]) -> Option<String> {
             if matches!(sub, "install" | "create" | "update" | "env") && !has("--offline") =>
         {
             Some(format!(
-                "`{prog} {sub}`{} fetches packages from conda channels",
+                "`{prog} {sub}{}` fetches packages from conda channels",
                 operands(1)
             ))
         }
         "apt-get" | "apt" if matches!(sub, "install" | "update" | "upgrade" | "dist-upgrade") => {
             Some(format!(
-                "`{prog} {sub}`{} fetches from the distribution's mirrors",
+                "`{prog} {sub}{}` fetches from the distribution's mirrors",
                 operands(1)
             ))
         }
         "apk" if sub == "add" && !has("--no-network") => Some(format!(
-            "`apk add`{} fetches from Alpine's mirrors",
+            "`apk add{}` fetches from Alpine's mirrors",
             operands(1)
         )),
         "yum" | "dnf" if sub == "install" => Some(format!(
-            "`{prog} install`{} fetches from the distribution's mirrors",
+            "`{prog} install{}` fetches from the distribution's mirrors",
             operands(1)
         )),
         "git" => {
@@ -337,16 +333,16 @@ pub fn network_fetch(cmd: &[Word]) -> Option<String> {
                     .find(|w| w.text.contains("://") || w.text.starts_with("git@"))
                     .map(|w| format!(" {}", w.text))
                     .unwrap_or_default();
-                format!("`git {s}`{url} fetches a repository")
+                format!("`git {s}{url}` fetches a repository")
             })
         }
         "curl" | "wget" => args
             .iter()
             .find(|w| w.text.contains("://"))
             .map(|w| format!("`{prog}` fetches {}", w.text)),
-        "gdown" => Some(format!("`gdown`{} fetches from Google Drive", operands(0))),
+        "gdown" => Some(format!("`gdown{}` fetches from Google Drive", operands(0))),
         "huggingface-cli" | "hf" if sub == "download" => Some(format!(
-            "`{prog} download`{} fetches from the Hugging Face Hub",
+            "`{prog} download{}` fetches from the Hugging Face Hub",
             operands(1)
         )),
         "poetry" if sub == "install" => Some("`poetry install` fetches packages".to_owned()),
@@ -809,14 +805,18 @@ mod tests {
             .map(|f| (f.line.unwrap_or(0), f.severity, f.message))
             .collect()
         };
-        let text = "FROM scratch\nRUN apt-get update && apt-get install -y git=1 \\\n  && pip install -r reqs.txt\nRUN pip install --no-index --find-links /w -r reqs.txt\nRUN git clone https://github.com/a/b.git\nADD https://e.com/x.tar /x\nRUN --network=none pip install x==1\nRUN conda env create -f environment.yml\nRUN echo offline\nRUN <<EOF\nwget https://e.com/f\nEOF\n";
+        let text = "FROM scratch\nRUN apt-get update && apt-get install -y git=1 \\\n  && pip install -r reqs.txt\nRUN pip install --no-index --find-links /w -r reqs.txt\nRUN git clone https://git.example.com/a/b.git\nADD https://e.com/x.tar /x\nRUN --network=none pip install x==1\nRUN conda env create -f environment.yml\nRUN echo offline\nRUN <<EOF\nwget https://e.com/f\nEOF\n";
         let got = net(text, Severity::Error);
         let lines: Vec<u32> = got.iter().map(|g| g.0).collect();
         assert_eq!(lines, [2, 2, 3, 5, 6, 8, 11], "{got:#?}");
         assert!(got.iter().all(|g| g.1 == Severity::Error));
-        assert!(got[2].2.contains("`pip install reqs.txt`"), "{}", got[2].2);
         assert!(
-            got[3].2.contains("https://github.com/a/b.git"),
+            got[2].2.contains("`pip install -r reqs.txt`"),
+            "{}",
+            got[2].2
+        );
+        assert!(
+            got[3].2.contains("https://git.example.com/a/b.git"),
             "{}",
             got[3].2
         );
