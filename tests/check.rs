@@ -1214,7 +1214,7 @@ fn check_is_fast_on_a_normal_submission() {
 
 mod never_panics {
     use proptest::prelude::*;
-    use reprobox::check::{dockerfile, secrets};
+    use reprobox::check::{dockerfile, python, secrets};
     use reprobox::model::header::parse_header;
 
     proptest! {
@@ -1224,6 +1224,17 @@ mod never_panics {
         fn dockerfile_lint(text in "(FROM|RUN|ADD|ARG|#|pip|install|-U|git|clone|curl|hf|download|\\\\|\n| |\"|'|\\(|\\)|=|@|sha256:|[a-z0-9]{1,8}){0,60}") {
             let _ = dockerfile::lint_dockerfile(&text, "Dockerfile");
             let _ = dockerfile::lint_requirements(&text, "requirements.txt");
+        }
+
+        #[test]
+        fn python_scan(src in "(import|from|def|class|\\(|\\)|\\[|\\]|\\{|\\}|,|=|:|\\.|'|\"|#|\\\\|\n| |r|f|b|[a-z_]{1,6}|[0-9]{1,3}|from_pretrained|add_argument|default|field){0,80}") {
+            let _ = python::facts(&src);
+        }
+
+        #[test]
+        fn python_scan_unicode(src in "\\PC{0,200}") {
+            let _ = python::facts(&src);
+            let _ = dockerfile::lint_dockerfile(&src, "Dockerfile");
         }
 
         #[test]
