@@ -485,6 +485,80 @@ fn table() -> Vec<(&'static str, Mutation, Vec<String>, i32, &'static str)> {
             "path_escape",
         ),
         (
+            "dockerfile is a directory (issue 15)",
+            |p| {
+                fs::create_dir(p.join("Dockerfile.d")).unwrap();
+                edit(
+                    &m(p),
+                    "dockerfile = \"Dockerfile\"",
+                    "dockerfile = \"Dockerfile.d\"",
+                );
+            },
+            vec![],
+            3,
+            "dockerfile_syntax",
+        ),
+        (
+            "binary dockerfile (issue 15)",
+            |p| fs::write(p.join("Dockerfile"), b"FROM scratch\n\x00\xff\xfe").unwrap(),
+            vec![],
+            3,
+            "dockerfile_syntax",
+        ),
+        (
+            "instruction the builder rejects (issue 15)",
+            |p| append(&d(p), "COPY train.py\n"),
+            vec![],
+            3,
+            "dockerfile_syntax",
+        ),
+        (
+            "build step fetches under build network none (issue 15)",
+            |p| append(&d(p), "RUN apt-get install -y git=1:2.39.2-1.1\n"),
+            vec![],
+            3,
+            "build_network",
+        ),
+        (
+            "requirements file with another name on the build path (issue 15)",
+            |p| {
+                fs::write(p.join("reqs-gpu.txt"), "flash-attn\n").unwrap();
+                append(
+                    &d(p),
+                    "COPY reqs-gpu.txt .\nRUN pip install --no-index --find-links /opt/wheels -r reqs-gpu.txt\n",
+                );
+            },
+            vec![],
+            3,
+            "unpinned_dependency",
+        ),
+        (
+            "undeclared hub id in training code (issue 15)",
+            |p| {
+                append(
+                    &p.join("train.py"),
+                    "\nfrom transformers import AutoModel\nAutoModel.from_pretrained(\"mistralai/Mistral-7B-v0.1\")\n",
+                )
+            },
+            vec![],
+            3,
+            "runtime_download",
+        ),
+        (
+            "image runs nothing that trains (issue 15)",
+            |p| {
+                edit(&m(p), "command = [\"python3\", \"train.py\"]\n", "");
+                edit(
+                    &d(p),
+                    "CMD [\"python3\", \"train.py\"]",
+                    "CMD [\"sleep\", \"infinity\"]",
+                );
+            },
+            vec![],
+            3,
+            "no_training_entry",
+        ),
+        (
             "missing dockerfile",
             |p| {
                 edit(
@@ -758,6 +832,43 @@ fn each_defect_reports_its_kind() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// Issue 15: dependency files no build step uses are listed in one `info` finding and not
+/// linted; `info` never makes `check` exit 3.
+#[test]
+fn unused_dependency_files_are_one_info_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("sub");
+    copy_dir(Path::new(COMPLIANT), &dir);
+    fs::write(dir.join("requirements-old.txt"), "torch\ntransformers>=4\n").unwrap();
+    fs::create_dir(dir.join("legacy")).unwrap();
+    fs::write(
+        dir.join("legacy/environment.yml"),
+        "dependencies:\n  - pytorch\n",
+    )
+    .unwrap();
+    let out = reprobox(&["check", dir.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let findings = v["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{}", out.stdout);
+    assert_eq!(findings[0]["kind"], "unused_dependency_file");
+    assert_eq!(findings[0]["severity"], "info");
+    let msg = findings[0]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("legacy/environment.yml") && msg.contains("requirements-old.txt"),
+        "{msg}"
+    );
+    assert_eq!(v["counts"]["info"], 1);
+    assert_eq!(v["compliant"], true);
+    let text = reprobox(&["check", dir.to_str().unwrap()]);
+    assert_eq!(text.code, 0);
+    assert!(
+        text.stdout.contains("info [unused_dependency_file]"),
+        "{}",
+        text.stdout
+    );
+}
+
 #[test]
 fn findings_point_at_lines() {
     let tmp = tempfile::tempdir().unwrap();
@@ -784,10 +895,14 @@ fn findings_point_at_lines() {
     assert_eq!(track["line"], 8);
     let pip = find("unpinned_dependency");
     assert_eq!(pip["path"], "Dockerfile");
-    // The Dockerfile has 11 lines; `torch` is on the third appended line.
-    assert_eq!(pip["line"], 14);
+    // The Dockerfile has 12 lines; `torch` is on the third appended line.
+    assert_eq!(pip["line"], 15);
+    // The appended `pip install` also needs the network, which the policy's build does not have.
+    let net = find("build_network");
+    assert_eq!(net["line"], 14);
+    assert_eq!(net["severity"], "error");
     assert!(v["elapsed_ms"].is_u64());
-    assert_eq!(v["counts"]["errors"], 2);
+    assert_eq!(v["counts"]["errors"], 3);
 }
 
 #[test]
@@ -1099,7 +1214,7 @@ fn check_is_fast_on_a_normal_submission() {
 
 mod never_panics {
     use proptest::prelude::*;
-    use reprobox::check::{dockerfile, secrets};
+    use reprobox::check::{dockerfile, python, secrets};
     use reprobox::model::header::parse_header;
 
     proptest! {
@@ -1109,6 +1224,17 @@ mod never_panics {
         fn dockerfile_lint(text in "(FROM|RUN|ADD|ARG|#|pip|install|-U|git|clone|curl|hf|download|\\\\|\n| |\"|'|\\(|\\)|=|@|sha256:|[a-z0-9]{1,8}){0,60}") {
             let _ = dockerfile::lint_dockerfile(&text, "Dockerfile");
             let _ = dockerfile::lint_requirements(&text, "requirements.txt");
+        }
+
+        #[test]
+        fn python_scan(src in "(import|from|def|class|\\(|\\)|\\[|\\]|\\{|\\}|,|=|:|\\.|'|\"|#|\\\\|\n| |r|f|b|[a-z_]{1,6}|[0-9]{1,3}|from_pretrained|add_argument|default|field){0,80}") {
+            let _ = python::facts(&src);
+        }
+
+        #[test]
+        fn python_scan_unicode(src in "\\PC{0,200}") {
+            let _ = python::facts(&src);
+            let _ = dockerfile::lint_dockerfile(&src, "Dockerfile");
         }
 
         #[test]

@@ -1,297 +1,117 @@
-//! Dockerfile lint: everything in a build that is fetched without being pinned.
+//! Dockerfile lint: everything in a build that is fetched without being pinned, every build step
+//! that needs the network, and what the builder would reject.
 //!
 //! NeurIPS 2023 finalists' Dockerfiles pulled nightly base images by tag, `pip install -U
 //! git+…` at HEAD, `git clone`d forks at HEAD, ran `huggingface-cli download` without a revision
-//! and fetched data from Google Drive (shared/reference/competitions-and-peers.md §1.5 item 4;
-//! recommendation §7.2 "pin or refuse"). Each of those makes a rebuild produce different bytes, so
-//! this module reports them with the physical line of the offending token, following continuation
-//! lines. The parser is deliberately small: logical instructions, shell-ish tokens, and the handful
-//! of commands that download things. It never fails: unparseable text just yields no finding.
+//! and fetched data from Google Drive. Each of those makes a rebuild produce different bytes, and
+//! each fails outright when the build has no network. This module reports them on the physical
+//! line of the offending word, from the one parser in [`crate::dockerfile`]. Scripts a RUN
+//! executes are linted the same way ([`lint_build_shell`]) when the build path finds them.
 
-use std::collections::HashSet;
+use crate::dockerfile::shell::{Word, program_and_args, simple_commands};
+use crate::dockerfile::{self as parser, Dockerfile, Instruction, LineIndex};
 
-use super::finding::{Finding, FindingKind};
+use super::finding::{Finding, FindingKind, Severity};
+use super::pip::{is_commit, lint_pip_install};
 
-/// One logical instruction: a keyword, its arguments joined across continuation lines, and a map
-/// from byte offsets in `args` back to physical line numbers.
-#[derive(Debug, Clone)]
-pub struct Instruction {
-    /// The keyword, upper-cased (`FROM`, `RUN`, …).
-    pub keyword: String,
-    /// The arguments after the keyword, continuation lines joined with a single space.
-    pub args: String,
-    /// `(offset in args, 1-based line)` at the start of each physical piece, ascending.
-    segments: Vec<(usize, u32)>,
-}
-
-impl Instruction {
-    /// The 1-based line the instruction starts on.
-    pub fn line(&self) -> u32 {
-        self.segments.first().map(|s| s.1).unwrap_or(1)
-    }
-
-    /// The physical line that holds byte `offset` of `args`.
-    pub fn line_at(&self, offset: usize) -> u32 {
-        let mut line = self.line();
-        for &(start, l) in &self.segments {
-            if start <= offset {
-                line = l;
-            } else {
-                break;
-            }
-        }
-        line
-    }
-}
-
-/// Splits a Dockerfile into logical instructions. Honours the `# escape=` parser directive,
-/// skips comments and blank lines (also inside continuations, as BuildKit does), and ignores
-/// heredoc bodies' structure (they are kept as arguments of their instruction).
-pub fn parse(text: &str) -> Vec<Instruction> {
-    let mut escape = '\\';
-    let mut out = Vec::new();
-    let mut current: Option<Instruction> = None;
-    let mut directives_open = true;
-    for (idx, raw_line) in text.lines().enumerate() {
-        let line_no = u32::try_from(idx + 1).unwrap_or(u32::MAX);
-        let trimmed = raw_line.trim();
-        if directives_open {
-            if let Some(rest) = trimmed.strip_prefix('#') {
-                let rest = rest.trim();
-                if let Some(value) = rest.strip_prefix("escape=") {
-                    if value.trim() == "`" {
-                        escape = '`';
-                    }
-                    continue;
-                }
-            } else {
-                directives_open = trimmed.is_empty() && current.is_none() && out.is_empty();
-            }
-        }
-        if trimmed.starts_with('#') || trimmed.is_empty() {
-            // A comment or blank line: inside a continuation it is skipped, outside it ends nothing.
-            continue;
-        }
-        let (piece, continues) = match trimmed.strip_suffix(escape) {
-            Some(p) => (p, true),
-            None => (trimmed, false),
-        };
-        match current.as_mut() {
-            Some(inst) => {
-                if !inst.args.is_empty() {
-                    inst.args.push(' ');
-                }
-                inst.segments.push((inst.args.len(), line_no));
-                inst.args.push_str(piece);
-            }
-            None => {
-                let (kw, rest) = match piece.find(char::is_whitespace) {
-                    Some(i) => (&piece[..i], piece[i..].trim_start()),
-                    None => (piece, ""),
-                };
-                current = Some(Instruction {
-                    keyword: kw.to_ascii_uppercase(),
-                    args: rest.to_owned(),
-                    segments: vec![(0, line_no)],
-                });
-            }
-        }
-        if !continues {
-            out.extend(current.take());
-        }
-    }
-    out.extend(current.take());
-    out
-}
-
-/// A shell word with its byte offset in the instruction's arguments.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Word {
-    text: String,
-    offset: usize,
-}
-
-/// Splits shell text into simple commands (separated by `&&`, `||`, `;`, `|`, `&`, parentheses
-/// and newlines), each a list of words with quotes removed. Good enough for lint, not a shell.
-fn simple_commands(text: &str) -> Vec<Vec<Word>> {
-    let mut commands = Vec::new();
-    let mut words: Vec<Word> = Vec::new();
-    let mut cur = String::new();
-    let mut cur_start: Option<usize> = None;
-    let mut quote: Option<char> = None;
-    let mut chars = text.char_indices().peekable();
-    let flush = |words: &mut Vec<Word>, cur: &mut String, start: &mut Option<usize>| {
-        if let Some(s) = start.take() {
-            words.push(Word {
-                text: std::mem::take(cur),
-                offset: s,
-            });
-        }
-    };
-    while let Some((i, c)) = chars.next() {
-        if let Some(q) = quote {
-            if c == q {
-                quote = None;
-            } else if c == '\\' && q == '"' {
-                if let Some((_, n)) = chars.next() {
-                    cur.push(n);
-                }
-            } else {
-                cur.push(c);
-            }
-            continue;
-        }
-        match c {
-            '\'' | '"' => {
-                quote = Some(c);
-                cur_start.get_or_insert(i);
-            }
-            '\\' => {
-                cur_start.get_or_insert(i);
-                if let Some((_, n)) = chars.next() {
-                    cur.push(n);
-                }
-            }
-            ' ' | '\t' => flush(&mut words, &mut cur, &mut cur_start),
-            ';' | '|' | '&' | '(' | ')' | '\n' => {
-                flush(&mut words, &mut cur, &mut cur_start);
-                if !words.is_empty() {
-                    commands.push(std::mem::take(&mut words));
-                }
-            }
-            _ => {
-                cur_start.get_or_insert(i);
-                cur.push(c);
-            }
-        }
-    }
-    flush(&mut words, &mut cur, &mut cur_start);
-    if !words.is_empty() {
-        commands.push(words);
-    }
-    commands
-}
-
-/// The text a RUN instruction hands to the shell: the JSON exec form joined with spaces, or the
-/// shell form as written.
-fn run_text(args: &str) -> String {
-    let args = strip_run_flags(args);
-    if args.starts_with('[')
-        && let Ok(v) = serde_json::from_str::<Vec<String>>(args)
-    {
-        return v.join(" ");
-    }
-    args.to_owned()
-}
-
-/// Drops BuildKit `RUN --mount=… --network=…` flags, which come before the command.
-fn strip_run_flags(mut args: &str) -> &str {
-    while let Some(rest) = args.strip_prefix("--") {
-        match rest.find(char::is_whitespace) {
-            Some(i) => args = rest[i..].trim_start(),
-            None => return "",
-        }
-    }
-    args
-}
-
-fn is_hex(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-/// A full git commit id (SHA-1, or SHA-256 for sha256 repositories).
-fn is_commit(s: &str) -> bool {
-    (s.len() == 40 || s.len() == 64) && is_hex(s)
-}
-
-fn basename(s: &str) -> &str {
-    s.rsplit('/').next().unwrap_or(s)
-}
+pub use super::pip::{HINT_GIT_PIP, HINT_PIP, lint_requirements};
+pub use crate::dockerfile::BaseImage;
 
 /// Hints, shared by several findings so docs/checks.md can quote them once.
 pub const HINT_BASE_IMAGE: &str = "pin the base image by digest: `FROM image:tag@sha256:<64 hex>` (`docker buildx imagetools inspect image:tag` prints it)";
-pub const HINT_PIP: &str = "pin every package with `==<version>` (or install from a requirements file with pins and `--require-hashes`); never use `-U/--upgrade`";
-pub const HINT_GIT_PIP: &str =
-    "pin the git dependency to a full commit: `git+https://…/repo.git@<40-hex commit>`";
 pub const HINT_GIT_CLONE: &str = "after `git clone`, `git checkout <40-hex commit>` (or `git fetch origin <commit> && git checkout FETCH_HEAD` with the commit named)";
 pub const HINT_HF: &str = "download nothing at build time: declare the model or dataset under [base_model]/[[datasets]] with a commit revision and digest so reprobox stages it read-only under /inputs; if you must download, pass `--revision <40-hex commit>` / `revision=\"<commit>\"`";
 pub const HINT_FETCH: &str = "declare the file as an input with a digest, or verify it in the same RUN with `echo \"<sha256>  <file>\" | sha256sum -c`";
 pub const HINT_GDRIVE: &str = "Google Drive links are neither stable nor hashable: publish the data where it has a pinned revision (e.g. a Hugging Face dataset commit) and declare it under [[datasets]]";
 pub const HINT_REMOTE_ADD: &str = "use `ADD --checksum=sha256:<64 hex> <url> <dest>`, or better declare the file as an input with a digest";
 pub const HINT_APT: &str = "pin system packages with `apt-get install pkg=<version>` (the base image digest alone does not pin the package index)";
+pub const HINT_BUILD_NETWORK: &str = "build offline: vendor wheels into the context and `pip install --no-index --find-links ./wheels -r requirements.txt`, start from a base image that already holds the system packages, and declare models and data as inputs (staged under /inputs)";
+pub const HINT_SYNTAX: &str = "fix the Dockerfile so `docker build` accepts it";
 
-/// Lints one Dockerfile. `label` is the path findings carry (relative to the submission root).
-pub fn lint_dockerfile(text: &str, label: &str) -> Vec<Finding> {
-    let instructions = parse(text);
-    let mut findings = Vec::new();
-    let mut stages: HashSet<String> = HashSet::new();
-    // ARGs declared before the first FROM may be used in FROM lines; resolve their defaults.
-    let mut global_args: Vec<(String, String)> = Vec::new();
-    let mut seen_from = false;
+/// How the lint judges what a build fetches.
+#[derive(Debug, Clone, Copy)]
+pub struct LintOptions {
+    /// The severity of a `build_network` finding: an error under a policy whose build network
+    /// is `none` (the step cannot work), a warning where the build network is allowed (the
+    /// fetched bytes are recorded by nothing).
+    pub build_network: Severity,
+}
 
-    // Commits checked out anywhere in the file, with the instruction index: a `git clone` is
-    // pinned by a checkout in the same or a later RUN.
-    let mut checkouts: Vec<usize> = Vec::new();
-    for (i, inst) in instructions.iter().enumerate() {
-        if inst.keyword == "RUN" {
-            for cmd in simple_commands(&run_text(&inst.args)) {
-                if is_git_checkout_of_commit(&cmd) {
-                    checkouts.push(i);
-                }
-            }
+impl Default for LintOptions {
+    fn default() -> Self {
+        LintOptions {
+            build_network: Severity::Warning,
         }
     }
+}
 
-    for (i, inst) in instructions.iter().enumerate() {
-        let at = |offset: usize| inst.line_at(offset);
+/// Lints one Dockerfile's text with the default options. `label` is the path findings carry.
+pub fn lint_dockerfile(text: &str, label: &str) -> Vec<Finding> {
+    lint(&parser::parse(text), label, &LintOptions::default())
+}
+
+/// The base images of a Dockerfile's text, in order (what provenance lists as dependencies).
+pub fn base_images(text: &str) -> Vec<BaseImage> {
+    parser::base_images(&parser::parse(text))
+}
+
+/// Lints a parsed Dockerfile.
+pub fn lint(df: &Dockerfile, label: &str, opts: &LintOptions) -> Vec<Finding> {
+    let mut findings: Vec<Finding> = df
+        .errors
+        .iter()
+        .map(|e| {
+            Finding::error(
+                FindingKind::DockerfileSyntax,
+                e.message.clone(),
+                format!("{}; {HINT_SYNTAX}", e.hint),
+            )
+            .at(label)
+            .line(e.line)
+        })
+        .collect();
+    for b in parser::base_images(df) {
+        if b.digest.is_none() {
+            findings.push(
+                Finding::error(
+                    FindingKind::UnpinnedBaseImage,
+                    format!(
+                        "base image `{}` is not pinned by digest; a tag can be moved to different bytes",
+                        b.written
+                    ),
+                    HINT_BASE_IMAGE,
+                )
+                .at(label)
+                .line(b.line),
+            );
+        }
+    }
+    // A `git clone` is pinned by a checkout of a commit in the same or a later RUN.
+    let last_checkout = df.instructions.iter().rposition(|inst| {
+        inst.keyword == "RUN"
+            && shell_texts(inst).iter().any(|(t, _)| {
+                simple_commands(t)
+                    .iter()
+                    .any(|c| is_git_checkout_of_commit(c))
+            })
+    });
+    for (i, inst) in df.instructions.iter().enumerate() {
         match inst.keyword.as_str() {
-            "ARG" if !seen_from => {
-                if let Some((k, v)) = inst.args.split_once('=') {
-                    global_args.push((k.trim().to_owned(), v.trim().trim_matches('"').to_owned()));
-                }
-            }
-            "FROM" => {
-                seen_from = true;
-                lint_from(inst, &global_args, &mut stages, label, &mut findings);
-            }
-            "ADD" => lint_add(inst, label, &mut findings),
+            "ADD" => lint_add(inst, label, opts, &mut findings),
             "RUN" => {
-                let text = run_text(&inst.args);
-                // Offsets in `text` equal offsets in `args` for the shell form (the common case);
-                // for the exec form the line of the instruction is the best we can say.
-                let exec_form = strip_run_flags(&inst.args).starts_with('[');
-                let base = inst.args.len() - strip_run_flags(&inst.args).len();
-                let line_of = |o: usize| if exec_form { inst.line() } else { at(base + o) };
-                let pinned_by_checkout = checkouts.iter().any(|&c| c >= i);
-                let verified = text.contains("sha256sum -c")
-                    || text.contains("sha256sum --check")
-                    || text.contains("shasum -a 256 -c");
-                for cmd in simple_commands(&text) {
-                    lint_command(
-                        &cmd,
-                        pinned_by_checkout,
-                        verified,
+                let pinned_by_checkout = last_checkout.is_some_and(|c| c >= i);
+                let offline = inst.flag("network").is_some_and(|n| n == "none");
+                let run_opts = LintOptions {
+                    build_network: opts.build_network,
+                };
+                for (text, line_of) in shell_texts(inst) {
+                    let ctx = ShellContext {
                         label,
-                        &line_of,
-                        &mut findings,
-                    );
-                }
-                lint_python_downloads(&text, label, &line_of, &mut findings);
-                if (text.contains("drive.google.com") || text.contains("docs.google.com"))
-                    && !findings
-                        .iter()
-                        .any(|f| f.line == Some(line_of(0)) && f.message.contains("Google Drive"))
-                {
-                    let o = text.find("google.com").unwrap_or(0);
-                    findings.push(
-                        Finding::error(
-                            FindingKind::UnpinnedDownload,
-                            "RUN fetches from Google Drive, whose files can change or vanish",
-                            HINT_GDRIVE,
-                        )
-                        .at(label)
-                        .line(line_of(o)),
-                    );
+                        pinned_by_checkout,
+                        offline,
+                        opts: &run_opts,
+                    };
+                    lint_build_shell(&text, &ctx, &*line_of, &mut findings);
                 }
             }
             _ => {}
@@ -300,127 +120,270 @@ pub fn lint_dockerfile(text: &str, label: &str) -> Vec<Finding> {
     findings
 }
 
-/// A base image a Dockerfile builds from: a `FROM` that names neither `scratch` nor an earlier
-/// stage, with its `ARG` defaults resolved.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BaseImage {
-    /// The reference as resolved, e.g. `python:3.11@sha256:…` or `sha256:<image id>`.
-    pub reference: String,
-    /// The 64 hex digits it is pinned by (a registry manifest digest or a local image id);
-    /// `None` when it is not pinned.
-    pub digest: Option<String>,
-    pub line: u32,
-}
+pub(crate) type LineOf<'a> = Box<dyn Fn(usize) -> u32 + 'a>;
 
-/// The base images of a Dockerfile, in order (what provenance lists as dependencies).
-pub fn base_images(text: &str) -> Vec<BaseImage> {
-    let mut stages = HashSet::new();
-    let mut global_args = Vec::new();
-    let mut seen_from = false;
-    let mut out = Vec::new();
-    for inst in parse(text) {
-        match inst.keyword.as_str() {
-            "ARG" if !seen_from => {
-                if let Some((k, v)) = inst.args.split_once('=') {
-                    global_args.push((k.trim().to_owned(), v.trim().trim_matches('"').to_owned()));
-                }
-            }
-            "FROM" => {
-                seen_from = true;
-                if let Some((_, resolved)) = from_reference(&inst, &global_args, &mut stages) {
-                    out.push(BaseImage {
-                        digest: pinned_digest(&resolved).map(str::to_owned),
-                        reference: resolved,
-                        line: inst.line(),
-                    });
-                }
-            }
-            _ => {}
+/// The shell texts a RUN hands to the shell, each with its offset-to-line map: the command line
+/// (exec form joined with spaces, or the shell form as written), and each heredoc body when the
+/// command line feeds it to a shell (`RUN <<EOF`, `RUN bash <<EOF`).
+pub(crate) fn shell_texts(inst: &Instruction) -> Vec<(String, LineOf<'_>)> {
+    let (_, start) = inst.flags();
+    let mut out: Vec<(String, LineOf<'_>)> = Vec::new();
+    match inst.exec_form() {
+        Some(v) => {
+            let line = inst.line();
+            out.push((v.join(" "), Box::new(move |_| line)));
+        }
+        None => out.push((
+            inst.args[start..].to_owned(),
+            Box::new(move |o| inst.line_at(start + o)),
+        )),
+    }
+    let ops = inst.operands().trim_start();
+    let feeds_shell = ops.starts_with("<<")
+        || ["sh", "bash", "/bin/sh", "/bin/bash"].iter().any(|s| {
+            ops.strip_prefix(s)
+                .is_some_and(|r| r.trim_start().starts_with("<<"))
+        });
+    for h in &inst.heredocs {
+        let idx = LineIndex::new(&h.body);
+        if feeds_shell {
+            out.push((h.body.clone(), Box::new(move |o| h.line_at(&idx, o))));
+        } else if ops.starts_with("python") || ops.contains(" python") {
+            // A Python heredoc: only its download calls are looked at.
+            out.push((
+                format!("python -c {}", shell_quote(&h.body)),
+                Box::new(move |o| h.line_at(&idx, o.saturating_sub(10))),
+            ));
         }
     }
     out
 }
 
-/// The image a `FROM` names, as written and resolved; `None` for `scratch` or an earlier stage.
-/// Adds the instruction's own `AS` name to `stages`.
-fn from_reference(
-    inst: &Instruction,
-    global_args: &[(String, String)],
-    stages: &mut HashSet<String>,
-) -> Option<(String, String)> {
-    let words: Vec<&str> = inst
-        .args
-        .split_whitespace()
-        .filter(|w| !w.starts_with("--"))
-        .collect();
-    let image = words.first()?;
-    let stage_name = (words.len() >= 3 && words[1].eq_ignore_ascii_case("as"))
-        .then(|| words[2].to_ascii_lowercase());
-    let mut resolved = (*image).to_owned();
-    for (k, v) in global_args {
-        resolved = resolved
-            .replace(&format!("${{{k}}}"), v)
-            .replace(&format!("${k}"), v);
-    }
-    // A stage name is checked before this FROM's own `AS` name is added: `FROM python AS python`
-    // still pulls `python`.
-    let earlier_stage = stages.contains(&resolved.to_ascii_lowercase());
-    stages.extend(stage_name);
-    if resolved.eq_ignore_ascii_case("scratch") || earlier_stage {
-        return None;
-    }
-    Some(((*image).to_owned(), resolved))
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
 }
 
-/// The digest a resolved `FROM` reference is pinned by. `FROM name@sha256:<digest>` pins a
-/// registry manifest; `FROM sha256:<image id>` pins a local image by its content-addressed id,
-/// which is how images built without a registry (as on reprobox's own hosts) are pinned: the
-/// classic builder resolves an id without pulling.
-fn pinned_digest(resolved: &str) -> Option<&str> {
-    let is_digest = |d: &&str| d.len() == 64 && is_hex(d);
-    resolved
-        .split_once("@sha256:")
-        .map(|(_, d)| d)
-        .filter(is_digest)
-        .or_else(|| resolved.strip_prefix("sha256:").filter(is_digest))
+/// Where shell text runs at build time, for [`lint_build_shell`].
+pub struct ShellContext<'a> {
+    /// The path findings carry.
+    pub label: &'a str,
+    /// A later step checks out a commit, so a `git clone` here is pinned.
+    pub pinned_by_checkout: bool,
+    /// The step runs with `--network=none`: it fetches nothing.
+    pub offline: bool,
+    pub opts: &'a LintOptions,
 }
 
-fn lint_from(
-    inst: &Instruction,
-    global_args: &[(String, String)],
-    stages: &mut HashSet<String>,
-    label: &str,
+/// Lints shell text that runs at build time (a RUN, or a script a RUN executes): unpinned
+/// packages and downloads, and every command that fetches from the network.
+pub fn lint_build_shell(
+    text: &str,
+    ctx: &ShellContext<'_>,
+    line_of: &dyn Fn(usize) -> u32,
     findings: &mut Vec<Finding>,
 ) {
-    let Some((image, resolved)) = from_reference(inst, global_args, stages) else {
-        return;
-    };
-    if pinned_digest(&resolved).is_none() {
+    let verified = text.contains("sha256sum -c")
+        || text.contains("sha256sum --check")
+        || text.contains("shasum -a 256 -c");
+    let mut gdrive_reported = false;
+    for cmd in simple_commands(text) {
+        let before = findings.len();
+        lint_command(
+            &cmd,
+            ctx.pinned_by_checkout,
+            verified,
+            ctx.label,
+            line_of,
+            findings,
+        );
+        gdrive_reported |= findings[before..]
+            .iter()
+            .any(|f| f.message.contains("Google Drive"));
+        if !ctx.offline
+            && let Some(what) = network_fetch(&cmd)
+        {
+            let offset = cmd.first().map(|w| w.offset).unwrap_or(0);
+            findings.push(
+                Finding {
+                    severity: ctx.opts.build_network,
+                    ..Finding::error(
+                        FindingKind::BuildNetwork,
+                        format!("this build step needs the network: {what}"),
+                        HINT_BUILD_NETWORK,
+                    )
+                }
+                .at(ctx.label)
+                .line(line_of(offset)),
+            );
+        }
+    }
+    lint_python_downloads(text, ctx.label, line_of, findings);
+    if !gdrive_reported && (text.contains("drive.google.com") || text.contains("docs.google.com")) {
+        let o = text.find("google.com").unwrap_or(0);
         findings.push(
             Finding::error(
-                FindingKind::UnpinnedBaseImage,
-                format!("base image `{image}` is not pinned by digest; a tag can be moved to different bytes"),
-                HINT_BASE_IMAGE,
+                FindingKind::UnpinnedDownload,
+                "RUN fetches from Google Drive, whose files can change or vanish",
+                HINT_GDRIVE,
             )
-            .at(label)
-            .line(inst.line()),
+            .at(ctx.label)
+            .line(line_of(o)),
         );
     }
 }
 
-fn lint_add(inst: &Instruction, label: &str, findings: &mut Vec<Finding>) {
-    let words: Vec<&str> = inst.args.split_whitespace().collect();
-    let has_checksum = words.iter().any(|w| w.starts_with("--checksum=sha256:"));
-    let operands: Vec<&&str> = words.iter().filter(|w| !w.starts_with("--")).collect();
-    if operands.len() < 2 {
+/// The words of a `pip install` in a simple command (`pip install`, `python -m pip install`,
+/// `uv pip install`): the arguments after `install`.
+pub fn pip_install_args(cmd: &[Word]) -> Option<&[Word]> {
+    let (prog, args) = program_and_args(cmd)?;
+    let is_pip = prog.starts_with("pip")
+        && prog
+            .trim_start_matches("pip")
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == '.');
+    // `pip wheel` and `pip download` read requirement files and fetch like `pip install`.
+    let sub = |w: &Word| matches!(w.text.as_str(), "install" | "wheel" | "download");
+    if is_pip {
+        args.first().filter(|w| sub(w)).map(|_| &args[1..])
+    } else if prog.starts_with("python") {
+        let pos = args
+            .windows(3)
+            .position(|w| w[0].text == "-m" && w[1].text == "pip" && sub(&w[2]));
+        pos.map(|p| &args[p + 3..])
+    } else if prog == "uv" {
+        (args.len() >= 2 && args[0].text == "pip" && sub(&args[1])).then(|| &args[2..])
+    } else {
+        None
+    }
+}
+
+/// `install`, `wheel` or `download`: the pip subcommand of a command.
+fn cmd_sub(cmd: &[Word]) -> &str {
+    cmd.iter()
+        .map(|w| w.text.as_str())
+        .find(|t| matches!(*t, "install" | "wheel" | "download"))
+        .unwrap_or("install")
+}
+
+/// What a simple command fetches from the network, in words; `None` when it fetches nothing.
+pub fn network_fetch(cmd: &[Word]) -> Option<String> {
+    let (prog, args) = program_and_args(cmd)?;
+    let has = |w: &str| args.iter().any(|a| a.text == w);
+    let sub = args.first().map(|w| w.text.as_str()).unwrap_or("");
+    let operands = |skip: usize| -> String {
+        let ops: Vec<&str> = args
+            .iter()
+            .skip(skip)
+            .map(|w| w.text.as_str())
+            .filter(|t| !t.starts_with('-'))
+            .collect();
+        match ops.len() {
+            0 => String::new(),
+            1..=3 => format!(" {}", ops.join(" ")),
+            n => format!(" {} … ({n} in all)", ops[..3].join(" ")),
+        }
+    };
+    if let Some(pip) = pip_install_args(cmd) {
+        if pip.iter().any(|w| w.text == "--no-index") {
+            return None;
+        }
+        // The arguments as written (flags too: `-r reqs.txt` says what is installed), at most six.
+        let ops: Vec<&str> = pip.iter().map(|w| w.text.as_str()).take(7).collect();
+        let list = if ops.len() > 6 {
+            format!("{} …", ops[..6].join(" "))
+        } else {
+            ops.join(" ")
+        };
+        return Some(format!(
+            "`pip {} {list}` fetches packages from the package index",
+            cmd_sub(cmd)
+        ));
+    }
+    match prog {
+        "conda" | "mamba" | "micromamba"
+            if matches!(sub, "install" | "create" | "update" | "env") && !has("--offline") =>
+        {
+            Some(format!(
+                "`{prog} {sub}{}` fetches packages from conda channels",
+                operands(1)
+            ))
+        }
+        "apt-get" | "apt" if matches!(sub, "install" | "update" | "upgrade" | "dist-upgrade") => {
+            Some(format!(
+                "`{prog} {sub}{}` fetches from the distribution's mirrors",
+                operands(1)
+            ))
+        }
+        "apk" if sub == "add" && !has("--no-network") => Some(format!(
+            "`apk add{}` fetches from Alpine's mirrors",
+            operands(1)
+        )),
+        "yum" | "dnf" if sub == "install" => Some(format!(
+            "`{prog} install{}` fetches from the distribution's mirrors",
+            operands(1)
+        )),
+        "git" => {
+            let sub = args
+                .iter()
+                .map(|w| w.text.as_str())
+                .find(|t| matches!(*t, "clone" | "fetch" | "pull" | "submodule"));
+            sub.map(|s| {
+                let url = args
+                    .iter()
+                    .find(|w| w.text.contains("://") || w.text.starts_with("git@"))
+                    .map(|w| format!(" {}", w.text))
+                    .unwrap_or_default();
+                format!("`git {s}{url}` fetches a repository")
+            })
+        }
+        "curl" | "wget" => args
+            .iter()
+            .find(|w| w.text.contains("://"))
+            .map(|w| format!("`{prog}` fetches {}", w.text)),
+        "gdown" => Some(format!("`gdown{}` fetches from Google Drive", operands(0))),
+        "huggingface-cli" | "hf" if sub == "download" => Some(format!(
+            "`{prog} download{}` fetches from the Hugging Face Hub",
+            operands(1)
+        )),
+        "poetry" if sub == "install" => Some("`poetry install` fetches packages".to_owned()),
+        "uv" if matches!(sub, "sync" | "add") => Some(format!("`uv {sub}` fetches packages")),
+        "npm" | "yarn" if matches!(sub, "install" | "ci" | "add") => {
+            Some(format!("`{prog} {sub}` fetches packages"))
+        }
+        _ if prog.starts_with("python")
+            && args.first().is_some_and(|w| w.text == "-c")
+            && [
+                "snapshot_download(",
+                "hf_hub_download(",
+                "from_pretrained(",
+                "load_dataset(",
+            ]
+            .iter()
+            .any(|c| args.get(1).is_some_and(|w| w.text.contains(c))) =>
+        {
+            Some("a Python download call fetches from the Hugging Face Hub".to_owned())
+        }
+        _ => None,
+    }
+}
+
+fn lint_add(inst: &Instruction, label: &str, opts: &LintOptions, findings: &mut Vec<Finding>) {
+    let has_checksum = inst
+        .flag("checksum")
+        .is_some_and(|c| c.starts_with("sha256:"));
+    let words: Vec<&str> = inst.operands().split_whitespace().collect();
+    if words.len() < 2 {
         return;
     }
-    for src in &operands[..operands.len() - 1] {
+    for src in &words[..words.len() - 1] {
         let remote = ["http://", "https://", "ftp://", "git@", "git://"]
             .iter()
             .any(|p| src.starts_with(p));
-        if remote && !has_checksum {
-            let offset = inst.args.find(**src).unwrap_or(0);
+        if !remote {
+            continue;
+        }
+        let line = inst.line_at(inst.args.find(*src).unwrap_or(0));
+        if !has_checksum {
             findings.push(
                 Finding::error(
                     FindingKind::RemoteAdd,
@@ -428,35 +391,25 @@ fn lint_add(inst: &Instruction, label: &str, findings: &mut Vec<Finding>) {
                     HINT_REMOTE_ADD,
                 )
                 .at(label)
-                .line(inst.line_at(offset)),
+                .line(line),
             );
         }
+        findings.push(
+            Finding {
+                severity: opts.build_network,
+                ..Finding::error(
+                    FindingKind::BuildNetwork,
+                    format!("this build step needs the network: `ADD` fetches {src}"),
+                    HINT_BUILD_NETWORK,
+                )
+            }
+            .at(label)
+            .line(line),
+        );
     }
 }
 
-/// Strips `VAR=value` prefixes and wrappers (`sudo`, `env`, `time`, …) from a simple command.
-fn program_and_args(cmd: &[Word]) -> Option<(&str, &[Word])> {
-    let mut i = 0;
-    while i < cmd.len() {
-        let w = cmd[i].text.as_str();
-        let is_assignment = w.split_once('=').is_some_and(|(k, _)| {
-            !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        });
-        if is_assignment
-            || matches!(
-                w,
-                "sudo" | "env" | "time" | "nohup" | "exec" | "then" | "do" | "else" | "!"
-            )
-        {
-            i += 1;
-        } else {
-            break;
-        }
-    }
-    cmd.get(i).map(|w| (basename(&w.text), &cmd[i + 1..]))
-}
-
-fn is_git_checkout_of_commit(cmd: &[Word]) -> bool {
+pub(crate) fn is_git_checkout_of_commit(cmd: &[Word]) -> bool {
     let Some((prog, args)) = program_and_args(cmd) else {
         return false;
     };
@@ -482,7 +435,7 @@ fn is_git_checkout_of_commit(cmd: &[Word]) -> bool {
         && rest[1..].iter().any(|w| is_commit(&w.text))
 }
 
-fn lint_command(
+pub(crate) fn lint_command(
     cmd: &[Word],
     pinned_by_checkout: bool,
     verified: bool,
@@ -495,27 +448,8 @@ fn lint_command(
     };
     let first_offset = cmd.first().map(|w| w.offset).unwrap_or(0);
     let mut push = |f: Finding, offset: usize| findings.push(f.at(label).line(line_of(offset)));
-    let is_python = prog.starts_with("python");
-    let is_pip = prog.starts_with("pip")
-        && prog
-            .trim_start_matches("pip")
-            .chars()
-            .all(|c| c.is_ascii_digit() || c == '.');
     // `pip install`, `python -m pip install`, `uv pip install`.
-    let pip_args: Option<&[Word]> = if is_pip {
-        args.first()
-            .filter(|w| w.text == "install")
-            .map(|_| &args[1..])
-    } else if is_python {
-        let pos = args
-            .windows(3)
-            .position(|w| w[0].text == "-m" && w[1].text == "pip" && w[2].text == "install");
-        pos.map(|p| &args[p + 3..])
-    } else if prog == "uv" {
-        (args.len() >= 2 && args[0].text == "pip" && args[1].text == "install").then(|| &args[2..])
-    } else {
-        None
-    };
+    let pip_args = pip_install_args(cmd);
     if let Some(pip_args) = pip_args {
         lint_pip_install(pip_args, &mut push);
         return;
@@ -630,180 +564,6 @@ fn lint_command(
     }
 }
 
-/// pip options that take a value as the next word.
-const PIP_VALUE_OPTIONS: &[&str] = &[
-    "-r",
-    "--requirement",
-    "-c",
-    "--constraint",
-    "-i",
-    "--index-url",
-    "--extra-index-url",
-    "-f",
-    "--find-links",
-    "-t",
-    "--target",
-    "--prefix",
-    "--root",
-    "--trusted-host",
-    "--platform",
-    "--python-version",
-    "--implementation",
-    "--abi",
-    "--src",
-    "--upgrade-strategy",
-    "--progress-bar",
-    "--cache-dir",
-    "--log",
-    "--proxy",
-    "--timeout",
-    "--retries",
-    "--only-binary",
-    "--no-binary",
-    "--config-settings",
-    "-C",
-    "--global-option",
-    "--python",
-];
-
-fn lint_pip_install(args: &[Word], push: &mut dyn FnMut(Finding, usize)) {
-    let mut i = 0;
-    let mut editable = false;
-    while i < args.len() {
-        let w = &args[i];
-        let t = w.text.as_str();
-        i += 1;
-        if t == "-U"
-            || t == "--upgrade"
-            || (t.starts_with('-')
-                && !t.starts_with("--")
-                && t.len() > 2
-                && t[1..].contains('U')
-                && t[1..].chars().all(|c| c.is_ascii_alphabetic()))
-        {
-            push(
-                Finding::error(
-                    FindingKind::UnpinnedDependency,
-                    format!("`pip install {t}` upgrades to whatever is newest at build time"),
-                    HINT_PIP,
-                ),
-                w.offset,
-            );
-            continue;
-        }
-        if t == "-e" || t == "--editable" {
-            editable = true;
-            continue;
-        }
-        if PIP_VALUE_OPTIONS.contains(&t) {
-            i += 1;
-            continue;
-        }
-        if t.starts_with('-') || t.is_empty() {
-            continue;
-        }
-        let was_editable = std::mem::take(&mut editable);
-        lint_pip_requirement(t, was_editable, w.offset, push);
-    }
-}
-
-/// Lints one requirement as pip reads it (a package spec, a VCS URL, a URL or a local path).
-fn lint_pip_requirement(
-    spec: &str,
-    editable: bool,
-    offset: usize,
-    push: &mut dyn FnMut(Finding, usize),
-) {
-    let spec = spec.trim();
-    let vcs = spec.split_once("git+").map(|(_, rest)| rest);
-    if let Some(rest) = vcs {
-        // `git+https://host/repo.git@<ref>#egg=…`: the ref is after the last `@` of the path.
-        let url = rest.split('#').next().unwrap_or(rest);
-        let after_scheme = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
-        let path = after_scheme.split_once('/').map(|(_, p)| p).unwrap_or("");
-        let reference = path.rsplit_once('@').map(|(_, r)| r);
-        if !reference.is_some_and(is_commit) {
-            push(
-                Finding::error(
-                    FindingKind::UnpinnedDependency,
-                    match reference {
-                        Some(r) => {
-                            format!("git dependency pinned to `{r}`, a branch or tag that can move")
-                        }
-                        None => "git dependency without a commit builds whatever HEAD is that day"
-                            .to_owned(),
-                    },
-                    HINT_GIT_PIP,
-                ),
-                offset,
-            );
-        }
-        return;
-    }
-    if spec.contains("://") {
-        if !spec.contains("#sha256=") {
-            push(
-                Finding::error(
-                    FindingKind::UnpinnedDependency,
-                    "pip installs from a URL without a `#sha256=` fragment",
-                    HINT_PIP,
-                ),
-                offset,
-            );
-        }
-        return;
-    }
-    let local = editable
-        || spec.starts_with('.')
-        || spec.starts_with('/')
-        || spec.starts_with('$')
-        || spec.ends_with(".whl")
-        || spec.ends_with(".tar.gz")
-        || spec.ends_with(".zip");
-    if local {
-        return;
-    }
-    // A package spec: pinned only by `==X` without wildcards, or `===X`.
-    let pinned = spec.split_once("==").is_some_and(|(_, v)| {
-        !v.is_empty() && !v.contains('*') && !v.contains([',', '<', '>', '!', '~'])
-    });
-    if !pinned {
-        push(
-            Finding::error(
-                FindingKind::UnpinnedDependency,
-                format!("pip package `{spec}` is not pinned with `==<version>`"),
-                HINT_PIP,
-            ),
-            offset,
-        );
-    }
-}
-
-/// Lints a pip requirements file (`requirements*.txt`) the same way as `pip install` arguments.
-pub fn lint_requirements(text: &str, label: &str) -> Vec<Finding> {
-    let mut findings = Vec::new();
-    for (idx, line) in text.lines().enumerate() {
-        let line_no = u32::try_from(idx + 1).unwrap_or(u32::MAX);
-        let content = line.split(" #").next().unwrap_or(line).trim();
-        if content.is_empty() || content.starts_with('#') {
-            continue;
-        }
-        // Environment markers (`pkg==1; python_version < "3.9"`) and hashes do not change pinning.
-        let spec = content.split(';').next().unwrap_or(content);
-        let spec_words: Vec<Word> = spec
-            .split_whitespace()
-            .filter(|t| !t.starts_with("--hash"))
-            .map(|t| Word {
-                text: t.to_owned(),
-                offset: 0,
-            })
-            .collect();
-        let mut push = |f: Finding, _o: usize| findings.push(f.at(label).line(line_no));
-        lint_pip_install(&spec_words, &mut push);
-    }
-    findings
-}
-
 /// Python download calls inside RUN (`python -c "…"`): `snapshot_download`, `hf_hub_download`,
 /// `from_pretrained`, `load_dataset` without a `revision=` argument.
 fn lint_python_downloads(
@@ -880,21 +640,13 @@ mod tests {
 
     const DIGEST: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+    /// The findings other than `build_network`, which `build_network_steps` tests.
     fn kinds(text: &str) -> Vec<(FindingKind, u32)> {
         lint_dockerfile(text, "Dockerfile")
             .into_iter()
+            .filter(|f| f.kind != FindingKind::BuildNetwork)
             .map(|f| (f.kind, f.line.unwrap_or(0)))
             .collect()
-    }
-
-    #[test]
-    fn continuation_lines_map_to_physical_lines() {
-        let insts = parse("FROM a\nRUN echo 1 \\\n  # comment\n  && pip install \\\n   torch\n");
-        assert_eq!(insts.len(), 2);
-        let run = &insts[1];
-        assert_eq!(run.line(), 2);
-        let off = run.args.find("torch").unwrap();
-        assert_eq!(run.line_at(off), 5);
     }
 
     #[test]
@@ -1031,9 +783,60 @@ mod tests {
             "FROM scratch\nRUN apt-get update && apt-get install -y git curl=7.88.1-10\n",
             "D",
         );
+        let f: Vec<Finding> = f
+            .into_iter()
+            .filter(|f| f.kind != FindingKind::BuildNetwork)
+            .collect();
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].severity, super::super::Severity::Warning);
         assert!(f[0].message.contains("git"));
+    }
+
+    #[test]
+    fn build_network_steps() {
+        let net = |text: &str, sev: Severity| -> Vec<(u32, Severity, String)> {
+            lint(
+                &parser::parse(text),
+                "D",
+                &LintOptions { build_network: sev },
+            )
+            .into_iter()
+            .filter(|f| f.kind == FindingKind::BuildNetwork)
+            .map(|f| (f.line.unwrap_or(0), f.severity, f.message))
+            .collect()
+        };
+        let text = "FROM scratch\nRUN apt-get update && apt-get install -y git=1 \\\n  && pip install -r reqs.txt\nRUN pip install --no-index --find-links /w -r reqs.txt\nRUN git clone https://git.example.com/a/b.git\nADD https://e.com/x.tar /x\nRUN --network=none pip install x==1\nRUN conda env create -f environment.yml\nRUN echo offline\nRUN <<EOF\nwget https://e.com/f\nEOF\n";
+        let got = net(text, Severity::Error);
+        let lines: Vec<u32> = got.iter().map(|g| g.0).collect();
+        assert_eq!(lines, [2, 2, 3, 5, 6, 8, 11], "{got:#?}");
+        assert!(got.iter().all(|g| g.1 == Severity::Error));
+        assert!(
+            got[2].2.contains("`pip install -r reqs.txt`"),
+            "{}",
+            got[2].2
+        );
+        assert!(
+            got[3].2.contains("https://git.example.com/a/b.git"),
+            "{}",
+            got[3].2
+        );
+        assert!(got[6].2.contains("https://e.com/f"), "{}", got[6].2);
+        assert!(
+            net(text, Severity::Warning)
+                .iter()
+                .all(|g| g.1 == Severity::Warning)
+        );
+    }
+
+    #[test]
+    fn syntax_errors_are_findings_with_lines() {
+        let f = lint_dockerfile("FROM scratch\nRUN pip install \\\n  x==1\n  && echo\n", "D");
+        let syntax: Vec<u32> = f
+            .iter()
+            .filter(|f| f.kind == FindingKind::DockerfileSyntax)
+            .map(|f| f.line.unwrap_or(0))
+            .collect();
+        assert_eq!(syntax, [4]);
     }
 
     #[test]

@@ -8,12 +8,15 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// How bad a finding is. Any `Error` makes a submission non-compliant (exit 3).
+/// How bad a finding is. Any `Error` makes a submission non-compliant (exit 3); `Info` is a note
+/// (a declared input the code downloads, dependency files no build step uses) and never counts
+/// against compliance.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
+    Info,
     Warning,
     Error,
 }
@@ -21,6 +24,7 @@ pub enum Severity {
 impl fmt::Display for Severity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            Severity::Info => "info",
             Severity::Warning => "warning",
             Severity::Error => "error",
         })
@@ -85,6 +89,26 @@ pub enum FindingKind {
     /// An archive could be scanned for secrets only in part (a cap was reached) or not at all
     /// (corrupt, encrypted).
     ArchiveNotScanned,
+    /// A build step fetches from the network (pip/conda/apt, git clone, wget/curl, ADD of a URL).
+    BuildNetwork,
+    /// Code on the training path fetches a model, dataset or file at run time.
+    RuntimeDownload,
+    /// `trust_remote_code=True`: code from the Hub runs, unpinned.
+    TrustRemoteCode,
+    /// An online experiment tracker or Hub upload on the training path.
+    OnlineLogging,
+    /// The final model is saved with `torch.save` / pickle instead of safetensors.
+    PickleOutput,
+    /// A script or compose file expects host volumes or the Docker socket.
+    HostMount,
+    /// The Dockerfile is something the builder would reject (or not a text file at all).
+    DockerfileSyntax,
+    /// The image's CMD/ENTRYPOINT (or `train.command`) is missing or runs nothing that trains.
+    NoTrainingEntry,
+    /// A shuffle or random split on the training path without a seed.
+    UnseededRandomness,
+    /// Dependency files that no build step uses (one info finding lists them).
+    UnusedDependencyFile,
 }
 
 impl fmt::Display for FindingKind {
@@ -125,6 +149,19 @@ impl Finding {
             severity: Severity::Warning,
             ..Finding::error(kind, message, hint)
         }
+    }
+
+    pub fn info(kind: FindingKind, message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Finding {
+            severity: Severity::Info,
+            ..Finding::error(kind, message, hint)
+        }
+    }
+
+    /// The same finding with another severity.
+    pub fn severity(mut self, severity: Severity) -> Self {
+        self.severity = severity;
+        self
     }
 
     pub fn at(mut self, path: impl Into<String>) -> Self {
@@ -171,6 +208,30 @@ mod tests {
         assert_eq!(v["kind"], "junk_file");
         assert_eq!(v["severity"], "error");
         assert!(v.get("line").is_none());
+    }
+
+    /// Issue 15: docs/checks.md lists every kind (with its severity, trigger and hint).
+    #[test]
+    fn every_kind_is_documented() {
+        let docs = include_str!("../../docs/checks.md");
+        let schema = serde_json::to_value(schemars::schema_for!(FindingKind)).unwrap();
+        // schemars writes the undocumented variants as one `enum` and each documented one as a
+        // `const`.
+        let mut kinds: Vec<String> = Vec::new();
+        for v in schema["oneOf"].as_array().unwrap() {
+            if let Some(c) = v["const"].as_str() {
+                kinds.push(c.to_owned());
+            }
+            for e in v["enum"].as_array().into_iter().flatten() {
+                kinds.extend(e.as_str().map(str::to_owned));
+            }
+        }
+        assert!(kinds.len() >= 40, "{schema}");
+        let missing: Vec<&String> = kinds
+            .iter()
+            .filter(|k| !docs.contains(&format!("`{k}`")))
+            .collect();
+        assert!(missing.is_empty(), "docs/checks.md lacks {missing:?}");
     }
 
     #[test]

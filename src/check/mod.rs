@@ -4,12 +4,21 @@
 //! [`Finding`]s. docs/checks.md lists every finding kind, its trigger, severity and hint.
 
 pub mod archive;
+pub mod buildpath;
+pub mod compose;
 pub mod context;
+pub mod deps;
 pub mod dockerfile;
+pub mod entry;
 pub mod finding;
+pub mod ignore;
+pub mod pip;
+pub mod python;
+pub mod resolve;
 pub mod rules;
 pub mod run;
 pub mod secrets;
+pub mod training;
 
 pub use finding::{Finding, FindingKind, Severity, has_errors};
 pub use run::{CheckError, CheckOptions, CheckReport, Counts, InspectedModel, check_submission};

@@ -17,10 +17,17 @@ use crate::manifest::{self, LoadedManifest, ManifestError};
 use crate::model::{self, ModelFacts, ModelLimits, NormSummary};
 use crate::policy::PolicySet;
 
+use super::buildpath::{self, BuildPathInput, Phase, Role};
 use super::context::{self, ContextOptions, DEFAULT_DATA_THRESHOLD_BYTES};
+use super::deps::{self, format_by_name};
+use super::dockerfile::{self, LintOptions, ShellContext};
 use super::finding::{Finding, FindingKind, Severity};
+use super::ignore::DockerIgnore;
 use super::rules::{self, MANIFEST_LABEL, at_field};
-use super::{dockerfile, secrets};
+use super::secrets;
+use super::training::{self, TrainingContext};
+use super::{compose, entry};
+use crate::policy::Policy;
 
 /// Options beyond the submission directory.
 #[derive(Debug, Clone, Default)]
@@ -38,6 +45,8 @@ pub struct CheckOptions {
 pub struct Counts {
     pub errors: usize,
     pub warnings: usize,
+    /// Notes that never make a submission non-compliant.
+    pub info: usize,
 }
 
 /// A model directory that was inspected, and what was found.
@@ -87,9 +96,10 @@ pub enum CheckError {
     },
 }
 
-/// The largest Dockerfile or requirements file `check` reads: 1 MiB. Real ones are kilobytes.
+/// The largest script, config or dependency file `check` reads: 1 MiB. Real ones are kilobytes.
 const MAX_LINT_BYTES: u64 = 1024 * 1024;
 
+/// The one place `check` reads a submission file's text for linting (bounded, lossy UTF-8).
 fn read_bounded(path: &Path) -> Option<String> {
     use std::io::Read;
     let f = std::fs::File::open(path).ok()?;
@@ -154,22 +164,9 @@ pub fn check_submission(
     })?;
     findings.extend(scan.findings.iter().cloned());
 
-    // Dockerfile and requirements lint.
-    if dockerfile_ok && let Some(text) = read_bounded(&lm.resolve(&m.train.dockerfile)) {
-        findings.extend(dockerfile::lint_dockerfile(
-            &text,
-            m.train.dockerfile.as_str(),
-        ));
-    }
-    for f in &scan.files {
-        let name = f.rel.rsplit('/').next().unwrap_or(&f.rel);
-        if name.starts_with("requirements")
-            && name.ends_with(".txt")
-            && f.size <= MAX_LINT_BYTES
-            && let Some(text) = read_bounded(&lm.root.join(&f.rel))
-        {
-            findings.extend(dockerfile::lint_requirements(&text, &f.rel));
-        }
+    // The Dockerfile, the build path it starts, and what is on that path.
+    if dockerfile_ok {
+        findings.extend(lint_build_path(&lm, policy, &scan));
     }
 
     // Secrets, in parallel: each file costs at most one bounded read.
@@ -221,6 +218,10 @@ pub fn check_submission(
         warnings: findings
             .iter()
             .filter(|f| f.severity == Severity::Warning)
+            .count(),
+        info: findings
+            .iter()
+            .filter(|f| f.severity == Severity::Info)
             .count(),
     };
     Ok(CheckReport {
@@ -329,4 +330,131 @@ fn base_model_from_mirror(
             .at(MANIFEST_LABEL),
         ),
     }
+}
+
+/// Lints the declared Dockerfile, works out the build path from it, and lints the files on that
+/// path: dependency files whatever their name, the scripts the build runs, and the training code.
+fn lint_build_path(
+    lm: &LoadedManifest,
+    policy: Option<&Policy>,
+    scan: &context::ContextScan,
+) -> Vec<Finding> {
+    let m = &lm.manifest;
+    let label = m.train.dockerfile.as_str();
+    let mut findings = Vec::new();
+    let text = match crate::dockerfile::read(&lm.resolve(&m.train.dockerfile)) {
+        Ok(t) => t,
+        Err(e) => {
+            findings.push(
+                Finding::error(
+                    FindingKind::DockerfileSyntax,
+                    format!("the Dockerfile cannot be read as text: {e}"),
+                    dockerfile::HINT_SYNTAX,
+                )
+                .at(label),
+            );
+            return findings;
+        }
+    };
+    let build_network = match policy.map(|p| p.network.build) {
+        Some(crate::policy::NetworkMode::None) => Severity::Error,
+        _ => Severity::Warning,
+    };
+    let opts = LintOptions { build_network };
+    let df = crate::dockerfile::parse(&text);
+    findings.extend(dockerfile::lint(&df, label, &opts));
+
+    // .dockerignore: `<Dockerfile>.dockerignore` first, then the context's.
+    let context = m.train.context.as_str();
+    let ctx_prefix = match context.trim_matches('/') {
+        "" | "." => String::new(),
+        c => format!("{c}/"),
+    };
+    let ignore_text = read_bounded(&lm.root.join(format!("{label}.dockerignore")))
+        .or_else(|| read_bounded(&lm.root.join(format!("{ctx_prefix}.dockerignore"))))
+        .unwrap_or_default();
+    let ignore = DockerIgnore::parse(&ignore_text);
+    let files: Vec<String> = scan.files.iter().map(|f| f.rel.clone()).collect();
+    let read = |rel: &str| read_bounded(&lm.root.join(rel));
+    let command = m
+        .train
+        .command
+        .as_deref()
+        .map(|c| (c, lm.line_of("train.command").unwrap_or(1)));
+    let bp = buildpath::build_path(&BuildPathInput {
+        dockerfile: &df,
+        dockerfile_label: label,
+        context,
+        command,
+        files: &files,
+        ignore: &ignore,
+        read: &read,
+    });
+
+    // Dependency files on the path are linted whatever their name; the others are listed once.
+    for f in bp.files.values() {
+        if let (Role::Dependency(format), Some(text)) = (f.role, &f.text) {
+            findings.extend(deps::lint(text, format, &f.rel));
+        }
+    }
+    let unused: Vec<&str> = files
+        .iter()
+        .filter(|f| format_by_name(f).is_some() && !bp.files.contains_key(f.as_str()))
+        .map(String::as_str)
+        .collect();
+    if !unused.is_empty() {
+        findings.push(Finding::info(
+            FindingKind::UnusedDependencyFile,
+            format!(
+                "{} dependency file(s) no build step uses, not linted: {}",
+                unused.len(),
+                unused.join(", ")
+            ),
+            "nothing to do; delete them if they are stale",
+        ));
+    }
+
+    // Scripts a RUN executes are linted like the RUN itself.
+    for f in bp.in_phase(Phase::Build).filter(|f| f.role == Role::Shell) {
+        let Some(text) = &f.text else { continue };
+        let idx = crate::dockerfile::LineIndex::new(text);
+        let ctx = ShellContext {
+            label: &f.rel,
+            pinned_by_checkout: false,
+            offline: false,
+            opts: &opts,
+        };
+        dockerfile::lint_build_shell(text, &ctx, &|o| idx.line(o), &mut findings);
+    }
+
+    // The training path.
+    let mut declared: Vec<String> = m.datasets.iter().map(|d| d.id.clone()).collect();
+    declared.extend(m.base_model.iter().map(|b| b.id.clone()));
+    let mut local_paths = std::collections::HashSet::new();
+    for f in &files {
+        let mut p = f.as_str();
+        loop {
+            local_paths.insert(p.to_owned());
+            if let Some(rest) = p.strip_prefix(&ctx_prefix) {
+                local_paths.insert(rest.to_owned());
+            }
+            match p.rsplit_once('/') {
+                Some((d, _)) => p = d,
+                None => break,
+            }
+        }
+    }
+    let tctx = TrainingContext {
+        declared,
+        local_paths,
+        build_network,
+    };
+    findings.extend(training::lint(&bp, &tctx));
+    findings.extend(entry::no_training_entry(&bp));
+    for f in files.iter().filter(|f| compose::is_compose_file(f)) {
+        if let Some(text) = read(f) {
+            findings.extend(compose::lint_compose(&text, f));
+        }
+    }
+    findings
 }

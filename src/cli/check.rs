@@ -130,7 +130,7 @@ fn print_text(r: &CheckReport) {
         }
     }
     println!(
-        "{}: {} error(s), {} warning(s); policy {} track {}; {} files, {} context bytes, {} ms",
+        "{}: {} error(s), {} warning(s), {} info; policy {} track {}; {} files, {} context bytes, {} ms",
         if r.compliant {
             "compliant"
         } else {
@@ -138,6 +138,7 @@ fn print_text(r: &CheckReport) {
         },
         r.counts.errors,
         r.counts.warnings,
+        r.counts.info,
         r.policy,
         r.track,
         r.files_scanned,

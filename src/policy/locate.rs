@@ -10,12 +10,7 @@ use toml::de::{DeTable, DeValue};
 
 /// The 1-based line of a byte offset.
 pub fn line_of(text: &str, offset: usize) -> usize {
-    let end = offset.min(text.len());
-    text.as_bytes()[..end]
-        .iter()
-        .filter(|b| **b == b'\n')
-        .count()
-        + 1
+    crate::lines::LineIndex::new(text).line(offset) as usize
 }
 
 enum Seg<'a> {

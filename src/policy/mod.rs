@@ -18,6 +18,8 @@ mod validate;
 
 pub use error::{PolicyError, Problem};
 pub use glob::glob_match;
+/// The TOML line lookups policies use; sandbox profiles use them too.
+pub(crate) use locate::{line_of, line_of_path};
 pub use model::{
     Aggregate, BaseFamily, BaseModelRules, DataRules, DryRunRules, Evaluation, Harness,
     HarnessServer, Limits, Method, ModelRules, NetworkMode, NetworkRules, Normalization, Policy,

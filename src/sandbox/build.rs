@@ -68,11 +68,11 @@ pub async fn build_image<E: ContainerEngine>(
 ) -> Result<BuiltImage, SandboxError> {
     check_run_id(&spec.run_id)?;
     for base in base_images(&spec.dockerfile)? {
-        if !engine.image_exists(&base.image).await? {
+        if !engine.image_exists(&base.reference).await? {
             return Err(SandboxError::MissingBaseImage {
-                image: base.image,
+                image: base.reference,
                 dockerfile: spec.dockerfile.clone(),
-                line: base.line,
+                line: base.line as usize,
             });
         }
     }

@@ -7,9 +7,10 @@
 //! context; anything else is an error naming the link. The archive is held in memory, capped at
 //! a size the caller gives, so a huge context fails before the daemon sees it.
 
-use std::collections::HashSet;
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
+
+pub use crate::dockerfile::BaseImage;
 
 /// Where a Dockerfile that lies outside the context is placed inside the archive.
 pub const EXTERNAL_DOCKERFILE: &str = ".reprobox.Dockerfile";
@@ -59,6 +60,9 @@ pub enum ContextError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The Dockerfile is a directory, binary, too large or unreadable.
+    #[error(transparent)]
+    Unreadable(#[from] crate::dockerfile::ReadError),
     /// The Dockerfile has no FROM line, or one that cannot be resolved.
     #[error("{path}:{line}: {problem} (hint: {hint})")]
     Dockerfile {
@@ -288,129 +292,41 @@ pub fn build_context(
     })
 }
 
-/// One base image a Dockerfile's FROM lines need from the local store.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BaseImage {
-    /// The image reference.
-    pub image: String,
-    /// The 1-based line of its FROM.
-    pub line: usize,
-}
-
-/// The images a Dockerfile's `FROM` lines pull in, skipping `scratch` and earlier stage names.
-/// `ARG`s declared before the first FROM are substituted with their defaults.
+/// The images a Dockerfile's `FROM` lines pull in, skipping `scratch` and earlier stage names,
+/// with `ARG`s declared before the first FROM substituted by their defaults. Read and parsed by
+/// the one Dockerfile parser ([`crate::dockerfile`]), so the build needs exactly the images
+/// `check` judged and provenance records. A Dockerfile the builder would reject, or a FROM that
+/// uses an ARG without a default, is an error naming its line.
 pub fn base_images(dockerfile: &Path) -> Result<Vec<BaseImage>, ContextError> {
-    let text = std::fs::read_to_string(dockerfile).map_err(|source| ContextError::Read {
-        path: dockerfile.to_owned(),
-        source,
-    })?;
-    parse_from_lines(&text, dockerfile)
+    let text = crate::dockerfile::read(dockerfile)?;
+    resolve_base_images(&text, dockerfile)
 }
 
-fn parse_from_lines(text: &str, path: &Path) -> Result<Vec<BaseImage>, ContextError> {
-    let mut args: Vec<(String, Option<String>)> = Vec::new();
-    let mut stages: HashSet<String> = HashSet::new();
-    let mut out = Vec::new();
-    let mut seen_from = false;
-    // Join continuation lines, remembering where each logical line starts.
-    let mut logical: Vec<(usize, String)> = Vec::new();
-    let mut pending: Option<(usize, String)> = None;
-    for (i, raw) in text.lines().enumerate() {
-        let trimmed = raw.trim();
-        if pending.is_none() && (trimmed.is_empty() || trimmed.starts_with('#')) {
-            continue;
-        }
-        let (start, mut acc) = pending.take().unwrap_or((i + 1, String::new()));
-        if let Some(body) = trimmed.strip_suffix('\\') {
-            acc.push_str(body);
-            acc.push(' ');
-            pending = Some((start, acc));
-        } else {
-            acc.push_str(trimmed);
-            logical.push((start, acc));
-        }
-    }
-    if let Some(p) = pending {
-        logical.push(p);
-    }
-    for (line, l) in logical {
-        let mut words = l.split_whitespace();
-        let Some(instr) = words.next() else { continue };
-        match instr.to_ascii_uppercase().as_str() {
-            "ARG" if !seen_from => {
-                for w in words {
-                    match w.split_once('=') {
-                        Some((k, v)) => {
-                            args.push((k.to_owned(), Some(v.trim_matches('"').to_owned())))
-                        }
-                        None => args.push((w.to_owned(), None)),
-                    }
-                }
-            }
-            "FROM" => {
-                seen_from = true;
-                let rest: Vec<&str> = words.filter(|w| !w.starts_with("--")).collect();
-                let Some(image) = rest.first() else {
-                    return Err(ContextError::Dockerfile {
-                        path: path.to_owned(),
-                        line,
-                        problem: "FROM names no image".to_owned(),
-                        hint: "write `FROM <image>@sha256:<digest>`".to_owned(),
-                    });
-                };
-                let image = substitute(image, &args).ok_or_else(|| ContextError::Dockerfile {
-                    path: path.to_owned(),
-                    line,
-                    problem: format!("cannot resolve `{image}`: an ARG without a default"),
-                    hint: "give the ARG a default before the first FROM, or write the image name"
-                        .to_owned(),
-                })?;
-                if rest.len() >= 3 && rest[1].eq_ignore_ascii_case("as") {
-                    stages.insert(rest[2].to_ascii_lowercase());
-                }
-                if image != "scratch" && !stages.contains(&image.to_ascii_lowercase()) {
-                    out.push(BaseImage { image, line });
-                }
-            }
-            _ => {}
-        }
-    }
-    if !seen_from {
+fn resolve_base_images(text: &str, path: &Path) -> Result<Vec<BaseImage>, ContextError> {
+    let df = crate::dockerfile::parse(text);
+    if let Some(e) = df.errors.first() {
         return Err(ContextError::Dockerfile {
             path: path.to_owned(),
-            line: 0,
-            problem: "no FROM line".to_owned(),
-            hint: "start the Dockerfile with `FROM <image>`".to_owned(),
+            line: e.line as usize,
+            problem: e.message.clone(),
+            hint: e.hint.clone(),
         });
     }
-    Ok(out)
-}
-
-/// Replaces `$NAME` and `${NAME}` with ARG defaults; `None` when one has no default.
-fn substitute(word: &str, args: &[(String, Option<String>)]) -> Option<String> {
-    if !word.contains('$') {
-        return Some(word.to_owned());
+    let images = crate::dockerfile::base_images(&df);
+    if let Some(b) = images.iter().find(|b| b.unresolved.is_some()) {
+        return Err(ContextError::Dockerfile {
+            path: path.to_owned(),
+            line: b.line as usize,
+            problem: format!(
+                "cannot resolve `{}`: ARG {} has no default",
+                b.written,
+                b.unresolved.as_deref().unwrap_or("?")
+            ),
+            hint: "give the ARG a default before the first FROM, or write the image name"
+                .to_owned(),
+        });
     }
-    let mut out = String::new();
-    let mut rest = word;
-    while let Some(pos) = rest.find('$') {
-        out.push_str(&rest[..pos]);
-        let after = &rest[pos + 1..];
-        let (name, tail) = if let Some(inner) = after.strip_prefix('{') {
-            let end = inner.find('}')?;
-            (&inner[..end], &inner[end + 1..])
-        } else {
-            let end = after
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .unwrap_or(after.len());
-            (&after[..end], &after[end..])
-        };
-        let value = args.iter().rev().find(|(k, _)| k == name)?.1.clone()?;
-        out.push_str(&value);
-        rest = tail;
-    }
-    out.push_str(rest);
-    Some(out)
+    Ok(images)
 }
 
 #[cfg(test)]
@@ -498,29 +414,43 @@ mod tests {
     #[test]
     fn from_lines() {
         let text = "# syntax\nARG BASE=reprobox/python:1\nARG TAG\nFROM --platform=linux/amd64 ${BASE} AS build\nRUN x \\\n  y\nFROM build\nFROM scratch\nfrom reprobox/shell:1 as final\nCOPY --from=build /a /a\n";
-        let got = parse_from_lines(text, Path::new("Dockerfile")).unwrap();
+        let got: Vec<(String, u32)> = resolve_base_images(text, Path::new("Dockerfile"))
+            .unwrap()
+            .into_iter()
+            .map(|b| (b.reference, b.line))
+            .collect();
         assert_eq!(
             got,
             [
-                BaseImage {
-                    image: "reprobox/python:1".into(),
-                    line: 4
-                },
-                BaseImage {
-                    image: "reprobox/shell:1".into(),
-                    line: 9
-                }
+                ("reprobox/python:1".to_owned(), 4),
+                ("reprobox/shell:1".to_owned(), 9)
             ]
         );
-        let err = parse_from_lines("ARG TAG\nFROM img:$TAG\n", Path::new("Dockerfile"))
+        let err = resolve_base_images("ARG TAG\nFROM img:$TAG\n", Path::new("Dockerfile"))
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("Dockerfile:2: cannot resolve"), "{err}");
         assert!(
-            parse_from_lines("RUN true\n", Path::new("D"))
+            resolve_base_images("RUN true\n", Path::new("D"))
                 .unwrap_err()
                 .to_string()
-                .contains("no FROM")
+                .contains("before the first FROM")
         );
+        assert!(
+            resolve_base_images("", Path::new("D"))
+                .unwrap_err()
+                .to_string()
+                .contains("no instructions")
+        );
+    }
+
+    #[test]
+    fn a_directory_or_binary_dockerfile_is_an_error() {
+        let d = tempfile::tempdir().unwrap();
+        let err = base_images(d.path()).unwrap_err().to_string();
+        assert!(err.contains("is a directory"), "{err}");
+        std::fs::write(d.path().join("D"), b"FROM a\0").unwrap();
+        let err = base_images(&d.path().join("D")).unwrap_err().to_string();
+        assert!(err.contains("binary"), "{err}");
     }
 }

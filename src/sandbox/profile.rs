@@ -273,26 +273,6 @@ pub struct SandboxProfile {
 /// Paths a submission may never shadow with a tmpfs: the output, the inputs and the kernel's.
 const RESERVED_PATHS: &[&str] = &["/", "/out", "/inputs", "/proc", "/sys", "/dev"];
 
-/// The 1-based line where `key` is assigned (`key =` at the start of a line), for error messages.
-fn line_of(src: &str, key: &str) -> Option<usize> {
-    src.lines()
-        .position(|l| {
-            let l = l.trim_start();
-            l.strip_prefix(key)
-                .is_some_and(|rest| rest.trim_start().starts_with('='))
-        })
-        .map(|i| i + 1)
-}
-
-/// A line number from a byte offset.
-fn line_at(src: &str, offset: usize) -> usize {
-    src.as_bytes()[..offset.min(src.len())]
-        .iter()
-        .filter(|b| **b == b'\n')
-        .count()
-        + 1
-}
-
 impl SandboxProfileConfig {
     /// Parses a profile's text; `origin` names it in errors (a path or `builtin:<name>`).
     pub fn parse(src: &str, origin: &str) -> Result<Self, ProfileError> {
@@ -314,7 +294,7 @@ impl SandboxProfileConfig {
         }
         toml::from_str(src).map_err(|e| ProfileError::Parse {
             origin: origin.to_owned(),
-            line: e.span().map(|s| line_at(src, s.start)),
+            line: e.span().map(|s| crate::policy::line_of(src, s.start)),
             message: e.message().to_owned(),
         })
     }
@@ -326,16 +306,17 @@ impl SandboxProfileConfig {
         src: &str,
         origin: &str,
     ) -> Result<SandboxProfile, ProfileError> {
-        let invalid = |field: &str, key: &str, problem: String, hint: &str| ProfileError::Invalid {
+        // The line comes from the TOML spans of the field's path (`tmpfs[1].path`), so a key
+        // that appears in several tables points at the right one.
+        let invalid = |field: &str, problem: String, hint: &str| ProfileError::Invalid {
             origin: origin.to_owned(),
-            line: line_of(src, key),
+            line: crate::policy::line_of_path(src, field),
             field: field.to_owned(),
             problem,
             hint: hint.to_owned(),
         };
         if self.schema_version != PROFILE_SCHEMA_VERSION {
             return Err(invalid(
-                "schema_version",
                 "schema_version",
                 format!(
                     "is {}, this reprobox reads {PROFILE_SCHEMA_VERSION}",
@@ -346,7 +327,6 @@ impl SandboxProfileConfig {
         }
         if self.network != "none" {
             return Err(invalid(
-                "network",
                 "network",
                 format!(
                     "`{}` would let the submission reach a network",
@@ -363,7 +343,6 @@ impl SandboxProfileConfig {
         if !user_ok {
             return Err(invalid(
                 "user",
-                "user",
                 format!("`{}` is not a numeric non-root uid:gid", self.user),
                 "write user = \"10001:10001\" (names depend on the image's /etc/passwd; numbers do not)",
             ));
@@ -371,14 +350,12 @@ impl SandboxProfileConfig {
         if !self.read_only_root {
             return Err(invalid(
                 "read_only_root",
-                "read_only_root",
                 "false would let the submission change its own image".to_owned(),
                 "write read_only_root = true and add a [[tmpfs]] for scratch paths",
             ));
         }
         if !self.no_new_privileges {
             return Err(invalid(
-                "no_new_privileges",
                 "no_new_privileges",
                 "false would let setuid binaries gain privileges".to_owned(),
                 "write no_new_privileges = true",
@@ -391,7 +368,6 @@ impl SandboxProfileConfig {
             if cap.is_empty() || !cap.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') {
                 return Err(invalid(
                     "cap_drop",
-                    "cap_drop",
                     format!("`{cap}` is not a capability name"),
                     "write cap_drop = [\"ALL\"]",
                 ));
@@ -401,14 +377,12 @@ impl SandboxProfileConfig {
         if !cap_drop.iter().any(|c| c == "ALL") {
             return Err(invalid(
                 "cap_drop",
-                "cap_drop",
                 "does not contain \"ALL\"".to_owned(),
                 "write cap_drop = [\"ALL\"]; training code needs no capability",
             ));
         }
         if self.seccomp != "default" {
             return Err(invalid(
-                "seccomp",
                 "seccomp",
                 format!(
                     "`{}` is not accepted; only Docker's default filter is",
@@ -420,14 +394,12 @@ impl SandboxProfileConfig {
         if self.pids_limit == 0 {
             return Err(invalid(
                 "pids_limit",
-                "pids_limit",
                 "0 means unlimited in Docker".to_owned(),
                 "write pids_limit = 4096",
             ));
         }
         if self.shm_size.0 < 1 << 20 {
             return Err(invalid(
-                "shm_size",
                 "shm_size",
                 "is below 1MiB".to_owned(),
                 "write shm_size = \"16GiB\" for PyTorch DataLoader workers",
@@ -436,14 +408,12 @@ impl SandboxProfileConfig {
         if self.grace_period.0 > Duration::from_secs(3600) {
             return Err(invalid(
                 "grace_period",
-                "grace_period",
                 "is longer than 1h".to_owned(),
                 "write grace_period = \"30s\"",
             ));
         }
         if self.log_cap.0 < 4096 {
             return Err(invalid(
-                "log_cap",
                 "log_cap",
                 "is below 4KiB".to_owned(),
                 "write log_cap = \"256MiB\"",
@@ -452,7 +422,6 @@ impl SandboxProfileConfig {
         if self.log_tail_lines == 0 || self.log_tail_lines > 100_000 {
             return Err(invalid(
                 "log_tail_lines",
-                "log_tail_lines",
                 format!("{} is outside 1..=100000", self.log_tail_lines),
                 "write log_tail_lines = 200",
             ));
@@ -460,14 +429,12 @@ impl SandboxProfileConfig {
         if self.log_tail_bytes.0 < 1024 || self.log_tail_bytes.0 > 64 << 20 {
             return Err(invalid(
                 "log_tail_bytes",
-                "log_tail_bytes",
                 "is outside 1KiB..=64MiB".to_owned(),
                 "write log_tail_bytes = \"64KiB\"",
             ));
         }
         if self.telemetry_interval.0 < Duration::from_millis(100) {
             return Err(invalid(
-                "telemetry_interval",
                 "telemetry_interval",
                 "is below 100ms".to_owned(),
                 "write telemetry_interval = \"10s\"",
@@ -484,7 +451,6 @@ impl SandboxProfileConfig {
             {
                 return Err(invalid(
                     &format!("{field}.path"),
-                    "path",
                     format!("`{}` is not a plain absolute path", t.path),
                     "write path = \"/tmp\"",
                 ));
@@ -496,7 +462,6 @@ impl SandboxProfileConfig {
             {
                 return Err(invalid(
                     &format!("{field}.path"),
-                    "path",
                     format!("`{}` is reserved", t.path),
                     "use a scratch path such as /tmp or /var/tmp",
                 ));
@@ -504,7 +469,6 @@ impl SandboxProfileConfig {
             if tmpfs.iter().any(|m| m.path == path) {
                 return Err(invalid(
                     &format!("{field}.path"),
-                    "path",
                     format!("`{path}` is mounted twice"),
                     "keep one [[tmpfs]] per path",
                 ));
@@ -512,7 +476,6 @@ impl SandboxProfileConfig {
             if t.size.0 == 0 {
                 return Err(invalid(
                     &format!("{field}.size"),
-                    "size",
                     "0 would let the tmpfs grow to half the host's memory".to_owned(),
                     "write size = \"8GiB\"",
                 ));
@@ -521,7 +484,6 @@ impl SandboxProfileConfig {
                 if !matches!(o.as_str(), "nosuid" | "nodev" | "noexec" | "exec" | "rw") {
                     return Err(invalid(
                         &format!("{field}.options"),
-                        "options",
                         format!("`{o}` is not accepted"),
                         "use nosuid, nodev, noexec, exec or rw",
                     ));
@@ -530,7 +492,6 @@ impl SandboxProfileConfig {
             if !t.options.iter().any(|o| o == "nosuid") || !t.options.iter().any(|o| o == "nodev") {
                 return Err(invalid(
                     &format!("{field}.options"),
-                    "options",
                     "must contain nosuid and nodev".to_owned(),
                     "write options = [\"nosuid\", \"nodev\"]",
                 ));
@@ -549,7 +510,6 @@ impl SandboxProfileConfig {
                 let value = i64::try_from(v).map_err(|_| {
                     invalid(
                         &format!("ulimits.{name}"),
-                        name,
                         "is too large".to_owned(),
                         "use a smaller number",
                     )
@@ -557,7 +517,6 @@ impl SandboxProfileConfig {
                 if value == 0 {
                     return Err(invalid(
                         &format!("ulimits.{name}"),
-                        name,
                         "0 would stop every process".to_owned(),
                         "leave it out or raise it",
                     ));
@@ -576,7 +535,6 @@ impl SandboxProfileConfig {
                 let value = i64::try_from(v.0).map_err(|_| {
                     invalid(
                         &format!("ulimits.{name}"),
-                        name,
                         "is too large".to_owned(),
                         "use a smaller size",
                     )
@@ -729,6 +687,22 @@ mod tests {
             "fixture edit `{from}` does not apply"
         );
         STRICT.replacen(from, to, 1)
+    }
+
+    /// Issue 12 item 4: the line comes from the field's TOML span, not from the first line that
+    /// assigns a key of that name (here the first table's `path`).
+    #[test]
+    fn a_second_tables_field_is_found_on_its_own_line() {
+        let src = edit(
+            "[ulimits]",
+            "[[tmpfs]]\npath = \"/out\"\nsize = \"1GiB\"\noptions = [\"nosuid\", \"nodev\"]\n\n[ulimits]",
+        );
+        let line = src.lines().position(|l| l == "path = \"/out\"").unwrap() + 1;
+        let err = SandboxProfile::from_toml("t", &src, "t.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tmpfs[1].path"), "{err}");
+        assert!(err.starts_with(&format!("t.toml:{line}: ")), "{err}");
     }
 
     #[test]
