@@ -586,7 +586,8 @@ mod tests {
             text.push_str(" \\\n  && echo x");
         }
         text.push('\n');
-        let started = std::time::Instant::now();
+        // It must finish (quadratic joining of 10^5 pieces takes minutes) and be right; the
+        // scaling itself is measured by scripts/bench-parse, not asserted on a clock here.
         let df = parse(&text);
         assert_eq!(df.instructions.len(), 2);
         let run = &df.instructions[1];
@@ -599,8 +600,5 @@ mod tests {
             last = line;
         }
         assert_eq!(last, 100_002);
-        let took = started.elapsed();
-        // Quadratic joining of 10^5 pieces takes minutes; linear takes milliseconds.
-        assert!(took.as_secs() < 5, "parse took {took:?}");
     }
 }
