@@ -30,17 +30,13 @@ impl Instruction {
         self.segments.first().map(|s| s.1).unwrap_or(1)
     }
 
-    /// The physical line that holds byte `offset` of `args`.
+    /// The physical line that holds byte `offset` of `args`: a binary search, since lint asks
+    /// this for every word and an instruction can span 10^5 continuation lines.
     pub fn line_at(&self, offset: usize) -> u32 {
-        let mut line = self.line();
-        for &(start, l) in &self.segments {
-            if start <= offset {
-                line = l;
-            } else {
-                break;
-            }
+        match self.segments.partition_point(|&(start, _)| start <= offset) {
+            0 => self.line(),
+            i => self.segments[i - 1].1,
         }
-        line
     }
 }
 

@@ -79,6 +79,9 @@ pub enum FindingKind {
     MissingClaim,
     /// The policy has a weight-norm rule, but the model lacks (some of) the layer tensors it reads.
     WeightNormUnchecked,
+    /// The Dockerfile the manifest names is not a regular text file: a directory, a FIFO, a
+    /// device, a symlink loop, a binary file, or one past its cap.
+    UnreadableFile,
 }
 
 impl fmt::Display for FindingKind {

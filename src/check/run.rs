@@ -13,6 +13,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::input_file::{self, Cap};
 use crate::manifest::{self, LoadedManifest, ManifestError};
 use crate::model::{self, ModelFacts, ModelLimits, NormSummary};
 use crate::policy::PolicySet;
@@ -90,12 +91,45 @@ pub enum CheckError {
 /// The largest Dockerfile or requirements file `check` reads: 1 MiB. Real ones are kilobytes.
 const MAX_LINT_BYTES: u64 = 1024 * 1024;
 
+/// The Dockerfile's cap, as [`crate::input_file`] enforces it.
+pub const DOCKERFILE_CAP: Cap = Cap::new(
+    "Dockerfile",
+    MAX_LINT_BYTES,
+    "a Dockerfile is a few kilobytes of text; check `train.dockerfile` in reprobox.toml",
+);
+
+/// A requirements file's cap, as [`crate::input_file`] enforces it.
+const REQUIREMENTS_CAP: Cap = Cap::new(
+    "requirements file",
+    MAX_LINT_BYTES,
+    "a requirements file is a list of packages",
+);
+
 fn read_bounded(path: &Path) -> Option<String> {
-    use std::io::Read;
-    let f = std::fs::File::open(path).ok()?;
-    let mut buf = Vec::new();
-    f.take(MAX_LINT_BYTES).read_to_end(&mut buf).ok()?;
-    Some(String::from_utf8_lossy(&buf).into_owned())
+    let bytes = input_file::read(path, REQUIREMENTS_CAP).ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// The Dockerfile's text, or the finding that says why it cannot be one: it is not a regular
+/// file (never opened then), is past [`DOCKERFILE_CAP`], or is binary.
+fn read_dockerfile(path: &Path, label: &str) -> Result<String, Finding> {
+    let unreadable = |message: String| {
+        Finding::error(
+            FindingKind::UnreadableFile,
+            message,
+            "`train.dockerfile` must name a Dockerfile: a regular text file inside the submission",
+        )
+        .at(label)
+    };
+    let text =
+        input_file::read_to_string(path, DOCKERFILE_CAP).map_err(|e| unreadable(e.to_string()))?;
+    if text.contains('\0') {
+        return Err(unreadable(format!(
+            "the Dockerfile `{}` is a binary file (it holds NUL bytes), not a Dockerfile",
+            path.display()
+        )));
+    }
+    Ok(text)
 }
 
 /// Runs every static check on the submission in `dir`.
@@ -127,6 +161,14 @@ pub fn check_submission(
         if let Some(f) = context::check_manifest_path(&lm.root, field, value, must_exist) {
             if field == "train.dockerfile" {
                 dockerfile_ok = false;
+                // A path that is there but does not resolve (a symlink loop) is not "missing".
+                if f.kind == FindingKind::MissingFile
+                    && lm.resolve(&m.train.dockerfile).symlink_metadata().is_ok()
+                    && let Err(e) = read_dockerfile(&lm.resolve(&m.train.dockerfile), value)
+                {
+                    findings.push(e);
+                    continue;
+                }
             }
             findings.push(at_field(&lm, f, field));
         }
@@ -155,11 +197,17 @@ pub fn check_submission(
     findings.extend(scan.findings.iter().cloned());
 
     // Dockerfile and requirements lint.
-    if dockerfile_ok && let Some(text) = read_bounded(&lm.resolve(&m.train.dockerfile)) {
-        findings.extend(dockerfile::lint_dockerfile(
-            &text,
+    if dockerfile_ok {
+        match read_dockerfile(
+            &lm.resolve(&m.train.dockerfile),
             m.train.dockerfile.as_str(),
-        ));
+        ) {
+            Ok(text) => findings.extend(dockerfile::lint_dockerfile(
+                &text,
+                m.train.dockerfile.as_str(),
+            )),
+            Err(f) => findings.push(f),
+        }
     }
     for f in &scan.files {
         let name = f.rel.rsplit('/').next().unwrap_or(&f.rel);

@@ -9,7 +9,6 @@
 //! Cost: binary files (a NUL byte in the first 8 KiB) are skipped, and only the first
 //! [`MAX_SCAN_BYTES`] of any file are read, so a multi-gigabyte data file costs one bounded read.
 
-use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 use std::sync::LazyLock;
@@ -250,7 +249,8 @@ fn contains_ci(haystack: &[u8], needle: &[u8]) -> bool {
 /// no finding (the context walk reports what it cannot read).
 pub fn scan_file(path: &Path, label: &str) -> Vec<Finding> {
     let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    let Ok(file) = File::open(path) else {
+    // A file swapped for a FIFO or a device after the walk listed it is skipped, never read.
+    let Ok(file) = crate::input_file::open(path, "file to scan") else {
         return Vec::new();
     };
     let mut buf = Vec::new();

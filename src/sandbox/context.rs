@@ -17,6 +17,10 @@ pub const EXTERNAL_DOCKERFILE: &str = ".reprobox.Dockerfile";
 /// Errors assembling a build context.
 #[derive(Debug, thiserror::Error)]
 pub enum ContextError {
+    /// A file to send is not a regular file (it was swapped after the walk), or the Dockerfile
+    /// is past its cap.
+    #[error(transparent)]
+    Input(#[from] crate::input_file::InputFileError),
     /// Reading a file or directory failed.
     #[error("cannot read {path} for the build context: {source}")]
     Read {
@@ -249,10 +253,7 @@ pub fn build_context(
             } else {
                 0o644
             };
-            let f = std::fs::File::open(&abs).map_err(|source| ContextError::Read {
-                path: abs.clone(),
-                source,
-            })?;
+            let f = crate::input_file::open(&abs, "build context file")?;
             let mut h = header(tar::EntryType::Regular, mode, meta.len());
             // take() guards against a file that grows while we read it.
             builder
@@ -268,10 +269,7 @@ pub fn build_context(
             rel.to_string_lossy().into_owned()
         }
         _ => {
-            let data = std::fs::read(dockerfile).map_err(|source| ContextError::Read {
-                path: dockerfile.to_owned(),
-                source,
-            })?;
+            let data = crate::input_file::read(dockerfile, crate::check::run::DOCKERFILE_CAP)?;
             let mut h = header(tar::EntryType::Regular, 0o644, data.len() as u64);
             builder
                 .append_data(&mut h, EXTERNAL_DOCKERFILE, data.as_slice())
@@ -300,10 +298,7 @@ pub struct BaseImage {
 /// The images a Dockerfile's `FROM` lines pull in, skipping `scratch` and earlier stage names.
 /// `ARG`s declared before the first FROM are substituted with their defaults.
 pub fn base_images(dockerfile: &Path) -> Result<Vec<BaseImage>, ContextError> {
-    let text = std::fs::read_to_string(dockerfile).map_err(|source| ContextError::Read {
-        path: dockerfile.to_owned(),
-        source,
-    })?;
+    let text = crate::input_file::read_to_string(dockerfile, crate::check::run::DOCKERFILE_CAP)?;
     parse_from_lines(&text, dockerfile)
 }
 
