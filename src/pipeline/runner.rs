@@ -1897,7 +1897,7 @@ impl Driver {
             }
         };
         use sha2::Digest as _;
-        let scores_sha256 = std::fs::read(&scores_path)
+        let scores_sha256 = crate::input_file::read(&scores_path, crate::compare::SCORES_CAP)
             .ok()
             .map(|b| format!("sha256:{}", hex::encode(sha2::Sha256::digest(&b))));
         let claims = &self.lm.manifest.claims.scores;
