@@ -133,6 +133,36 @@ fn a_dockerfile_instruction_continued_over_100_000_lines_is_linted() {
 }
 
 #[test]
+fn a_dockerfile_of_50_000_runs_each_checking_out_and_fetching_is_linted() {
+    let n = 50_000;
+    let mut text = format!("FROM sha256:{}\n", "0".repeat(64));
+    for i in 0..n {
+        writeln!(
+            text,
+            "RUN git clone file:///srv/r{i} && git checkout {} && gdown {i}",
+            "a".repeat(40)
+        )
+        .unwrap();
+    }
+    let findings = finishes("the Dockerfile lint", move || {
+        dockerfile::lint_dockerfile(&text, "Dockerfile")
+    });
+    // Every RUN fetches with gdown: one Google Drive finding on each of its lines; every clone
+    // is pinned by its checkout.
+    let drive: std::collections::BTreeSet<_> = findings
+        .iter()
+        .filter(|f| f.message.contains("Google Drive"))
+        .map(|f| f.line)
+        .collect();
+    assert_eq!(drive.len(), n);
+    assert!(
+        !findings.iter().any(|f| f.message.contains("git clone")),
+        "{:?}",
+        findings.iter().find(|f| f.message.contains("git clone"))
+    );
+}
+
+#[test]
 fn the_build_s_base_images_of_a_dockerfile_of_500_000_continuation_lines_are_found() {
     let t = tempfile::tempdir().unwrap();
     let path = t.path().join("Dockerfile");

@@ -258,7 +258,12 @@ pub fn lint_dockerfile(text: &str, label: &str) -> Vec<Finding> {
                 let exec_form = strip_run_flags(&inst.args).starts_with('[');
                 let base = inst.args.len() - strip_run_flags(&inst.args).len();
                 let line_of = |o: usize| if exec_form { inst.line() } else { at(base + o) };
-                let pinned_by_checkout = checkouts.iter().any(|&c| c >= i);
+                // `checkouts` ascends, so its last entry answers "in this or a later RUN" in O(1)
+                // (an `any` over it was quadratic in the number of RUNs).
+                let pinned_by_checkout = checkouts.last().is_some_and(|&c| c >= i);
+                // Only this RUN's findings can share its line: the duplicate check below looks at
+                // those alone (all findings made it quadratic in the number of RUNs).
+                let own_from = findings.len();
                 let verified = text.contains("sha256sum -c")
                     || text.contains("sha256sum --check")
                     || text.contains("shasum -a 256 -c");
@@ -274,7 +279,7 @@ pub fn lint_dockerfile(text: &str, label: &str) -> Vec<Finding> {
                 }
                 lint_python_downloads(&text, label, &line_of, &mut findings);
                 if (text.contains("drive.google.com") || text.contains("docs.google.com"))
-                    && !findings
+                    && !findings[own_from..]
                         .iter()
                         .any(|f| f.line == Some(line_of(0)) && f.message.contains("Google Drive"))
                 {
