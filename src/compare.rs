@@ -26,6 +26,13 @@ pub const BOOTSTRAP_RESAMPLES: usize = 2000;
 /// Largest `scores.json` read (a harness that floods its output must not exhaust memory).
 pub const MAX_SCORES_BYTES: u64 = 64 << 20;
 
+/// The scores file's cap, as [`crate::input_file`] enforces it.
+pub const SCORES_CAP: crate::input_file::Cap = crate::input_file::Cap::new(
+    "scores file",
+    MAX_SCORES_BYTES,
+    "scores.json holds one score and the per-example values per task; check what the evaluator writes",
+);
+
 /// One task's reproduced score as the evaluator wrote it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -54,6 +61,9 @@ pub enum ScoresError {
     },
     #[error("`{}` is {size} bytes, more than the {MAX_SCORES_BYTES}-byte limit", path.display())]
     TooLarge { path: PathBuf, size: u64 },
+    /// Not a regular file (a FIFO, a device, a directory, a symlink loop), or past [`SCORES_CAP`].
+    #[error(transparent)]
+    Input(crate::input_file::InputFileError),
     #[error("`{}` is not valid: {detail} (hint: {{\"tasks\": {{\"<task>\": {{\"score\": <number>, \"examples\": [<numbers>]}}}}}})", path.display())]
     Invalid { path: PathBuf, detail: String },
 }
@@ -61,30 +71,15 @@ pub enum ScoresError {
 /// Reads and validates a `scores.json`: every score and example finite, a score equal to the
 /// mean of its examples when they are given.
 pub fn read_scores(path: &Path) -> Result<Scores, ScoresError> {
-    let meta = match std::fs::metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    let bytes = match crate::input_file::read(path, SCORES_CAP) {
+        Ok(b) => b,
+        Err(e) if e.is_not_found() => {
             return Err(ScoresError::Missing {
                 path: path.to_owned(),
             });
         }
-        Err(source) => {
-            return Err(ScoresError::Read {
-                path: path.to_owned(),
-                source,
-            });
-        }
+        Err(e) => return Err(ScoresError::Input(e)),
     };
-    if meta.len() > MAX_SCORES_BYTES {
-        return Err(ScoresError::TooLarge {
-            path: path.to_owned(),
-            size: meta.len(),
-        });
-    }
-    let bytes = std::fs::read(path).map_err(|source| ScoresError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
     let invalid = |detail: String| ScoresError::Invalid {
         path: path.to_owned(),
         detail,

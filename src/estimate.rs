@@ -71,7 +71,7 @@ fn fraction(s: &str, sep: &str) -> Option<(u64, u64)> {
 /// The estimate from a run log (`<RFC 3339 time> <stream> <text>` lines) and the container's
 /// start time; `None` when no line shows progress with a timestamp.
 pub fn from_log(log: &Path, started: DateTime<Utc>, limit_secs: u64) -> Option<FitEstimate> {
-    let mut reader = BufReader::new(std::fs::File::open(log).ok()?);
+    let mut reader = BufReader::new(crate::input_file::open(log, "log").ok()?);
     let mut buf = Vec::new();
     let mut last: Option<(u64, u64, DateTime<Utc>)> = None;
     loop {

@@ -29,6 +29,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::digest::{Sha256Digest, bytes_sha256};
+use crate::input_file::{self, Cap, InputFileError};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +38,16 @@ pub const GENESIS: Sha256Digest = Sha256Digest([
     0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24,
     0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
 ]);
+
+/// The largest journal read: a run appends a few hundred lines of a few hundred bytes each.
+pub const MAX_JOURNAL_BYTES: u64 = 256 << 20;
+
+/// The journal's cap, as [`crate::input_file`] enforces it.
+pub const JOURNAL_CAP: Cap = Cap::new(
+    "journal",
+    MAX_JOURNAL_BYTES,
+    "a run's journal holds one line per event; this file is not one reprobox wrote",
+);
 
 /// The event [`Journal::open_for_append`] records after truncating a torn tail.
 pub const REPAIRED_EVENT: &str = "journal_repaired";
@@ -52,6 +63,10 @@ pub enum JournalError {
         #[source]
         source: std::io::Error,
     },
+    /// The journal is not a regular file (a FIFO, a device, a directory, a symlink loop) or is
+    /// past [`JOURNAL_CAP`].
+    #[error(transparent)]
+    Input(#[from] InputFileError),
     /// `create` found a journal already there.
     #[error(
         "journal `{path}` already exists (hint: use `reprobox resume` to continue that run, or choose a new --out)"
@@ -261,11 +276,11 @@ impl Journal {
     /// is an error naming the line.
     pub fn open(path: impl AsRef<Path>) -> Result<(Journal, Vec<Entry>), JournalError> {
         let path = path.as_ref();
-        let file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .open(path)
-            .map_err(io(path, "open"))?;
+        let (file, _) = input_file::open_with(
+            path,
+            JOURNAL_CAP.format,
+            OpenOptions::new().read(true).append(true),
+        )?;
         lock(&file, path)?;
         let (entries, report) = read_locked(&file, path)?;
         if let Some(t) = report.torn_tail {
@@ -291,11 +306,11 @@ impl Journal {
     /// returned as the last entry; any other break is refused.
     pub fn open_for_append(path: impl AsRef<Path>) -> Result<(Journal, Vec<Entry>), JournalError> {
         let path = path.as_ref();
-        let file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .open(path)
-            .map_err(io(path, "open"))?;
+        let (file, _) = input_file::open_with(
+            path,
+            JOURNAL_CAP.format,
+            OpenOptions::new().read(true).append(true),
+        )?;
         lock(&file, path)?;
         let (mut entries, report) = read_locked(&file, path)?;
         let mut journal = Journal {
@@ -305,7 +320,7 @@ impl Journal {
             poisoned: false,
         };
         if let Some(torn) = report.torn_tail {
-            let bytes = std::fs::read(path).map_err(io(path, "read"))?;
+            let bytes = input_file::read(path, JOURNAL_CAP)?;
             let len = bytes.len() as u64;
             let keep = len - torn.bytes;
             let dropped = sha256(&bytes[keep as usize..]);
@@ -390,7 +405,7 @@ impl Journal {
 /// A torn tail is reported in the [`ChainReport`], not as an error.
 pub fn read_verified(path: impl AsRef<Path>) -> Result<(Vec<Entry>, ChainReport), JournalError> {
     let path = path.as_ref();
-    let file = File::open(path).map_err(io(path, "open"))?;
+    let file = input_file::open(path, JOURNAL_CAP.format)?;
     read_locked(&file, path)
 }
 
@@ -403,7 +418,19 @@ fn read_locked(file: &File, path: &Path) -> Result<(Vec<Entry>, ChainReport), Jo
     let mut bytes = Vec::new();
     let mut f = file;
     std::io::Seek::rewind(&mut f).map_err(io(path, "seek"))?;
-    f.read_to_end(&mut bytes).map_err(io(path, "read"))?;
+    // One byte past the cap tells a journal at the cap from one past it.
+    f.take(MAX_JOURNAL_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io(path, "read"))?;
+    if bytes.len() as u64 > MAX_JOURNAL_BYTES {
+        return Err(InputFileError::TooLarge {
+            path: path.to_owned(),
+            format: JOURNAL_CAP.format,
+            max_bytes: MAX_JOURNAL_BYTES,
+            hint: JOURNAL_CAP.hint,
+        }
+        .into());
+    }
     verify_bytes(&bytes).map_err(|(line, reason)| JournalError::Broken {
         path: path.to_owned(),
         line,

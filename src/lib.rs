@@ -19,6 +19,7 @@ pub mod engine;
 pub mod estimate;
 pub mod exit_codes;
 pub mod gpu;
+pub mod input_file;
 pub mod journal;
 pub mod lines;
 pub mod manifest;

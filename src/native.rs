@@ -153,9 +153,22 @@ pub struct NativeTask {
     pub gate_caveat: Option<String>,
 }
 
+/// The largest task data file read (`--task-data DIR`): 256 MiB, as the evaluator's own cap.
+pub const MAX_TASK_DATA_BYTES: u64 = 256 << 20;
+
+/// A task data file's cap, as [`crate::input_file`] enforces it.
+pub const TASK_DATA_CAP: crate::input_file::Cap = crate::input_file::Cap::new(
+    "task data file",
+    MAX_TASK_DATA_BYTES,
+    "task data is JSON lines of the examples the competition scored; check --task-data",
+);
+
 /// Why a native evaluation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum NativeError {
+    /// A task data file is not a regular file, or is past [`TASK_DATA_CAP`].
+    #[error(transparent)]
+    Input(#[from] crate::input_file::InputFileError),
     #[error(
         "task `{task}` is scored by `{method}`, which the native evaluator does not run (hint: give the policy a harness image, or pass --eval-image)"
     )]
@@ -273,14 +286,15 @@ pub fn evaluate(
             }
             _ => None,
         };
-        if !source.is_file() {
+        // Only a missing file is "no data": a FIFO or a device there is refused by name.
+        if source.symlink_metadata().is_err() {
             return Err(NativeError::MissingData {
                 task: task.name.clone(),
                 method,
                 path: source,
             });
         }
-        let bytes = std::fs::read(&source).map_err(io(&source))?;
+        let bytes = crate::input_file::read(&source, TASK_DATA_CAP)?;
         let data_sha256 = {
             use sha2::Digest as _;
             format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)))
@@ -521,7 +535,7 @@ fn run_one(
 
 /// The last `n` non-empty lines of a log (at most its last 64 KiB are read).
 fn last_lines(path: &Path, n: usize) -> String {
-    let Ok(mut f) = std::fs::File::open(path) else {
+    let Ok(mut f) = crate::input_file::open(path, "log") else {
         return String::new();
     };
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
@@ -546,7 +560,8 @@ fn read_output(path: &Path, task: &Task) -> Result<(TaskScore, GateNotes), Nativ
         task: task.name.clone(),
         detail,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let text = crate::input_file::read_to_string(path, crate::compare::SCORES_CAP)
+        .map_err(|e| bad(e.to_string()))?;
     let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
     let mean = v["mean"]
         .as_f64()

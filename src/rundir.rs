@@ -10,6 +10,8 @@
 
 use std::path::{Component, Path, PathBuf};
 
+use crate::input_file::Cap;
+
 /// `journal.jsonl`: the hash-chained event log ([`crate::journal`]).
 pub const JOURNAL: &str = "journal.jsonl";
 /// `plan.json`: the resolved run plan.
@@ -40,6 +42,31 @@ pub const REPORT_MD: &str = "report.md";
 pub const REPORT_HTML: &str = "report.html";
 /// `provenance.intoto.jsonl`: the in-toto bundle ([`crate::provenance`]).
 pub const PROVENANCE: &str = "provenance.intoto.jsonl";
+
+/// The largest `plan.json` read back (by `resume`): a plan is a few kilobytes.
+pub const MAX_PLAN_BYTES: u64 = 16 << 20;
+/// `plan.json`'s cap, as [`crate::input_file`] enforces it.
+pub const PLAN_CAP: Cap = Cap::new(
+    "plan",
+    MAX_PLAN_BYTES,
+    "a run's plan.json is a few kilobytes; this file is not one reprobox wrote",
+);
+/// The largest `report.json` read back (by `audit verify`, `finalists`).
+pub const MAX_REPORT_BYTES: u64 = 256 << 20;
+/// `report.json`'s cap, as [`crate::input_file`] enforces it.
+pub const REPORT_CAP: Cap = Cap::new(
+    "report",
+    MAX_REPORT_BYTES,
+    "a run's report.json holds counts and digests; this file is not one reprobox wrote",
+);
+/// The largest provenance bundle read back (by `audit verify`).
+pub const MAX_PROVENANCE_BYTES: u64 = 64 << 20;
+/// `provenance.intoto.jsonl`'s cap, as [`crate::input_file`] enforces it.
+pub const PROVENANCE_CAP: Cap = Cap::new(
+    "provenance bundle",
+    MAX_PROVENANCE_BYTES,
+    "a bundle holds two statements; this file is not one reprobox wrote",
+);
 
 /// Why a run directory could not be created or a recorded relative path is not acceptable.
 #[derive(Debug, thiserror::Error)]
@@ -94,7 +121,11 @@ impl RunDir {
     /// Whether `root` looks like a run directory: a directory holding `journal.jsonl` or
     /// `report.json`. `audit verify` refuses anything else with exit 2.
     pub fn looks_like_run_dir(&self) -> bool {
-        self.root.is_dir() && (self.journal().is_file() || self.report_json().is_file())
+        // Whatever is at those names counts (a FIFO journal is a damaged run directory, and the
+        // reader names it as such), so `symlink_metadata`, not `is_file`.
+        self.root.is_dir()
+            && (self.journal().symlink_metadata().is_ok()
+                || self.report_json().symlink_metadata().is_ok())
     }
 
     /// `journal.jsonl`.

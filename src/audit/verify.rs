@@ -272,7 +272,11 @@ pub fn verify_run(dir: &Path, opts: &AuditOptions) -> Result<AuditReport, AuditE
 
     // 1. The journal chain.
     let mut chain_head = None;
-    if !run.journal().is_file() {
+    // Unknown (unreadable journal) counts as "had a model", as before: a bundle is then expected.
+    let mut journal_has_model = true;
+    // Anything at the path that is not a regular file (a FIFO, a device, a directory) is read
+    // through `input_file` and reported as unreadable by name, not as missing.
+    if run.journal().symlink_metadata().is_err() {
         a.problem(
             ProblemKind::Missing,
             rundir::JOURNAL,
@@ -281,8 +285,10 @@ pub fn verify_run(dir: &Path, opts: &AuditOptions) -> Result<AuditReport, AuditE
             "the journal is missing".to_owned(),
         );
     } else {
-        match journal::verify_chain(run.journal()) {
-            Ok(r) => {
+        // One pass over the journal: the chain and the events step 3 asks about.
+        match journal::read_verified(run.journal()) {
+            Ok((entries, r)) => {
+                journal_has_model = entries.iter().any(|e| e.event == MODEL_COLLECTED_EVENT);
                 if let Some(t) = &r.torn_tail {
                     a.problem(
                         ProblemKind::JournalTorn,
@@ -326,8 +332,8 @@ pub fn verify_run(dir: &Path, opts: &AuditOptions) -> Result<AuditReport, AuditE
     // 2. report.json: artifacts and journal_head.
     let mut model_digest: Option<Sha256Digest> = None;
     let mut report_verdict: Option<String> = None;
-    match std::fs::read(run.report_json()) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    match crate::input_file::read(&run.report_json(), rundir::REPORT_CAP) {
+        Err(e) if e.is_not_found() => {
             a.problem(
                 ProblemKind::Missing,
                 rundir::REPORT_JSON,
@@ -408,11 +414,7 @@ pub fn verify_run(dir: &Path, opts: &AuditOptions) -> Result<AuditReport, AuditE
     // a model was collected, so deleting the model's records and the bundle together is caught.
     let mut statements = 0;
     let prov = rundir::PROVENANCE;
-    let had_model = model_digest.is_some()
-        || opts.key.is_some()
-        || journal::read_verified(run.journal())
-            .map(|(entries, _)| entries.iter().any(|e| e.event == MODEL_COLLECTED_EVENT))
-            .unwrap_or(true);
+    let had_model = model_digest.is_some() || opts.key.is_some() || journal_has_model;
     match provenance::read_bundle(&run.provenance()) {
         Err(_) if !run.provenance().exists() && !had_model => a.ok(
             prov,

@@ -329,7 +329,11 @@ fn latest_run(entry_dir: &Path) -> Option<PathBuf> {
 
 /// The verdict a finished run's report holds.
 fn finished_run(run_dir: &Path) -> Option<RunResult> {
-    let text = std::fs::read_to_string(run_dir.join(crate::rundir::REPORT_JSON)).ok()?;
+    let text = crate::input_file::read_to_string(
+        &run_dir.join(crate::rundir::REPORT_JSON),
+        crate::rundir::REPORT_CAP,
+    )
+    .ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     Some(RunResult {
         run_id: v["run_id"].as_str()?.to_owned(),

@@ -86,7 +86,8 @@ pub fn scan_archive(
         members: 0,
         total: 0,
     };
-    let outcome = match File::open(path) {
+    // A file swapped for a FIFO or a device after the walk listed it is refused, never read.
+    let outcome = match crate::input_file::open(path, "archive") {
         Err(e) => Err(Stop::Unreadable(e.to_string())),
         Ok(file) => match kind {
             ArchiveKind::Zip => scan.zip(file),

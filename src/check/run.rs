@@ -13,6 +13,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::input_file::{self, Cap};
 use crate::manifest::{self, LoadedManifest, ManifestError};
 use crate::model::{self, ModelFacts, ModelLimits, NormSummary};
 use crate::policy::PolicySet;
@@ -99,13 +100,18 @@ pub enum CheckError {
 /// The largest script, config or dependency file `check` reads: 1 MiB. Real ones are kilobytes.
 const MAX_LINT_BYTES: u64 = 1024 * 1024;
 
-/// The one place `check` reads a submission file's text for linting (bounded, lossy UTF-8).
+/// The one place `check` reads a submission file's text for linting: a regular file (never a
+/// FIFO or a device, see [`crate::input_file`]) of at most [`MAX_LINT_BYTES`], lossy UTF-8.
+/// The Dockerfile itself is read by [`crate::dockerfile::read`].
+const LINT_CAP: Cap = Cap::new(
+    "file on the build path",
+    MAX_LINT_BYTES,
+    "scripts, configs and dependency files are a few kilobytes of text",
+);
+
 fn read_bounded(path: &Path) -> Option<String> {
-    use std::io::Read;
-    let f = std::fs::File::open(path).ok()?;
-    let mut buf = Vec::new();
-    f.take(MAX_LINT_BYTES).read_to_end(&mut buf).ok()?;
-    Some(String::from_utf8_lossy(&buf).into_owned())
+    let bytes = input_file::read(path, LINT_CAP).ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// Runs every static check on the submission in `dir`.
@@ -137,6 +143,14 @@ pub fn check_submission(
         if let Some(f) = context::check_manifest_path(&lm.root, field, value, must_exist) {
             if field == "train.dockerfile" {
                 dockerfile_ok = false;
+                // A path that is there but does not resolve (a symlink loop) is not "missing".
+                if f.kind == FindingKind::MissingFile
+                    && lm.resolve(&m.train.dockerfile).symlink_metadata().is_ok()
+                    && let Err(e) = crate::dockerfile::read(&lm.resolve(&m.train.dockerfile))
+                {
+                    findings.push(unreadable_dockerfile(&e, value));
+                    continue;
+                }
             }
             findings.push(at_field(&lm, f, field));
         }
@@ -334,6 +348,17 @@ fn base_model_from_mirror(
 
 /// Lints the declared Dockerfile, works out the build path from it, and lints the files on that
 /// path: dependency files whatever their name, the scripts the build runs, and the training code.
+/// The finding for a Dockerfile that cannot be read as one: not a regular file (a directory, a
+/// FIFO, a device, a symlink loop: never opened), past its cap, or binary.
+fn unreadable_dockerfile(e: &crate::dockerfile::ReadError, label: &str) -> Finding {
+    Finding::error(
+        FindingKind::DockerfileSyntax,
+        format!("the Dockerfile cannot be read as text: {e}"),
+        dockerfile::HINT_SYNTAX,
+    )
+    .at(label)
+}
+
 fn lint_build_path(
     lm: &LoadedManifest,
     policy: Option<&Policy>,
@@ -345,14 +370,7 @@ fn lint_build_path(
     let text = match crate::dockerfile::read(&lm.resolve(&m.train.dockerfile)) {
         Ok(t) => t,
         Err(e) => {
-            findings.push(
-                Finding::error(
-                    FindingKind::DockerfileSyntax,
-                    format!("the Dockerfile cannot be read as text: {e}"),
-                    dockerfile::HINT_SYNTAX,
-                )
-                .at(label),
-            );
+            findings.push(unreadable_dockerfile(&e, label));
             return findings;
         }
     };

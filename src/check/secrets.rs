@@ -9,7 +9,6 @@
 //! Cost: binary files (a NUL byte in the first 8 KiB) are skipped, and only the first
 //! [`MAX_SCAN_BYTES`] of any file are read, so a multi-gigabyte data file costs one bounded read.
 
-use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 use std::sync::LazyLock;
@@ -255,7 +254,8 @@ pub fn scan_file(path: &Path, label: &str) -> Vec<Finding> {
     if let Some(kind) = ArchiveKind::of(file_name) {
         return archive::scan_archive(path, label, kind, &ArchiveLimits::default());
     }
-    let Ok(file) = File::open(path) else {
+    // A file swapped for a FIFO or a device after the walk listed it is skipped, never read.
+    let Ok(file) = crate::input_file::open(path, "file to scan") else {
         return Vec::new();
     };
     let mut buf = Vec::new();

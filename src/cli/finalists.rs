@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
-use sha2::{Digest, Sha256};
 
 use reprobox::campaign::{
     self, CampaignError, CampaignResult, CampaignSpec, Status, Verifier, VerifySettings,
@@ -244,19 +243,17 @@ fn spec(args: &FinalistsArgs, policies: &PolicySet) -> Result<CampaignSpec, i32>
             dup.1
         )));
     }
-    let entries = campaign::leaderboard::load(lb, subs).map_err(|e| {
+    let board = campaign::leaderboard::load(lb, subs).map_err(|e| {
         output::print_error(&e);
         exit_codes::UNREADABLE_INPUT
     })?;
-    let bytes =
-        std::fs::read(lb).map_err(|e| bad(format!("cannot read `{}`: {e}", lb.display())))?;
     Ok(CampaignSpec {
         policy: policy.clone(),
         track: track.clone(),
         top: args.top,
         leaderboard: std::path::absolute(lb).unwrap_or_else(|_| lb.clone()),
-        leaderboard_sha256: hex(&Sha256::digest(&bytes)),
-        entries,
+        leaderboard_sha256: board.sha256,
+        entries: board.entries,
         verify: VerifySettings {
             dry_run: args.dry_run,
             gpu: args.gpu.to_string(),
@@ -282,10 +279,6 @@ fn spec(args: &FinalistsArgs, policies: &PolicySet) -> Result<CampaignSpec, i32>
 /// Paths a campaign records are absolute, so `--resume` from another directory finds them.
 fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_owned())
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// Runs `reprobox finalists`.

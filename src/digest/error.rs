@@ -13,6 +13,10 @@ pub enum DigestError {
         #[source]
         source: std::io::Error,
     },
+    /// A file to hash turned out not to be a regular file when it was opened (it was swapped
+    /// after the walk listed it).
+    #[error(transparent)]
+    Input(#[from] crate::input_file::InputFileError),
     /// A symbolic link was found and the options do not allow following symbolic links.
     #[error(
         "`{path}` is a symbolic link (hint: replace it with the file it points to, or pass --allow-symlinks / set `allow_symlinks` to follow it as model-signing does)"

@@ -5,13 +5,13 @@
 //! ARMv8 SHA2 code path at run time through `cpufeatures`, so release builds use the CPU's SHA
 //! extensions without any target-cpu flag (see docs/digests.md for how that was checked).
 
-use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
 use super::{DigestError, Sha256Digest};
+use crate::input_file;
 
 /// How many bytes are read per `read` call. 256 KiB keeps the buffer inside a core's L2 cache,
 /// so SHA-256 reads the bytes from L2 right after the kernel copied them there; model-signing
@@ -40,13 +40,15 @@ pub fn reader_sha256<R: Read>(mut reader: R) -> io::Result<Sha256Digest> {
 }
 
 /// SHA-256 of a whole file, streamed with bounded memory. Follows a symbolic link given as `path`
-/// (callers that must refuse links check first, as [`super::digest_path`] does).
+/// (callers that must refuse links check first, as [`super::digest_path`] does). Anything that
+/// is not a regular file when opened (a FIFO swapped in after a walk, a device) is refused
+/// unread ([`crate::input_file`]).
 pub fn file_sha256(path: &Path) -> Result<Sha256Digest, DigestError> {
     let io_err = |source| DigestError::Io {
         path: path.to_path_buf(),
         source,
     };
-    let file = File::open(path).map_err(io_err)?;
+    let file = input_file::open(path, "file to hash")?;
     reader_sha256(file).map_err(io_err)
 }
 
@@ -58,7 +60,7 @@ pub fn range_sha256(path: &Path, start: u64, end: u64) -> Result<Sha256Digest, D
         path: path.to_path_buf(),
         source,
     };
-    let mut file = File::open(path).map_err(io_err)?;
+    let mut file = input_file::open(path, "file to hash")?;
     if start > 0 {
         file.seek(SeekFrom::Start(start)).map_err(io_err)?;
     }

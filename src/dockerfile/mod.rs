@@ -13,4 +13,4 @@ pub mod shell;
 pub use crate::lines::LineIndex;
 pub use image::{BaseImage, base_images, global_args, pinned_digest, stage_names, substitute};
 pub use parse::{Dockerfile, Flag, Heredoc, Instruction, KEYWORDS, SyntaxError, parse};
-pub use read::{MAX_DOCKERFILE_BYTES, ReadError, read};
+pub use read::{DOCKERFILE_CAP, MAX_DOCKERFILE_BYTES, ReadError, read};

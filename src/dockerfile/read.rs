@@ -3,27 +3,27 @@
 //! names the path, which `check` reports as a `dockerfile_syntax` finding and the build as an
 //! error, never a crash or a lossy guess.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
+
+use crate::input_file::{Cap, InputFileError};
 
 /// The largest Dockerfile read: 4 MiB. Real ones are kilobytes.
 pub const MAX_DOCKERFILE_BYTES: u64 = 4 * 1024 * 1024;
 
+/// The Dockerfile's cap, as [`crate::input_file`] enforces it.
+pub const DOCKERFILE_CAP: Cap = Cap::new(
+    "Dockerfile",
+    MAX_DOCKERFILE_BYTES,
+    "a Dockerfile is a few kilobytes of text; check `train.dockerfile` in reprobox.toml",
+);
+
 /// Why a Dockerfile could not be read as text.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
-    #[error("`{}` is a directory, not a Dockerfile (hint: point train.dockerfile at the file)", path.display())]
-    Directory { path: PathBuf },
-    #[error("`{}` is not a regular file (hint: point train.dockerfile at a plain file)", path.display())]
-    NotAFile { path: PathBuf },
-    #[error("cannot read the Dockerfile `{}`: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("the Dockerfile `{}` is larger than {limit} bytes (hint: a Dockerfile is a short text file)", path.display())]
-    TooLarge { path: PathBuf, limit: u64 },
+    /// Not a regular file (a directory, a FIFO, a device, a symlink loop: never opened), missing,
+    /// unreadable, or past [`DOCKERFILE_CAP`]; the message names the path and what it is.
+    #[error(transparent)]
+    Input(#[from] InputFileError),
     #[error("the Dockerfile `{}` is binary: {what} at byte {offset} (hint: the Dockerfile must be UTF-8 text)", path.display())]
     Binary {
         path: PathBuf,
@@ -34,33 +34,7 @@ pub enum ReadError {
 
 /// Reads the Dockerfile at `path` as text.
 pub fn read(path: &Path) -> Result<String, ReadError> {
-    let io = |source| ReadError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let meta = std::fs::metadata(path).map_err(io)?;
-    if meta.is_dir() {
-        return Err(ReadError::Directory {
-            path: path.to_owned(),
-        });
-    }
-    if !meta.is_file() {
-        return Err(ReadError::NotAFile {
-            path: path.to_owned(),
-        });
-    }
-    let mut buf = Vec::new();
-    std::fs::File::open(path)
-        .map_err(io)?
-        .take(MAX_DOCKERFILE_BYTES + 1)
-        .read_to_end(&mut buf)
-        .map_err(io)?;
-    if buf.len() as u64 > MAX_DOCKERFILE_BYTES {
-        return Err(ReadError::TooLarge {
-            path: path.to_owned(),
-            limit: MAX_DOCKERFILE_BYTES,
-        });
-    }
+    let buf = crate::input_file::read(path, DOCKERFILE_CAP)?;
     if let Some(offset) = buf.iter().position(|&b| b == 0) {
         return Err(ReadError::Binary {
             path: path.to_owned(),
@@ -83,7 +57,7 @@ mod tests {
     fn directories_and_binaries_are_named_errors() {
         let d = tempfile::tempdir().unwrap();
         let err = read(d.path()).unwrap_err();
-        assert!(matches!(err, ReadError::Directory { .. }), "{err}");
+        assert!(err.to_string().contains("is a directory"), "{err}");
         std::fs::write(d.path().join("nul"), b"FROM a\0\n").unwrap();
         let err = read(&d.path().join("nul")).unwrap_err().to_string();
         assert!(err.contains("NUL byte at byte 6"), "{err}");
@@ -94,7 +68,11 @@ mod tests {
         assert_eq!(read(&d.path().join("ok")).unwrap(), "FROM a\n");
         assert!(matches!(
             read(&d.path().join("missing")),
-            Err(ReadError::Io { .. })
+            Err(ReadError::Input(e)) if e.is_not_found()
         ));
+        let fifo = d.path().join("fifo");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let err = read(&fifo).unwrap_err().to_string();
+        assert!(err.contains("FIFO"), "{err}");
     }
 }

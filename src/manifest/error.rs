@@ -56,6 +56,10 @@ pub enum ManifestError {
         source: std::io::Error,
     },
 
+    /// The manifest is not a regular file (a FIFO, a device, a directory, a symlink loop).
+    #[error(transparent)]
+    Input(#[from] crate::input_file::InputFileError),
+
     #[error("`{}` is larger than {limit} bytes, too large for a manifest (hint: a manifest is a short TOML file; check that the right file is named {})", path.display(), super::FILE_NAME)]
     TooLarge { path: PathBuf, limit: u64 },
 
@@ -126,6 +130,7 @@ impl ManifestError {
             | ManifestError::NotADirectory { path }
             | ManifestError::Read { path, .. }
             | ManifestError::TooLarge { path, .. } => path,
+            ManifestError::Input(e) => e.path(),
             ManifestError::NotUtf8 { location }
             | ManifestError::Syntax { location, .. }
             | ManifestError::MissingSchemaVersion { location }
@@ -144,7 +149,8 @@ impl ManifestError {
             ManifestError::NotFound { .. }
             | ManifestError::NotADirectory { .. }
             | ManifestError::Read { .. }
-            | ManifestError::TooLarge { .. } => None,
+            | ManifestError::TooLarge { .. }
+            | ManifestError::Input(_) => None,
             ManifestError::NotUtf8 { location }
             | ManifestError::Syntax { location, .. }
             | ManifestError::MissingSchemaVersion { location }

@@ -1,7 +1,6 @@
 //! Reading a manifest: the file, then the three passes (version only, typed raw structs,
 //! validation), each error placed at a line, column and dotted field.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -13,6 +12,7 @@ use super::spans::{LineCol, SpanIndex, join_key};
 use super::types::LoadedManifest;
 use super::validate::validate;
 use super::version::{SCHEMA_VERSION, required_reprobox};
+use crate::input_file::{self, Cap, InputFileError};
 
 /// The manifest's file name inside a submission directory.
 pub const FILE_NAME: &str = "reprobox.toml";
@@ -20,6 +20,13 @@ pub const FILE_NAME: &str = "reprobox.toml";
 /// Larger files are refused before they are read: the submission is untrusted, and a real
 /// manifest is a few kilobytes.
 pub const MAX_MANIFEST_BYTES: u64 = 1024 * 1024;
+
+/// The manifest's cap, as [`input_file`] enforces it.
+pub const MANIFEST_CAP: Cap = Cap::new(
+    "manifest",
+    MAX_MANIFEST_BYTES,
+    "a manifest is a short TOML file; check that the right file is named reprobox.toml",
+);
 
 /// Reads and validates `<submission_dir>/reprobox.toml`.
 pub fn load(submission_dir: &Path) -> Result<LoadedManifest, ManifestError> {
@@ -29,27 +36,22 @@ pub fn load(submission_dir: &Path) -> Result<LoadedManifest, ManifestError> {
             path: submission_dir.to_path_buf(),
         });
     }
-    let file = match std::fs::File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    let bytes = match input_file::read(&path, MANIFEST_CAP) {
+        Ok(b) => b,
+        Err(e) if e.is_not_found() => {
             return Err(ManifestError::NotFound {
                 path,
                 dir: submission_dir.to_path_buf(),
             });
         }
-        Err(source) => return Err(ManifestError::Read { path, source }),
+        Err(InputFileError::TooLarge { .. }) => {
+            return Err(ManifestError::TooLarge {
+                path,
+                limit: MAX_MANIFEST_BYTES,
+            });
+        }
+        Err(e) => return Err(ManifestError::Input(e)),
     };
-    let mut bytes = Vec::new();
-    // Read one byte past the limit to tell "exactly at the limit" from "over it".
-    if let Err(source) = file.take(MAX_MANIFEST_BYTES + 1).read_to_end(&mut bytes) {
-        return Err(ManifestError::Read { path, source });
-    }
-    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
-        return Err(ManifestError::TooLarge {
-            path,
-            limit: MAX_MANIFEST_BYTES,
-        });
-    }
     let text = match String::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {

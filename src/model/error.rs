@@ -17,6 +17,9 @@ pub enum ModelError {
         "model directory `{path}` holds no safetensors weights (hint: save with `safe_serialization=True`)"
     )]
     NoWeights { path: PathBuf },
+    /// A model file is not a regular file, or is past its cap.
+    #[error(transparent)]
+    Input(#[from] crate::input_file::InputFileError),
     #[error("failed to read `{path}`")]
     Io {
         path: PathBuf,

@@ -7,7 +7,6 @@
 //! sorted, tile it exactly with no gap or overlap: the same rules the `safetensors` crate applies.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
@@ -72,7 +71,7 @@ pub fn read_header(path: &Path) -> Result<Header, ModelError> {
         path: path.to_owned(),
         source,
     };
-    let mut file = File::open(path).map_err(io)?;
+    let mut file = crate::input_file::open(path, "safetensors file")?;
     let file_bytes = file.metadata().map_err(io)?.len();
     let mut len_buf = [0u8; 8];
     file.read_exact(&mut len_buf)

@@ -79,6 +79,13 @@ struct IndexJson {
 /// Small JSON files (config, tokenizer config, shard index) larger than this are refused: 16 MiB.
 const MAX_JSON_BYTES: u64 = 16 * 1024 * 1024;
 
+/// The cap on a model directory's JSON files, as [`crate::input_file`] enforces it.
+pub const MODEL_JSON_CAP: crate::input_file::Cap = crate::input_file::Cap::new(
+    "model JSON file",
+    MAX_JSON_BYTES,
+    "config.json and its siblings are a few kilobytes; check the model directory",
+);
+
 const PICKLE_EXTENSIONS: &[&str] = &[".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt"];
 
 /// Name fragments that mark an instruction-tuned checkpoint.
@@ -108,18 +115,7 @@ pub fn name_looks_instruction_tuned(name: &str) -> bool {
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, ModelError> {
-    let io = |source| ModelError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let len = fs::metadata(path).map_err(io)?.len();
-    if len > MAX_JSON_BYTES {
-        return Err(ModelError::BadJson {
-            path: path.to_owned(),
-            reason: format!("{len} bytes is above the {MAX_JSON_BYTES}-byte limit"),
-        });
-    }
-    let bytes = fs::read(path).map_err(io)?;
+    let bytes = crate::input_file::read(path, MODEL_JSON_CAP)?;
     serde_json::from_slice(&bytes).map_err(|e| ModelError::BadJson {
         path: path.to_owned(),
         reason: e.to_string(),

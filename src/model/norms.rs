@@ -22,7 +22,6 @@
 //! is plain Rust: the `reprobox` package does not link libtorch.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
@@ -410,7 +409,7 @@ fn tensor_norm(path: &Path, t: &TensorInfo, bfloat16: bool) -> Result<f64, Model
         path: path.to_owned(),
         source,
     };
-    let mut file = File::open(path).map_err(io)?;
+    let mut file = crate::input_file::open(path, "safetensors file")?;
     file.seek(SeekFrom::Start(t.offset)).map_err(io)?;
     let mut buf = vec![0u8; CHUNK_BYTES];
     let mut remaining = t.bytes;

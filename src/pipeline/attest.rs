@@ -50,7 +50,7 @@ pub(crate) fn write_provenance(
     )];
     // The base images, as the Dockerfile pins them (`check` refuses an unpinned one outside a
     // dry run; an unpinned one has no digest to record and is left out).
-    let dockerfile = std::fs::read_to_string(&plan.dockerfile).unwrap_or_default();
+    let dockerfile = crate::dockerfile::read(&plan.dockerfile).unwrap_or_default();
     deps.extend(
         crate::check::dockerfile::base_images(&dockerfile)
             .into_iter()

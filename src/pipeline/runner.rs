@@ -143,7 +143,8 @@ impl PipelineError {
             | PipelineError::CpuRunNotAllowed { .. }
             | PipelineError::NotARunDir { .. }
             | PipelineError::SubmissionChanged { .. }
-            | PipelineError::SignKey(_) => UNREADABLE_INPUT,
+            | PipelineError::SignKey(_)
+            | PipelineError::Journal(JournalError::Input(_)) => UNREADABLE_INPUT,
             PipelineError::Gpu(e) if !e.is_infra() => UNREADABLE_INPUT,
             _ => INFRA_ERROR,
         }
@@ -292,7 +293,8 @@ pub async fn resume(
     let lease_dir = opts.lease_dir.as_deref();
     let sign_key = read_key(opts.sign_key.as_deref())?;
     let rd = RunDir::new(run_dir);
-    if !rd.journal().is_file() {
+    // A journal that is there but not a regular file is refused by the journal reader, by name.
+    if rd.journal().symlink_metadata().is_err() {
         return Err(PipelineError::NotARunDir {
             path: run_dir.to_owned(),
         });
@@ -312,10 +314,12 @@ pub async fn resume(
             detail: "the first journal line does not name the run id".into(),
         })?;
     let plan: Option<RunPlan> = if state.plan_written {
-        let text = std::fs::read_to_string(rd.plan()).map_err(|e| PipelineError::Plan {
-            path: rd.plan(),
-            detail: e.to_string(),
-        })?;
+        let text = crate::input_file::read_to_string(&rd.plan(), crate::rundir::PLAN_CAP).map_err(
+            |e| PipelineError::Plan {
+                path: rd.plan(),
+                detail: e.to_string(),
+            },
+        )?;
         Some(
             serde_json::from_str(&text).map_err(|e| PipelineError::Plan {
                 path: rd.plan(),
@@ -2009,7 +2013,7 @@ impl Driver {
             }
         };
         use sha2::Digest as _;
-        let scores_sha256 = std::fs::read(&scores_path)
+        let scores_sha256 = crate::input_file::read(&scores_path, crate::compare::SCORES_CAP)
             .ok()
             .map(|b| format!("sha256:{}", hex::encode(sha2::Sha256::digest(&b))));
         let claims = &self.lm.manifest.claims.scores;
@@ -2315,7 +2319,7 @@ impl Driver {
 /// The last `n` lines of a text file (at most 64 KiB are read), or nothing when it cannot be read.
 fn last_lines(path: &Path, n: usize) -> String {
     use std::io::{Read, Seek, SeekFrom};
-    let Ok(mut f) = std::fs::File::open(path) else {
+    let Ok(mut f) = crate::input_file::open(path, "log") else {
         return String::new();
     };
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);

@@ -17,6 +17,9 @@ pub enum PolicyError {
         #[source]
         source: std::io::Error,
     },
+    /// A policy or open-data file is not a regular file, or is past its cap.
+    #[error(transparent)]
+    Input(#[from] crate::input_file::InputFileError),
     /// The file is not valid TOML or does not match the format (unknown key, wrong type, bad
     /// duration or size, missing field).
     #[error("{}:{line}: `{field}`: {message} (hint: {hint})", path.display())]

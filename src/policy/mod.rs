@@ -29,7 +29,7 @@ pub use open_data::{DataStatus, DeniedEntry, OpenDataRegistry, OpenDataset};
 pub use raw::ReadyMethod;
 pub(crate) use set::resolves_outside;
 pub use set::{
-    BUILTIN_OPEN_DATA, BUILTIN_POLICIES, OPEN_DATA_FILE, PolicySet, PolicySource,
-    policy_json_schema,
+    BUILTIN_OPEN_DATA, BUILTIN_POLICIES, MAX_OPEN_DATA_BYTES, MAX_POLICY_BYTES, OPEN_DATA_CAP,
+    OPEN_DATA_FILE, POLICY_CAP, PolicySet, PolicySource, policy_json_schema,
 };
 pub use validate::{is_relative_inside, parse_open_data, parse_policy};

@@ -9,9 +9,30 @@ use super::error::PolicyError;
 use super::model::Policy;
 use super::open_data::OpenDataRegistry;
 use super::validate::{parse_open_data, parse_policy};
+use crate::input_file::{self, Cap};
 
 /// The file name of the open-data registry inside a policy directory.
 pub const OPEN_DATA_FILE: &str = "open-data.toml";
+
+/// The largest policy file read: a policy is a page of TOML.
+pub const MAX_POLICY_BYTES: u64 = 1 << 20;
+
+/// A policy file's cap, as [`input_file`] enforces it.
+pub const POLICY_CAP: Cap = Cap::new(
+    "policy",
+    MAX_POLICY_BYTES,
+    "a policy is a page of TOML; check the files in the policies directory",
+);
+
+/// The largest open-data registry read.
+pub const MAX_OPEN_DATA_BYTES: u64 = 4 << 20;
+
+/// The open-data registry's cap, as [`input_file`] enforces it.
+pub const OPEN_DATA_CAP: Cap = Cap::new(
+    "open-data registry",
+    MAX_OPEN_DATA_BYTES,
+    "the registry lists datasets by id; check open-data.toml in the policies directory",
+);
 
 /// The policy files compiled into the binary, as (file name, contents).
 pub const BUILTIN_POLICIES: &[(&str, &str)] = &[
@@ -83,18 +104,15 @@ impl PolicySet {
             let path = path.to_owned();
             move |source| PolicyError::Io { path, source }
         };
+        // Every `*.toml` entry counts, whatever it is: one that is not a regular file (a FIFO, a
+        // device, a directory, a symlink loop) is refused by name, never skipped or read.
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
             .map_err(io(dir))?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "toml") && p.is_file())
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
             .collect();
         files.sort();
         let open_path = dir.join(OPEN_DATA_FILE);
-        if !open_path.is_file() {
-            return Err(PolicyError::MissingOpenData {
-                dir: dir.to_owned(),
-            });
-        }
         for path in std::iter::once(&open_path).chain(&files) {
             if let Some(target) = resolves_outside(dir, path) {
                 return Err(PolicyError::SymlinkEscape {
@@ -104,7 +122,15 @@ impl PolicySet {
                 });
             }
         }
-        let open_text = std::fs::read_to_string(&open_path).map_err(io(&open_path))?;
+        let open_text = match input_file::read_to_string(&open_path, OPEN_DATA_CAP) {
+            Ok(t) => t,
+            Err(e) if e.is_not_found() => {
+                return Err(PolicyError::MissingOpenData {
+                    dir: dir.to_owned(),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
         let mut set = Self::empty(
             parse_open_data(&open_text, &open_path)?,
             PolicySource::Dir(dir.to_owned()),
@@ -113,7 +139,7 @@ impl PolicySet {
             .iter()
             .filter(|p| p.file_name().is_some_and(|n| n != OPEN_DATA_FILE))
         {
-            let text = std::fs::read_to_string(path).map_err(io(path))?;
+            let text = input_file::read_to_string(path, POLICY_CAP)?;
             set.insert(parse_policy(&text, path)?, path)?;
         }
         if set.policies.is_empty() {

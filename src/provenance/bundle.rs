@@ -91,11 +91,7 @@ pub type BundleLine = (usize, Result<BundleEntry, String>);
 
 /// Reads a bundle: every non-empty line, parsed or with the reason it is not.
 pub fn read_bundle(path: &Path) -> Result<Vec<BundleLine>, ProvenanceError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ProvenanceError::Io {
-        path: path.to_owned(),
-        op: "read",
-        source,
-    })?;
+    let text = crate::input_file::read_to_string(path, crate::rundir::PROVENANCE_CAP)?;
     Ok(text
         .lines()
         .enumerate()

@@ -132,12 +132,15 @@ pub fn verify_envelope(
     }
 }
 
+/// A key file's cap: one line of 64 hex digits, with comments.
+pub const KEY_CAP: crate::input_file::Cap = crate::input_file::Cap::new(
+    "key file",
+    64 << 10,
+    "a key file holds one line of 64 hex digits, as `reprobox audit keygen` writes it",
+);
+
 fn read_key_bytes(path: &Path) -> Result<[u8; 32], ProvenanceError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ProvenanceError::Io {
-        path: path.to_owned(),
-        op: "read",
-        source,
-    })?;
+    let text = crate::input_file::read_to_string(path, KEY_CAP)?;
     let bad = |detail: &str| ProvenanceError::BadKey {
         path: path.to_owned(),
         detail: detail.to_owned(),

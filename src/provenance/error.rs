@@ -16,6 +16,9 @@ pub enum ProvenanceError {
         #[source]
         source: std::io::Error,
     },
+    /// A bundle or key file is not a regular file, or is past its cap.
+    #[error(transparent)]
+    Input(#[from] crate::input_file::InputFileError),
     /// Hashing an artifact failed.
     #[error("cannot hash artifact `{name}`: {source}")]
     Digest {

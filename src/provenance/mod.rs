@@ -18,8 +18,9 @@ mod verdict;
 pub use artifacts::{ArtifactKind, ArtifactRecord, Artifacts, Computed, TreeEntry, compute};
 pub use bundle::{BundleEntry, BundleLine, parse_line, read_bundle, write_bundle};
 pub use dsse::{
-    Envelope, EnvelopeSignature, PAYLOAD_TYPE, SigningKey, VerifyingKey, generate_key, key_id, pae,
-    read_signing_key, read_verifying_key, sign_statement, verify_envelope, write_key_pair,
+    Envelope, EnvelopeSignature, KEY_CAP, PAYLOAD_TYPE, SigningKey, VerifyingKey, generate_key,
+    key_id, pae, read_signing_key, read_verifying_key, sign_statement, verify_envelope,
+    write_key_pair,
 };
 pub use error::ProvenanceError;
 pub use slsa::{

@@ -38,10 +38,10 @@ impl RunSeries {
     /// container's (`container`), not the evaluator's or a model server's, which share the file.
     pub fn load(telemetry: &Path, train_log: &Path, container: Option<&str>) -> RunSeries {
         let mut s = RunSeries::default();
-        if let Ok(f) = std::fs::File::open(telemetry) {
+        if let Ok(f) = crate::input_file::open(telemetry, "telemetry") {
             s.add_telemetry(BufReader::new(f), container);
         }
-        if let Ok(f) = std::fs::File::open(train_log) {
+        if let Ok(f) = crate::input_file::open(train_log, "log") {
             s.add_log(BufReader::new(f));
         }
         s.thin();

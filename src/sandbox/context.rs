@@ -18,6 +18,10 @@ pub const EXTERNAL_DOCKERFILE: &str = ".reprobox.Dockerfile";
 /// Errors assembling a build context.
 #[derive(Debug, thiserror::Error)]
 pub enum ContextError {
+    /// A file to send is not a regular file (it was swapped after the walk), or the Dockerfile
+    /// is past its cap.
+    #[error(transparent)]
+    Input(#[from] crate::input_file::InputFileError),
     /// Reading a file or directory failed.
     #[error("cannot read {path} for the build context: {source}")]
     Read {
@@ -253,10 +257,7 @@ pub fn build_context(
             } else {
                 0o644
             };
-            let f = std::fs::File::open(&abs).map_err(|source| ContextError::Read {
-                path: abs.clone(),
-                source,
-            })?;
+            let f = crate::input_file::open(&abs, "build context file")?;
             let mut h = header(tar::EntryType::Regular, mode, meta.len());
             // take() guards against a file that grows while we read it.
             builder
@@ -272,10 +273,7 @@ pub fn build_context(
             rel.to_string_lossy().into_owned()
         }
         _ => {
-            let data = std::fs::read(dockerfile).map_err(|source| ContextError::Read {
-                path: dockerfile.to_owned(),
-                source,
-            })?;
+            let data = crate::input_file::read(dockerfile, crate::dockerfile::DOCKERFILE_CAP)?;
             let mut h = header(tar::EntryType::Regular, 0o644, data.len() as u64);
             builder
                 .append_data(&mut h, EXTERNAL_DOCKERFILE, data.as_slice())

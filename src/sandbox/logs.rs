@@ -289,13 +289,13 @@ fn drop_torn_line(file: &File) -> std::io::Result<u64> {
 /// runner's `since`. Reads only the file's last 64 KiB.
 pub fn last_timestamp_in(path: &Path) -> Result<Option<String>, SandboxError> {
     use std::io::{Read, Seek, SeekFrom};
-    let mut f = match File::open(path) {
+    let mut f = match crate::input_file::open(path, "log") {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => {
             return Err(SandboxError::Write {
                 path: path.to_owned(),
-                source,
+                source: std::io::Error::other(e.to_string()),
             });
         }
     };

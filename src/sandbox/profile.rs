@@ -28,10 +28,23 @@ const BUILTIN: &[(&str, &str)] = &[
     ("gvisor", include_str!("../../sandboxes/gvisor.toml")),
 ];
 
+/// The largest sandbox profile read: a profile is a page of TOML.
+pub const MAX_PROFILE_BYTES: u64 = 1 << 20;
+
+/// A sandbox profile's cap, as [`crate::input_file`] enforces it.
+pub const PROFILE_CAP: crate::input_file::Cap = crate::input_file::Cap::new(
+    "sandbox profile",
+    MAX_PROFILE_BYTES,
+    "a profile is a page of TOML; check sandboxes/<name>.toml",
+);
+
 /// Errors reading or validating a sandbox profile.
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
-    /// The file could not be read.
+    /// The profile is not a regular file, or is past [`PROFILE_CAP`].
+    #[error(transparent)]
+    Input(#[from] crate::input_file::InputFileError),
+    /// The profile file could not be read.
     #[error(
         "cannot read sandbox profile {path}: {source} (hint: profiles live in sandboxes/<name>.toml)"
     )]
@@ -600,10 +613,7 @@ impl SandboxProfile {
 
     /// Reads `<path>`; the profile's name is the file stem.
     pub fn from_file(path: &Path) -> Result<Self, ProfileError> {
-        let src = std::fs::read_to_string(path).map_err(|source| ProfileError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let src = crate::input_file::read_to_string(path, PROFILE_CAP)?;
         let name = path
             .file_stem()
             .and_then(|s| s.to_str())
@@ -625,7 +635,9 @@ impl SandboxProfile {
                 dir: dir.to_owned(),
             });
         }
-        if path.is_file() {
+        // Anything at the path, a FIFO or a device included, is read (and refused) as the
+        // profile: only a missing file falls back to the embedded one.
+        if path.symlink_metadata().is_ok() {
             Self::from_file(&path)
         } else {
             Self::builtin(name)

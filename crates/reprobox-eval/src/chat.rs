@@ -38,13 +38,11 @@ pub struct ChatTemplate {
 
 /// `tokenizer_config.json` as JSON (`null` when the file is absent).
 fn read_tokenizer_config(config_path: &Path) -> Result<Json, EvalError> {
-    if !config_path.is_file() {
+    // Only a missing file means "no config": anything else there is read, or refused by name.
+    if config_path.symlink_metadata().is_err() {
         return Ok(Json::Null);
     }
-    let text = std::fs::read_to_string(config_path).map_err(|source| EvalError::Io {
-        path: config_path.to_path_buf(),
-        source,
-    })?;
+    let text = reprobox::input_file::read_to_string(config_path, crate::MODEL_JSON_CAP)?;
     serde_json::from_str::<Json>(&text).map_err(|e| EvalError::ChatTemplate {
         path: config_path.to_path_buf(),
         message: format!("not valid JSON: {e}"),
@@ -103,11 +101,8 @@ impl ChatTemplate {
         let config = read_tokenizer_config(&config_path)?;
         let special_tokens = special_tokens_of(&config);
         let jinja_path = dir.join("chat_template.jinja");
-        let (source, path) = if jinja_path.is_file() {
-            let source = std::fs::read_to_string(&jinja_path).map_err(|source| EvalError::Io {
-                path: jinja_path.clone(),
-                source,
-            })?;
+        let (source, path) = if jinja_path.symlink_metadata().is_ok() {
+            let source = reprobox::input_file::read_to_string(&jinja_path, crate::MODEL_JSON_CAP)?;
             (source, jinja_path)
         } else {
             let source = match config.get("chat_template") {

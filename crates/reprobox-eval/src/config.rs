@@ -234,10 +234,7 @@ impl Fields<'_> {
 /// Reads and parses `config.json` in a model directory.
 pub fn read_config(dir: &Path) -> Result<ParsedConfig, EvalError> {
     let path = dir.join("config.json");
-    let text = std::fs::read_to_string(&path).map_err(|source| EvalError::Io {
-        path: path.clone(),
-        source,
-    })?;
+    let text = reprobox::input_file::read_to_string(&path, crate::MODEL_JSON_CAP)?;
     parse_config(&path, &text)
 }
 

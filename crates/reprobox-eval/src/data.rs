@@ -89,10 +89,7 @@ fn json_message(e: &serde_json::Error) -> String {
 
 /// Reads a JSONL file for `method`.
 pub fn read_dataset(path: &Path, method: Method) -> Result<Dataset, EvalError> {
-    let text = std::fs::read_to_string(path).map_err(|source| EvalError::ReadData {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = reprobox::input_file::read_to_string(path, crate::DATA_CAP)?;
     parse_dataset(path, &text, method)
 }
 

@@ -44,13 +44,11 @@ impl Default for GenerationSettings {
 /// config from config.json, which sets none of these for the supported architectures).
 pub fn read_generation_config(dir: &Path) -> Result<GenerationSettings, EvalError> {
     let path = dir.join("generation_config.json");
-    if !path.is_file() {
+    // Only a missing file means "no settings": anything else there is read, or refused by name.
+    if path.symlink_metadata().is_err() {
         return Ok(GenerationSettings::default());
     }
-    let text = std::fs::read_to_string(&path).map_err(|source| EvalError::Io {
-        path: path.clone(),
-        source,
-    })?;
+    let text = reprobox::input_file::read_to_string(&path, crate::MODEL_JSON_CAP)?;
     let json: Json = serde_json::from_str(&text).map_err(|e| EvalError::Config {
         path: path.clone(),
         message: format!("not valid JSON: {e}"),

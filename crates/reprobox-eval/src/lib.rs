@@ -28,6 +28,7 @@ mod weights;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use reprobox::input_file::{Cap, InputFileError};
 use serde::Serialize;
 
 pub use data::{
@@ -36,9 +37,44 @@ pub use data::{
 pub use ifeval::IfEvalExample;
 pub use word_sorting::WordSortingExample;
 
+/// The largest data file the evaluator reads (task data, word lists, MMLU pools): 256 MiB.
+pub const MAX_DATA_BYTES: u64 = 256 << 20;
+
+/// A data file's cap, as [`reprobox::input_file`] enforces it.
+pub const DATA_CAP: Cap = Cap::new(
+    "data file",
+    MAX_DATA_BYTES,
+    "task data is JSON lines of examples; check the file given with --data or --data-dir",
+);
+
+/// The largest small model file read whole (config.json, the shard index, generation and
+/// tokenizer configs, a chat template): 16 MiB.
+pub const MAX_MODEL_JSON_BYTES: u64 = 16 << 20;
+
+/// The cap on a model directory's small files, as [`reprobox::input_file`] enforces it.
+pub const MODEL_JSON_CAP: Cap = Cap::new(
+    "model file",
+    MAX_MODEL_JSON_BYTES,
+    "config.json and its siblings are a few kilobytes; check the model directory",
+);
+
+/// The largest `tokenizer.json` read: 64 MiB (the largest real ones are about 10 MiB).
+pub const MAX_TOKENIZER_BYTES: u64 = 64 << 20;
+
+/// `tokenizer.json`'s cap, as [`reprobox::input_file`] enforces it.
+pub const TOKENIZER_CAP: Cap = Cap::new(
+    "tokenizer",
+    MAX_TOKENIZER_BYTES,
+    "a fast tokenizer's tokenizer.json is at most a few megabytes; check the model directory",
+);
+
 /// Everything that can go wrong while evaluating.
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
+    /// A file is not a regular file (a FIFO, a device, a directory, a symlink loop) or is past
+    /// its cap: refused before a byte is read.
+    #[error(transparent)]
+    Input(#[from] InputFileError),
     /// The data file could not be read.
     #[error("cannot read the data file {path}: {source}")]
     ReadData {
@@ -141,7 +177,7 @@ impl EvalError {
                 | EvalError::BadLine { .. }
                 | EvalError::NoExamples { .. }
                 | EvalError::BadArgument { .. }
-        )
+        ) || matches!(self, EvalError::Input(e) if e.format() == DATA_CAP.format)
     }
 }
 

@@ -35,10 +35,7 @@ pub struct PoolRow {
 /// Reads a pool file. Rows whose reference is not a letter `A`–`D` are kept here and dropped by
 /// [`sample`], as the loader drops them.
 pub fn read_pool(path: &Path) -> Result<Vec<PoolRow>, EvalError> {
-    let text = std::fs::read_to_string(path).map_err(|source| EvalError::ReadData {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = reprobox::input_file::read_to_string(path, crate::DATA_CAP)?;
     let mut rows = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {

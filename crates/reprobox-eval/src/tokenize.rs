@@ -26,7 +26,7 @@ impl ModelTokenizer {
     /// Loads `<dir>/tokenizer.json`.
     pub fn load(dir: &Path) -> Result<Self, EvalError> {
         let path = dir.join("tokenizer.json");
-        if !path.is_file() {
+        if path.symlink_metadata().is_err() {
             let hint = if dir.join("tokenizer.model").is_file() {
                 "only a sentencepiece tokenizer.model is present; save a fast tokenizer with \
                  `AutoTokenizer.from_pretrained(dir).save_pretrained(dir)` or use the harness evaluator"
@@ -38,7 +38,9 @@ impl ModelTokenizer {
                 message: format!("not found (hint: {hint})"),
             });
         }
-        let mut inner = Tokenizer::from_file(&path).map_err(|e| EvalError::Tokenizer {
+        // Read through the cap (a FIFO or a device is refused by name), then parsed from memory.
+        let bytes = reprobox::input_file::read(&path, crate::TOKENIZER_CAP)?;
+        let mut inner = Tokenizer::from_bytes(&bytes).map_err(|e| EvalError::Tokenizer {
             path: path.clone(),
             message: e.to_string(),
         })?;

@@ -5,7 +5,6 @@
 //! Pickle checkpoints (`.bin`, `.pt`, `.pth`, `.ckpt`) are refused, never unpickled.
 
 use std::collections::{BTreeSet, HashMap};
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
@@ -23,11 +22,8 @@ pub struct Weights {
 /// The weight files of a model directory, in load order.
 fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, EvalError> {
     let index = dir.join("model.safetensors.index.json");
-    if index.is_file() {
-        let text = std::fs::read_to_string(&index).map_err(|source| EvalError::Io {
-            path: index.clone(),
-            source,
-        })?;
+    if index.symlink_metadata().is_ok() {
+        let text = reprobox::input_file::read_to_string(&index, crate::MODEL_JSON_CAP)?;
         let value: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| EvalError::Safetensors {
                 path: index.clone(),
@@ -170,10 +166,8 @@ impl Weights {
     pub fn load(dir: &Path, kind: Kind, device: Device) -> Result<Self, EvalError> {
         let mut tensors = HashMap::new();
         for path in weight_files(dir)? {
-            let file = File::open(&path).map_err(|source| EvalError::Io {
-                path: path.clone(),
-                source,
-            })?;
+            // Refused unless a regular file, so the map below never maps a device.
+            let file = reprobox::input_file::open(&path, "safetensors file")?;
             // SAFETY: the map is only read, and dropped at the end of this iteration. A process
             // truncating the file meanwhile could fault it; model directories are inputs that
             // reprobox mounts read-only and does not share with running submissions.

@@ -248,10 +248,7 @@ pub fn parse_words(text: &str) -> Vec<String> {
 
 /// Reads a word-list file (see [`parse_words`]).
 pub fn read_words(path: &Path) -> Result<Vec<String>, EvalError> {
-    let text = std::fs::read_to_string(path).map_err(|source| EvalError::ReadData {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = reprobox::input_file::read_to_string(path, crate::DATA_CAP)?;
     let words = parse_words(&text);
     if words.len() < MAX_WORD_COUNT as usize {
         return Err(EvalError::BadLine {

@@ -311,6 +311,9 @@ pub struct IfEvalScore {
 /// Why a sample file cannot be scored.
 #[derive(Debug, thiserror::Error)]
 pub enum IfEvalError {
+    /// The samples file is not a regular file, or is past [`crate::DATA_CAP`].
+    #[error(transparent)]
+    Input(#[from] reprobox::input_file::InputFileError),
     #[error("cannot read the IF_EVAL samples {path}: {source}")]
     Read {
         path: PathBuf,
@@ -330,10 +333,7 @@ pub enum IfEvalError {
 
 /// Reads a JSONL file of samples; blank lines are skipped.
 pub fn read_samples(path: &Path) -> Result<Vec<Sample>, IfEvalError> {
-    let text = std::fs::read_to_string(path).map_err(|source| IfEvalError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
+    let text = reprobox::input_file::read_to_string(path, crate::DATA_CAP)?;
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
