@@ -5,6 +5,7 @@
 //!
 //! Pure rendering: no Docker, no network, and nothing printed.
 
+pub mod controls;
 pub mod html;
 pub mod markdown;
 pub mod series;
@@ -66,9 +67,11 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-/// Text made safe for one Markdown table cell or line: no pipe, no newline, no HTML.
+/// Text made safe for one Markdown table cell or line: no pipe, no newline, no HTML, no
+/// control character ([`controls::neutralize`]).
 pub fn md_cell(s: &str) -> String {
-    s.replace('\\', "\\\\")
+    controls::neutralize(s, true)
+        .replace('\\', "\\\\")
         .replace('|', "\\|")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -369,6 +372,11 @@ pub(crate) mod tests {
         );
         assert_eq!(escape("a\u{1b}[31mb"), "a\u{fffd}[31mb");
         assert_eq!(md_cell("a|b\nc<script>"), "a\\|b c&lt;script&gt;");
+        assert_eq!(
+            md_cell("team\u{1b}]0;x\u{7}\u{202e}"),
+            "team\\\\u{1b}]0;x\\\\u{7}\\\\u{202e}",
+            "no control character reaches report.md"
+        );
     }
 
     #[test]
