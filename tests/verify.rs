@@ -286,6 +286,30 @@ fn a_training_run_is_built_trained_hashed_and_audited() {
     let model = r["model"]["digest"].as_str().unwrap();
     let recomputed = digest_tree(&rd.join("out/model"), &DigestOptions::default()).unwrap();
     assert_eq!(model, recomputed.root.to_string());
+    // The model's per-file digests are in its listing; the report keeps the count and the
+    // largest files, and the exact count of the training's output.
+    let rec = r["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "model")
+        .unwrap();
+    assert!(rec.get("files").is_none(), "{rec}");
+    assert_eq!(rec["file_count"], 3, "{rec}");
+    assert_eq!(
+        std::fs::read_to_string(rd.join(rec["listing"].as_str().unwrap()))
+            .unwrap()
+            .lines()
+            .count(),
+        3
+    );
+    assert_eq!(rec["largest"].as_array().unwrap().len(), 3, "{rec}");
+    assert_eq!(
+        r["training"]["log"]["bytes_seen"], 16,
+        "{}",
+        r["training"]["log"]
+    );
+    assert_eq!(r["training"]["log"]["bytes_seen_exact"], true);
     assert_eq!(r["inputs"].as_array().unwrap().len(), 2);
     assert!(
         std::fs::read_to_string(rd.join("logs/train.log"))
