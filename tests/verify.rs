@@ -317,6 +317,25 @@ fn a_training_run_is_built_trained_hashed_and_audited() {
             .contains("step 1 loss 2.5")
     );
     assert!(rd.join("plan.json").is_file());
+    // The policy grants 128 GiB; the limit is planned against this host's memory, below it.
+    let host: u64 = std::fs::read_to_string("/proc/meminfo")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap()
+        * 1024;
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(rd.join("plan.json")).unwrap()).unwrap();
+    let limits = &plan["limits"];
+    assert!(limits["memory_bytes"].as_u64().unwrap() < host, "{limits}");
+    assert_eq!(
+        limits["memory"]["requested_bytes"],
+        128u64 << 30,
+        "{limits}"
+    );
+    assert_eq!(limits["memory"]["capped"], host < 130 << 30, "{limits}");
+    assert_eq!(r["plan"]["limits"], *limits);
     audit_ok(&rd);
     no_containers_left(r["run_id"].as_str().unwrap());
 
