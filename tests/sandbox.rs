@@ -375,6 +375,14 @@ async fn memory_bomb_ends_as_oom() {
         assert_eq!(outcome.status, RunStatus::Oom, "{}", fx.log());
         assert!(outcome.oom_killed);
         assert!(!fx.log().contains("survived"));
+        // The bomb reaches the limit between two samples; the OOM kill itself says the peak
+        // was the limit.
+        assert_eq!(
+            outcome.resources.peak_memory_bytes,
+            Some(64 << 20),
+            "{:?}",
+            outcome.resources
+        );
     })
     .await;
 }

@@ -109,7 +109,8 @@ pub struct RunOutcome {
 pub struct ResourcePeaks {
     /// The highest memory use seen, bytes (page cache included, as Docker counts it): the larger
     /// of the sampled use and, on cgroup v1, the kernel's recorded peak, which also catches
-    /// spikes between samples. `None` when no sample was taken (a run shorter than a sample).
+    /// spikes between samples; the limit itself when the OOM killer ended the run (it acts only
+    /// at the limit). `None` when no sample was taken (a run shorter than a sample).
     pub peak_memory_bytes: Option<u64>,
     /// The container's memory limit as the daemon reported it, bytes.
     pub memory_limit_bytes: Option<u64>,
@@ -522,6 +523,20 @@ pub async fn attach_live<E: ContainerEngine>(
     } else {
         RunStatus::Failed { exit_code }
     };
+    if state.oom_killed {
+        // The kernel's OOM killer acts in a memory cgroup only when its usage reaches the limit,
+        // so the peak was the limit, however far below it the last sample was (an OOM-killed run
+        // at 2 GiB was sampled at 0.3-0.5 GiB: the spike came between samples).
+        let limit = state
+            .host_config
+            .as_ref()
+            .and_then(|h| h.memory)
+            .and_then(|m| u64::try_from(m).ok())
+            .filter(|m| *m > 0)
+            .or(peaks.memory_limit_bytes);
+        peaks.peak_memory_bytes = peaks.peak_memory_bytes.max(limit);
+        peaks.memory_limit_bytes = peaks.memory_limit_bytes.or(limit);
+    }
     Ok(RunOutcome {
         container_id: id.to_owned(),
         status,
