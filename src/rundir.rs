@@ -34,6 +34,8 @@ pub const OUT_DIR: &str = "out";
 pub const EVAL_DIR: &str = "eval";
 /// `inputs/`: staged, digest-verified inputs (base model, datasets), mounted read-only.
 pub const INPUTS_DIR: &str = "inputs";
+/// `listings/`: one file per tree artifact, its per-file digests (`provenance::artifacts`).
+pub const LISTINGS_DIR: &str = "listings";
 /// `report.json`: the machine-readable report.
 pub const REPORT_JSON: &str = "report.json";
 /// `report.md`: the readable report.

@@ -45,6 +45,12 @@ fn test_key() -> SigningKey {
 
 /// Builds a finished run directory the way the runner and the report writer will.
 fn build_run(root: &Path, key: Option<&SigningKey>) -> RunDir {
+    build_run_with(root, key, false)
+}
+
+/// [`build_run`]; with `inline_files`, each tree's files are inline in its record and there is
+/// no listing, as reprobox wrote run directories before report format 0.3.
+fn build_run_with(root: &Path, key: Option<&SigningKey>, inline_files: bool) -> RunDir {
     let run = RunDir::create_layout(root.join("run-0001")).unwrap();
     let mut j = Journal::create(run.journal()).unwrap();
     j.append("run_started", None, json!({"run_id": "run-0001"}))
@@ -91,9 +97,18 @@ fn build_run(root: &Path, key: Option<&SigningKey>) -> RunDir {
     let head = j.head();
     drop(j);
 
-    let model_rec = ArtifactRecord::tree(&run, "model", "out/model", None).unwrap();
-    let base_rec =
+    let mut model_rec = ArtifactRecord::tree(&run, "model", "out/model", None).unwrap();
+    let mut base_rec =
         ArtifactRecord::tree(&run, "inputs/base_model", "inputs/base_model", Some(8)).unwrap();
+    if inline_files {
+        for rec in [&mut model_rec, &mut base_rec] {
+            rec.files = rec.recorded_files(&run).unwrap();
+            fs::remove_file(run.root().join(rec.listing.take().unwrap())).unwrap();
+            rec.listing_digest = None;
+            rec.file_count = None;
+            rec.largest.clear();
+        }
+    }
     let mut artifacts = Artifacts::new();
     artifacts.push(model_rec.clone());
     for (name, rel) in [
@@ -310,6 +325,26 @@ fn changed_model_byte_is_named() {
         )
     );
     assert!(!problems(&v).iter().any(|p| p.0.contains("config.json")));
+}
+
+#[test]
+fn an_older_report_with_inline_files_still_verifies_and_names_a_changed_file() {
+    let t = tempfile::tempdir().unwrap();
+    let run = build_run_with(t.path(), None, true);
+    let report = fs::read_to_string(run.report_json()).unwrap();
+    assert!(report.contains("\"files\"") && !report.contains("\"listing\""));
+    let (code, v) = audit(run.root(), None);
+    assert_eq!(code, exit_codes::OK, "{v:#}");
+    let f = run.out_dir().join("model/model.safetensors");
+    let mut b = fs::read(&f).unwrap();
+    b[100] ^= 0x01;
+    fs::write(&f, b).unwrap();
+    assert_tampered(
+        run.root(),
+        "out/model/model.safetensors",
+        None,
+        "digest_mismatch",
+    );
 }
 
 #[test]
@@ -672,10 +707,22 @@ fn report_verdict_and_file_list_must_agree_with_the_records() {
             .any(|p| p.3.contains("report.json says NOT_REPRODUCED"))
     );
 
-    // A forged file list under an unchanged root digest is caught too.
+    // A forged file list under an unchanged root digest is caught too: the tree's listing
+    // rewritten, and its recorded digest with it.
     let mut report: Value = serde_json::from_slice(&original).unwrap();
-    report["artifacts"][0]["files"][0]["digest"] =
-        json!(reprobox::digest::bytes_sha256(b"x").to_string());
+    let listing = run
+        .root()
+        .join(report["artifacts"][0]["listing"].as_str().unwrap());
+    let text = fs::read_to_string(&listing).unwrap();
+    let first: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let forged = text.replacen(
+        first["digest"].as_str().unwrap(),
+        &reprobox::digest::bytes_sha256(b"x").to_string(),
+        1,
+    );
+    fs::write(&listing, &forged).unwrap();
+    report["artifacts"][0]["listing_digest"] =
+        json!(reprobox::digest::bytes_sha256(forged.as_bytes()).to_string());
     fs::write(
         run.report_json(),
         serde_json::to_vec_pretty(&report).unwrap(),

@@ -286,6 +286,30 @@ fn a_training_run_is_built_trained_hashed_and_audited() {
     let model = r["model"]["digest"].as_str().unwrap();
     let recomputed = digest_tree(&rd.join("out/model"), &DigestOptions::default()).unwrap();
     assert_eq!(model, recomputed.root.to_string());
+    // The model's per-file digests are in its listing; the report keeps the count and the
+    // largest files, and the exact count of the training's output.
+    let rec = r["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "model")
+        .unwrap();
+    assert!(rec.get("files").is_none(), "{rec}");
+    assert_eq!(rec["file_count"], 3, "{rec}");
+    assert_eq!(
+        std::fs::read_to_string(rd.join(rec["listing"].as_str().unwrap()))
+            .unwrap()
+            .lines()
+            .count(),
+        3
+    );
+    assert_eq!(rec["largest"].as_array().unwrap().len(), 3, "{rec}");
+    assert_eq!(
+        r["training"]["log"]["bytes_seen"], 16,
+        "{}",
+        r["training"]["log"]
+    );
+    assert_eq!(r["training"]["log"]["bytes_seen_exact"], true);
     assert_eq!(r["inputs"].as_array().unwrap().len(), 2);
     assert!(
         std::fs::read_to_string(rd.join("logs/train.log"))
@@ -293,6 +317,25 @@ fn a_training_run_is_built_trained_hashed_and_audited() {
             .contains("step 1 loss 2.5")
     );
     assert!(rd.join("plan.json").is_file());
+    // The policy grants 128 GiB; the limit is planned against this host's memory, below it.
+    let host: u64 = std::fs::read_to_string("/proc/meminfo")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap()
+        * 1024;
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(rd.join("plan.json")).unwrap()).unwrap();
+    let limits = &plan["limits"];
+    assert!(limits["memory_bytes"].as_u64().unwrap() < host, "{limits}");
+    assert_eq!(
+        limits["memory"]["requested_bytes"],
+        128u64 << 30,
+        "{limits}"
+    );
+    assert_eq!(limits["memory"]["capped"], host < 130 << 30, "{limits}");
+    assert_eq!(r["plan"]["limits"], *limits);
     audit_ok(&rd);
     no_containers_left(r["run_id"].as_str().unwrap());
 
@@ -1917,4 +1960,113 @@ fn missing_task_data_is_an_infra_error_before_anything_is_built() {
         !events.iter().any(|e| e["event"] == "build_started"),
         "{events:?}"
     );
+}
+
+/// `verify` in text mode (what a terminal shows): exit code, stdout, stderr.
+fn verify_text(s: &Setup) -> (i32, String, String) {
+    let out = Command::new(BIN)
+        .arg("verify")
+        .arg(&s.submission)
+        .args(["--dry-run", "--gpu", "none", "--inputs"])
+        .arg(&s.mirror)
+        .arg("--out")
+        .arg(&s.audits)
+        .args(["--eval-image", eval_image()])
+        .env("REPROBOX_SANDBOXES", &s.sandboxes)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Whether `text` holds a character that acts on a terminal (ESC, BEL, CR, C1, a bidi override).
+fn has_active_control(text: &str) -> bool {
+    text.chars().any(|c| {
+        (c.is_control() && c != '\n' && c != '\t') || ('\u{202a}'..='\u{202e}').contains(&c)
+    })
+}
+
+#[test]
+fn a_symlink_with_a_hostile_name_in_the_output_is_refused_and_printed_inert() {
+    // The file name alone carries an OSC window title, a clear screen, a colour and a bidi
+    // override; the log line and the team name carry escapes too.
+    let s = setup(
+        "set -e\nmkdir -p /out/model\necho '{\"model_type\": \"llama\"}' > /out/model/config.json\necho weights > /out/model/model.safetensors\nln -s /etc/passwd \"/out/model/$(printf '\\033]0;pwned\\007\\033[2J\\033[31m\\342\\200\\256')passwd\"\nprintf 'step 1 \\033]0;from-the-log\\007\\033[2J done\\n'\n",
+    );
+    let manifest_path = s.submission.join("reprobox.toml");
+    let manifest = std::fs::read_to_string(&manifest_path).unwrap();
+    std::fs::write(
+        &manifest_path,
+        manifest.replace(
+            "team = \"lora-lions\"",
+            "team = \"lora-lions\\u001b]0;team\\u0007\"",
+        ),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = verify_text(&s);
+    assert_eq!(code, 4, "stdout: {stdout:?}\nstderr: {stderr:?}");
+    assert!(stdout.contains("verdict: MISSING_ARTIFACT"), "{stdout:?}");
+    // The link is named, in visible escapes: nothing in it acts on the terminal.
+    assert!(
+        stdout.contains("\\u{1b}]0;pwned\\u{7}\\u{1b}[2J\\u{1b}[31m\\u{202e}passwd"),
+        "{stdout:?}"
+    );
+    assert!(stdout.contains("symbolic link"), "{stdout:?}");
+    assert!(!has_active_control(&stdout), "{stdout:?}");
+    assert!(!has_active_control(&stderr), "{stderr:?}");
+
+    let rd = s.run_dir();
+    let md = std::fs::read_to_string(rd.join("report.md")).unwrap();
+    assert!(!has_active_control(&md), "{md:?}");
+    assert!(md.contains("lora-lions\\\\u{1b}]0;team\\\\u{7}"), "{md}");
+    assert!(md.contains("step 1 \\u{1b}]0;from-the-log\\u{7}"), "{md}");
+    // The link was not followed: the host file it names is not in the run directory.
+    let r = report(&rd);
+    assert!(r["model"].is_null(), "{r}");
+    audit_ok(&rd);
+}
+
+#[test]
+fn a_fifo_in_the_output_is_refused_without_blocking() {
+    let s = setup(
+        "set -e\nmkdir -p /out/model\necho '{\"model_type\": \"llama\"}' > /out/model/config.json\nmkfifo /out/model/model.safetensors\n",
+    );
+    let t = Instant::now();
+    let (code, v) = s.verify(&[]);
+    assert_eq!(v["verdict"], "MISSING_ARTIFACT", "{v}");
+    assert_eq!(code, 4);
+    let reason = v["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("model.safetensors") && reason.contains("fifo"),
+        "{reason}"
+    );
+    // Nothing opened the FIFO (it would block for ever with no writer).
+    assert!(t.elapsed() < Duration::from_secs(300), "{:?}", t.elapsed());
+    audit_ok(&s.run_dir());
+}
+
+#[test]
+fn a_safetensors_header_bomb_in_the_output_fails_the_evaluation_quickly() {
+    // The header's length prefix claims 2^60 bytes: a reader that believed it would try to
+    // allocate an exabyte. The evaluator refuses it and the run ends EVAL_FAILED, promptly.
+    let (tmp, sub, data) = sn37_submission("FINEWEB = 2.0");
+    std::fs::write(
+        sub.join("train.sh"),
+        "set -e\necho step 1/1 loss 1.0\ncp -r /app/model-src /out/model\nfor f in /out/model/model-00001-of-*.safetensors; do printf '\\000\\000\\000\\000\\000\\000\\000\\020{\"a\":' > \"$f\"; done\n",
+    )
+    .unwrap();
+    let audits = tmp.path().join("audits");
+    let t = Instant::now();
+    let (code, v) = native_verify(&sub, &data, &audits, &[]);
+    assert_eq!(v["verdict"], "EVAL_FAILED", "{v}");
+    assert_eq!(code, 5);
+    assert!(
+        v["reason"].as_str().unwrap().contains("model-00001-of-"),
+        "the reason names the file: {v}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(300), "{:?}", t.elapsed());
+    audit_ok(Path::new(v["run_dir"].as_str().unwrap()));
 }

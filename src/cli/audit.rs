@@ -78,14 +78,14 @@ fn verify(run_dir: PathBuf, key: Option<PathBuf>, format: Format) -> i32 {
                 } else {
                     "signatures not checked (no --key)"
                 };
-                println!(
+                outln!(
                     "intact: {} ({} checks passed; {journal}; {} statements, {sigs})",
                     run_dir.display(),
                     report.checks.len(),
                     report.statements
                 );
             } else {
-                println!(
+                outln!(
                     "TAMPERED: {} ({} differences)",
                     run_dir.display(),
                     report.problems.len()
@@ -95,7 +95,7 @@ fn verify(run_dir: PathBuf, key: Option<PathBuf>, format: Format) -> i32 {
                         Some(l) => format!("{}:{l}", p.file),
                         None => p.file.clone(),
                     };
-                    println!("  {at}: {}", p.message);
+                    outln!("  {at}: {}", p.message);
                 }
             }
         }
@@ -119,7 +119,7 @@ fn keygen(out: PathBuf, format: Format) -> i32 {
                 Format::Json => output::print_json(&serde_json::json!({
                     "private_key": out, "public_key": public, "keyid": id,
                 })),
-                Format::Text => println!(
+                Format::Text => outln!(
                     "wrote {} and {} (keyid {id})",
                     out.display(),
                     public.display()

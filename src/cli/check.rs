@@ -95,7 +95,7 @@ fn unreadable(
 
 fn print_text(r: &CheckReport) {
     for f in &r.findings {
-        println!("{f}");
+        outln!("{f}");
     }
     for m in &r.models {
         let tied = m
@@ -104,7 +104,7 @@ fn print_text(r: &CheckReport) {
             .as_deref()
             .map(|t| format!(", tied `{t}` counted once"))
             .unwrap_or_default();
-        println!(
+        outln!(
             "model ({}) {}: {} [{}], {} parameters in {} tensors{tied}, {} bytes",
             m.role,
             m.path,
@@ -123,13 +123,14 @@ fn print_text(r: &CheckReport) {
                 .soft_fraction
                 .map(|f| format!(", mean fraction above the soft limit {f:.3}"))
                 .unwrap_or_default();
-            println!(
+            outln!(
                 "  weight norms: {} tensors in {} layers{max}{soft}",
-                n.tensors, n.layers
+                n.tensors,
+                n.layers
             );
         }
     }
-    println!(
+    outln!(
         "{}: {} error(s), {} warning(s), {} info; policy {} track {}; {} files, {} context bytes, {} ms",
         if r.compliant {
             "compliant"

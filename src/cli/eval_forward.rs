@@ -115,14 +115,14 @@ fn run_policy(args: &[OsString]) -> i32 {
         }
     };
     let Some(policy) = policies.get(&a.policy) else {
-        eprintln!(
+        errln!(
             "error: unknown policy `{}` (hint: `reprobox policy list`)",
             a.policy
         );
         return exit_codes::UNREADABLE_INPUT;
     };
     let Some(bin) = evaluator() else {
-        eprintln!(
+        errln!(
             "error: the native evaluator `reprobox-eval` is not installed next to this reprobox (hint: `cargo build --release` builds it with libtorch)"
         );
         return exit_codes::EVAL_FAILED;
@@ -136,7 +136,7 @@ fn run_policy(args: &[OsString]) -> i32 {
                 tmp.path().to_owned()
             }
             Err(e) => {
-                eprintln!("error: cannot make a temporary directory: {e}");
+                errln!("error: cannot make a temporary directory: {e}");
                 return exit_codes::INFRA_ERROR;
             }
         },
@@ -159,7 +159,7 @@ fn run_policy(args: &[OsString]) -> i32 {
     let text = a.format == super::output::Format::Text;
     let result = reprobox::native::evaluate(&a.model_dir, policy, &opts, &mut |l| {
         if text {
-            eprintln!("[eval] {l}");
+            errln!("[eval] {l}");
         }
     });
     let (_, tasks) = match result {
@@ -200,20 +200,25 @@ fn run_policy(args: &[OsString]) -> i32 {
         super::output::Format::Json => super::output::print_json(&json),
         super::output::Format::Text => {
             for t in &json.tasks {
-                println!(
+                outln!(
                     "{}	{}	{} examples	score {:.6}	normalized {:.6}	weight {}",
-                    t.task, t.method, t.examples, t.score, t.normalized, t.weight
+                    t.task,
+                    t.method,
+                    t.examples,
+                    t.score,
+                    t.normalized,
+                    t.weight
                 );
                 if let Some(why) = t.gate_failed {
-                    println!("{}	reasonable-output gate failed, score inf: {why}", t.task);
+                    outln!("{}	reasonable-output gate failed, score inf: {why}", t.task);
                 }
                 if let Some(why) = t.gate_caveat {
-                    println!("{}	note on the gate: {why}", t.task);
+                    outln!("{}	note on the gate: {why}", t.task);
                 }
             }
             match json.aggregate {
-                Some(v) => println!("aggregate ({:?}): {v:.6}", policy.evaluation.aggregate),
-                None => println!("aggregate: none"),
+                Some(v) => outln!("aggregate ({:?}): {v:.6}", policy.evaluation.aggregate),
+                None => outln!("aggregate: none"),
             }
         }
     }
@@ -229,7 +234,7 @@ pub fn run(args: EvalForwardArgs) -> i32 {
         return run_policy(&args.args);
     }
     let Some(bin) = evaluator() else {
-        eprintln!(
+        errln!(
             "error: the native evaluator `reprobox-eval` is not installed next to this reprobox (hint: build with default features, `cargo build --release`, which builds it with libtorch; hosts without libtorch evaluate with an organizer's image)"
         );
         return exit_codes::EVAL_FAILED;
@@ -241,6 +246,6 @@ pub fn run(args: EvalForwardArgs) -> i32 {
         .arg0("reprobox eval")
         .args(&args.args)
         .exec();
-    eprintln!("error: cannot run `{}`: {err}", bin.display());
+    errln!("error: cannot run `{}`: {err}", bin.display());
     exit_codes::EVAL_FAILED
 }

@@ -186,7 +186,7 @@ fn verifier(s: &VerifySettings, policies: PolicySet, text: bool) -> Result<Pipel
 /// The campaign as the user asked for it, checked before anything is written.
 fn spec(args: &FinalistsArgs, policies: &PolicySet) -> Result<CampaignSpec, i32> {
     let bad = |msg: String| {
-        eprintln!("error: {msg}");
+        errln!("error: {msg}");
         exit_codes::UNREADABLE_INPUT
     };
     let (Some(lb), Some(policy), Some(track), Some(subs)) = (
@@ -294,7 +294,7 @@ pub fn run(args: FinalistsArgs) -> i32 {
     let text = args.format == Format::Text;
     let mut say = |event: &str, line: &str| {
         if text {
-            eprintln!("[finalists] {event}: {line}");
+            errln!("[finalists] {event}: {line}");
         }
     };
     let result = if let Some(dir) = &args.resume {
@@ -356,17 +356,17 @@ fn finish(result: Result<CampaignResult, CampaignError>, format: Format) -> i32 
                         Status::Interrupted => "interrupted",
                         Status::InProgress => "in progress",
                     };
-                    println!("campaign: {status}");
+                    outln!("campaign: {status}");
                     for (i, w) in r.winners.iter().enumerate() {
-                        println!("  {}. {} (rank {})", i + 1, w.team, w.rank);
+                        outln!("  {}. {} (rank {})", i + 1, w.team, w.rank);
                     }
                     if let Some(why) = &r.interruption {
-                        println!(
+                        outln!(
                             "  the host failed: {why}\n  continue with: reprobox finalists --resume {}",
                             r.dir.display()
                         );
                     }
-                    println!("summary: {}", r.dir.join(campaign::SUMMARY_MD).display());
+                    outln!("summary: {}", r.dir.join(campaign::SUMMARY_MD).display());
                 }
             }
             if r.status == Status::Interrupted {

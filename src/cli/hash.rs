@@ -54,7 +54,7 @@ pub fn run(args: HashArgs) -> i32 {
     match digest::digest_path(&args.path, &opts) {
         Ok(d) => {
             match args.format {
-                Format::Text => println!("{}", d.root),
+                Format::Text => outln!("{}", d.root),
                 Format::Json => output::print_json(&HashReport {
                     path: &args.path,
                     predicate_type: PREDICATE_TYPE,

@@ -1,6 +1,8 @@
 //! The command-line front end: parses arguments, calls the library, prints results and maps
 //! errors to the documented exit codes (`reprobox::exit_codes`).
 
+#[macro_use]
+mod output;
 mod app;
 mod audit;
 mod check;
@@ -8,7 +10,6 @@ mod eval_forward;
 mod finalists;
 mod gpu;
 mod hash;
-mod output;
 mod policy;
 mod verify;
 

@@ -1,9 +1,28 @@
 //! Shared output helpers: `--format text|json`, and printing errors with their hints.
+//!
+//! Everything printed goes through [`reprobox::render::controls`]: task names, file names, team
+//! names and log lines come from the submission, and an escape sequence in one of them must
+//! not act on the reader's terminal (`outln!`, `errln!`, [`print_json`], [`print_error`]).
 
 use std::io::Write;
 
 use clap::ValueEnum;
 use serde::Serialize;
+
+/// `println!` with control characters neutralised (newlines and tabs kept).
+macro_rules! outln {
+    () => { println!() };
+    ($($arg:tt)*) => {
+        println!("{}", reprobox::render::controls::neutralize(&format!($($arg)*), true))
+    };
+}
+
+/// `eprintln!` with control characters neutralised (newlines and tabs kept).
+macro_rules! errln {
+    ($($arg:tt)*) => {
+        eprintln!("{}", reprobox::render::controls::neutralize(&format!($($arg)*), true))
+    };
+}
 
 /// How a verb prints its results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
@@ -15,12 +34,18 @@ pub enum Format {
     Json,
 }
 
-/// Prints a value as pretty JSON on stdout. A closed pipe is not an error worth reporting.
+/// Prints a value as pretty JSON on stdout, with the controls JSON leaves raw escaped (the same
+/// document). A closed pipe is not an error worth reporting.
 pub fn print_json<T: Serialize>(value: &T) {
+    let Ok(text) = serde_json::to_string_pretty(value) else {
+        return;
+    };
     let mut out = std::io::stdout().lock();
-    if serde_json::to_writer_pretty(&mut out, value).is_ok() {
-        let _ = writeln!(out);
-    }
+    let _ = writeln!(
+        out,
+        "{}",
+        reprobox::render::controls::json_escape_controls(&text)
+    );
 }
 
 /// Prints an error, with its source chain, to stderr. Hints are part of the messages.
@@ -31,5 +56,5 @@ pub fn print_error(err: &dyn std::error::Error) {
         msg.push_str(&format!("\n  caused by: {s}"));
         source = s.source();
     }
-    eprintln!("{msg}");
+    errln!("{msg}");
 }

@@ -13,6 +13,7 @@ use reprobox::pipeline::{
     self, NoProgress, PipelineError, Progress, ResumeOptions, RunResult, Tick, VerifyOptions,
 };
 use reprobox::policy::PolicySet;
+use reprobox::render::controls::neutralize;
 use reprobox::stage::InputsMirror;
 
 use super::output::{self, Format};
@@ -180,11 +181,12 @@ impl Progress for TermProgress {
         if self.tty {
             let _ = write!(e, "\r\x1b[K");
         }
-        let _ = writeln!(e, "[{stage}] {detail}");
+        let _ = writeln!(e, "{}", neutralize(&format!("[{stage}] {detail}"), true));
     }
 
     fn tick(&mut self, tick: &Tick<'_>) {
         let line = tick_line(tick);
+        let line = neutralize(&line, false);
         let mut e = std::io::stderr().lock();
         if self.tty {
             let _ = write!(e, "\r\x1b[K{line}");
@@ -201,7 +203,11 @@ impl Progress for TermProgress {
         if self.tty {
             let _ = write!(e, "\r\x1b[K");
         }
-        let _ = writeln!(e, "[{stage}] done: {detail}");
+        let _ = writeln!(
+            e,
+            "{}",
+            neutralize(&format!("[{stage}] done: {detail}"), true)
+        );
     }
 }
 
@@ -210,7 +216,7 @@ pub(super) fn runtime() -> Result<tokio::runtime::Runtime, i32> {
         .enable_all()
         .build()
         .map_err(|e| {
-            eprintln!("error: cannot start the async runtime: {e}");
+            errln!("error: cannot start the async runtime: {e}");
             reprobox::exit_codes::INFRA_ERROR
         })
 }
@@ -238,11 +244,11 @@ fn finish(result: Result<RunResult, PipelineError>, format: Format) -> i32 {
                     already_decided: false,
                 }),
                 Format::Text => {
-                    println!("verdict: {} (decided by {})", r.verdict, r.stage);
-                    println!("  {}", r.reason);
-                    println!("report: {}", report.display());
+                    outln!("verdict: {} (decided by {})", r.verdict, r.stage);
+                    outln!("  {}", r.reason);
+                    outln!("report: {}", report.display());
                     if let Some(c) = &r.cleanup_error {
-                        println!("warning: cleanup failed: {c}");
+                        outln!("warning: cleanup failed: {c}");
                     }
                 }
             }
@@ -304,7 +310,7 @@ fn already_decided(r: &RunResult, format: Format) -> i32 {
             cleanup_error: None,
             already_decided: true,
         }),
-        Format::Text => println!(
+        Format::Text => outln!(
             "run {} was already decided: {} (decided by {}); nothing was changed",
             r.run_id, r.verdict, r.stage
         ),

@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use bollard::errors::Error as BollardError;
 use bollard::query_parameters::{
-    BuildImageOptionsBuilder, InspectContainerOptions, KillContainerOptionsBuilder,
-    ListContainersOptionsBuilder, ListImagesOptionsBuilder, ListNetworksOptionsBuilder,
-    LogsOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
-    StatsOptionsBuilder, WaitContainerOptionsBuilder,
+    AttachContainerOptionsBuilder, BuildImageOptionsBuilder, InspectContainerOptions,
+    KillContainerOptionsBuilder, ListContainersOptionsBuilder, ListImagesOptionsBuilder,
+    ListNetworksOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    RemoveImageOptionsBuilder, StatsOptionsBuilder, WaitContainerOptionsBuilder,
 };
 use bollard::{Docker, body_full};
 use futures_util::stream::{BoxStream, StreamExt};
@@ -293,6 +293,63 @@ impl ContainerEngine for DockerEngine {
                 },
             )
         })
+    }
+
+    async fn attach_output(
+        &self,
+        id: &str,
+    ) -> Result<Option<BoxStream<'static, Result<LogChunk, EngineError>>>, EngineError> {
+        // stream=true, logs=false: only what is written from now on, straight from the
+        // container's pipes (the daemon's log store and its rotation are not in between).
+        let opts = AttachContainerOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .stream(true)
+            .logs(false)
+            .build();
+        let attached = self
+            .docker
+            .attach_container(id, Some(opts))
+            .await
+            .map_err(|e| {
+                if is_not_found(&e) {
+                    return EngineError::NoSuchContainer { id: id.to_owned() };
+                }
+                wrap(
+                    || format!("attach to container {id}"),
+                    e,
+                    |source| EngineError::Attach {
+                        id: id.to_owned(),
+                        source,
+                    },
+                )
+            })?;
+        let id = id.to_owned();
+        let output = attached
+            .output
+            .filter_map(move |item| {
+                let out = match item {
+                    Ok(bollard::container::LogOutput::StdOut { message })
+                    | Ok(bollard::container::LogOutput::Console { message }) => {
+                        Some(Ok(LogChunk {
+                            stream: LogStream::Stdout,
+                            bytes: message,
+                        }))
+                    }
+                    Ok(bollard::container::LogOutput::StdErr { message }) => Some(Ok(LogChunk {
+                        stream: LogStream::Stderr,
+                        bytes: message,
+                    })),
+                    Ok(bollard::container::LogOutput::StdIn { .. }) => None,
+                    Err(source) => Some(Err(EngineError::Attach {
+                        id: id.clone(),
+                        source,
+                    })),
+                };
+                std::future::ready(out)
+            })
+            .boxed();
+        Ok(Some(output))
     }
 
     fn logs(

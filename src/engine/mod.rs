@@ -92,6 +92,14 @@ pub enum EngineError {
         /// bollard's error.
         source: bollard::errors::Error,
     },
+    /// Attaching to a container's output failed.
+    #[error("cannot attach to the output of container {id}: {source}")]
+    Attach {
+        /// The container id.
+        id: String,
+        /// bollard's error.
+        source: bollard::errors::Error,
+    },
     /// Reading a container's logs failed.
     #[error("cannot read the logs of container {id}: {source}")]
     Logs {
@@ -421,6 +429,19 @@ pub trait ContainerEngine: Send + Sync {
         id: &str,
         request: LogsRequest,
     ) -> BoxStream<'static, Result<LogChunk, EngineError>>;
+    /// Attaches to a created container's stdout and stderr as they are written (no earlier
+    /// output, no log store in between), for counting its output exactly. Attach before the
+    /// start to see every byte; the stream ends when the container stops. An engine that cannot
+    /// attach returns `Ok(None)`, and the caller falls back to the log's own count.
+    fn attach_output(
+        &self,
+        id: &str,
+    ) -> impl Future<
+        Output = Result<Option<BoxStream<'static, Result<LogChunk, EngineError>>>, EngineError>,
+    > + Send {
+        let _ = id;
+        async { Ok(None) }
+    }
     /// One resource sample (takes about a second: the daemon measures CPU over two reads).
     fn stats(&self, id: &str) -> impl Future<Output = Result<StatsSample, EngineError>> + Send;
     /// Waits until the container stops; returns its exit code.

@@ -13,6 +13,7 @@
 mod attest;
 mod evaluate;
 mod gpu_watch;
+pub mod memory;
 mod plan;
 mod progress;
 mod report;

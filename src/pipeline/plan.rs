@@ -21,7 +21,12 @@ pub struct PlanLimits {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_train_secs: Option<u64>,
     pub eval_secs: Option<u64>,
+    /// The container's memory limit (`memory.limit_bytes` when `memory` is present).
     pub memory_bytes: u64,
+    /// How `memory_bytes` was planned against the host: what the policy grants, the host's
+    /// memory, the reserve, and whether it was capped. Absent in plans written before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<super::memory::MemoryPlan>,
     pub disk_bytes: Option<u64>,
     pub max_context_bytes: u64,
 }

@@ -21,7 +21,7 @@ use crate::provenance::Artifacts;
 use crate::verdict::Verdict;
 
 /// The report format, major.minor. Readers accept the same major.
-pub const REPORT_FORMAT_VERSION: &str = "0.2";
+pub const REPORT_FORMAT_VERSION: &str = "0.3";
 
 /// The report.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]

@@ -828,7 +828,11 @@ impl Driver {
         // Without a build limit of its own the build counts toward the training clock
         // (reference/competitions-and-peers.md §7): bound it by the same number.
         let build = policy.limits.build.unwrap_or(train_policy);
-        let memory = policy.limits.memory_bytes.unwrap_or(16 << 30);
+        // Planned against the host: a limit above its memory would enforce nothing (memory.rs).
+        let memory = super::memory::plan_memory(
+            policy.limits.memory_bytes.unwrap_or(16 << 30),
+            super::memory::host_memory_bytes(),
+        );
         let submission_digest = digest_submission(&self.lm.root)?;
         let plan = RunPlan {
             run_id: self.run_id.clone(),
@@ -860,7 +864,8 @@ impl Driver {
                 train_secs: train.as_secs().max(1),
                 policy_train_secs: Some(train_policy.as_secs()),
                 eval_secs: policy.limits.eval.map(|d| d.as_secs()),
-                memory_bytes: memory,
+                memory_bytes: memory.limit_bytes,
+                memory: Some(memory),
                 disk_bytes: policy.limits.disk_bytes,
                 max_context_bytes: policy.submission.max_context_bytes.unwrap_or(1 << 30),
             },
@@ -1271,8 +1276,17 @@ impl Driver {
                 Verdict::Oom,
                 "train",
                 format!(
-                    "training was killed by the out-of-memory killer at the {} MiB limit",
-                    plan.limits.memory_bytes >> 20
+                    "training was killed by the out-of-memory killer at the {} MiB limit{}",
+                    plan.limits.memory_bytes >> 20,
+                    match plan.limits.memory {
+                        Some(m) if m.capped => format!(
+                            ", which this host capped below the {} MiB the policy grants (hint: the host has {} MiB; rerun on one with at least {} MiB before deciding)",
+                            m.requested_bytes >> 20,
+                            m.host_bytes.unwrap_or(0) >> 20,
+                            (m.requested_bytes + m.reserve_bytes) >> 20
+                        ),
+                        _ => String::new(),
+                    }
                 ),
             )),
             "timeout" => Err(decide(

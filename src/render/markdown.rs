@@ -3,6 +3,7 @@
 
 use std::fmt::Write;
 
+use super::controls::neutralize;
 use super::svg::plain;
 use super::{Facts, md_cell};
 use crate::pipeline::Report;
@@ -167,8 +168,8 @@ pub fn render(report: &Report) -> String {
     if !f.log_tail.is_empty() {
         s.push_str("\n## Last lines of the training log\n\n```text\n");
         for l in &f.log_tail {
-            // A fence inside the log must not end the block.
-            let _ = writeln!(s, "{}", l.replace("```", "'''"));
+            // A fence inside the log must not end the block, and no escape sequence may act.
+            let _ = writeln!(s, "{}", neutralize(l, true).replace("```", "'''"));
         }
         s.push_str("```\n");
     }

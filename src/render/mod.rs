@@ -5,6 +5,7 @@
 //!
 //! Pure rendering: no Docker, no network, and nothing printed.
 
+pub mod controls;
 pub mod html;
 pub mod markdown;
 pub mod series;
@@ -66,13 +67,30 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-/// Text made safe for one Markdown table cell or line: no pipe, no newline, no HTML.
+/// Text made safe for one Markdown table cell or line: no pipe, no newline, no HTML, no
+/// control character ([`controls::neutralize`]).
 pub fn md_cell(s: &str) -> String {
-    s.replace('\\', "\\\\")
+    controls::neutralize(s, true)
+        .replace('\\', "\\\\")
         .replace('|', "\\|")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace(['\n', '\r'], " ")
+}
+
+/// The memory limit, and why when the host capped it below the policy's.
+fn memory_row(l: &crate::pipeline::PlanLimits) -> String {
+    let gib = |b: u64| format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64);
+    match l.memory {
+        Some(m) if m.capped => format!(
+            "{} (capped: the policy grants {}, the host has {}, {} kept for it)",
+            gib(m.limit_bytes),
+            gib(m.requested_bytes),
+            gib(m.host_bytes.unwrap_or(0)),
+            gib(m.reserve_bytes)
+        ),
+        _ => gib(l.memory_bytes),
+    }
 }
 
 /// One task's row of the scores table.
@@ -245,6 +263,7 @@ impl Facts {
                 "sandbox",
                 format!("profile {}, runtime {}", p.sandbox_profile, p.runtime),
             ));
+            rows.push(("memory limit", memory_row(&p.limits)));
         }
         if let Some(ms) = r.build_ms {
             let limit = r
@@ -381,6 +400,30 @@ pub(crate) mod tests {
     use super::*;
 
     #[test]
+    fn the_memory_row_says_when_the_host_capped_the_limit() {
+        let mut l = crate::pipeline::PlanLimits {
+            build_secs: 1,
+            train_secs: 1,
+            policy_train_secs: None,
+            eval_secs: None,
+            memory_bytes: 16 << 30,
+            memory: None,
+            disk_bytes: None,
+            max_context_bytes: 1,
+        };
+        assert_eq!(memory_row(&l), "16.0 GiB");
+        l.memory = Some(crate::pipeline::memory::plan_memory(
+            128 << 30,
+            Some(24 << 30),
+        ));
+        l.memory_bytes = 21 << 30;
+        assert_eq!(
+            memory_row(&l),
+            "21.0 GiB (capped: the policy grants 128.0 GiB, the host has 24.0 GiB, 3.0 GiB kept for it)"
+        );
+    }
+
+    #[test]
     fn escaping_leaves_no_markup() {
         assert_eq!(
             escape(r#"<a href="x">'&'</a>"#),
@@ -388,6 +431,11 @@ pub(crate) mod tests {
         );
         assert_eq!(escape("a\u{1b}[31mb"), "a\u{fffd}[31mb");
         assert_eq!(md_cell("a|b\nc<script>"), "a\\|b c&lt;script&gt;");
+        assert_eq!(
+            md_cell("team\u{1b}]0;x\u{7}\u{202e}"),
+            "team\\\\u{1b}]0;x\\\\u{7}\\\\u{202e}",
+            "no control character reaches report.md"
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ use bollard::models::{
 
 use super::SandboxError;
 use super::profile::SandboxProfile;
+use super::seccomp::SeccompFilter;
 
 /// The label every reprobox container and image carries: the run id.
 pub const LABEL_RUN: &str = "reprobox.run";
@@ -279,9 +280,12 @@ pub fn create_body(spec: &RunSpec) -> Result<ContainerCreateBody, SandboxError> 
         cap_drop: Some(p.cap_drop.clone()),
         cap_add: None,
         privileged: Some(false),
-        // Docker's default seccomp profile applies when no seccomp= option is given; we never
-        // pass seccomp=unconfined (profile validation refuses it).
-        security_opt: Some(vec!["no-new-privileges:true".to_owned()]),
+        // reprobox's own allowlist rather than Docker's default, which allows ptrace
+        // (src/sandbox/seccomp.rs); never seccomp=unconfined (profile validation refuses it).
+        security_opt: Some(vec![
+            "no-new-privileges:true".to_owned(),
+            SeccompFilter::for_profile(p.allow_ptrace).security_opt(),
+        ]),
         readonly_rootfs: Some(true),
         tmpfs: Some(tmpfs),
         pids_limit: Some(p.pids_limit),
@@ -373,6 +377,13 @@ mod tests {
         assert_eq!(h.cap_drop, Some(vec!["ALL".to_owned()]));
         assert_eq!(h.memory, h.memory_swap);
         assert_eq!(h.readonly_rootfs, Some(true));
+        let sec = h.security_opt.clone().unwrap();
+        assert_eq!(sec[0], "no-new-privileges:true");
+        assert_eq!(
+            sec[1],
+            SeccompFilter::for_profile(false).security_opt(),
+            "reprobox's filter, ptrace denied"
+        );
         assert!(h.storage_opt.is_none(), "no quota support: not passed");
         let binds = h.binds.unwrap();
         assert_eq!(binds.len(), 1);

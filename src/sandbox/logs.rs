@@ -23,9 +23,14 @@ pub const TRUNCATION_MARKER: &str = "[reprobox] log truncated:";
 /// What the log held at the end, for the report.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct LogSummary {
-    /// Bytes of container output seen (including what was dropped after the cap). A lower
-    /// bound when the output outran Docker's own log rotation (see `docs/sandbox.md`).
+    /// Bytes the container wrote to stdout and stderr (including what was dropped after the
+    /// cap). Exact when `bytes_seen_exact`: counted on the container's own output from its
+    /// start ([`super::output_count`]); otherwise the log API's count, which can miss or repeat
+    /// lines once the output outruns Docker's own log rotation (see `docs/sandbox.md`).
     pub bytes_seen: u64,
+    /// Whether `bytes_seen` was counted on the container's output from its start (false for a
+    /// runner that re-attached after a restart, and for an engine that cannot attach).
+    pub bytes_seen_exact: bool,
     /// Bytes written to the log file (prefixes included, marker excluded).
     pub bytes_written: u64,
     /// Chunks (lines) seen.

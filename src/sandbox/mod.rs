@@ -10,8 +10,10 @@ pub mod build;
 pub mod container;
 pub mod context;
 pub mod logs;
+pub mod output_count;
 pub mod profile;
 pub mod run;
+pub mod seccomp;
 pub mod serve;
 pub mod teardown;
 

@@ -4,7 +4,7 @@
 //! are errors, because a typo must never loosen a limit), then [`SandboxProfileConfig::validate`]
 //! checks every field in one place and yields a [`SandboxProfile`] with plain typed values. The
 //! validation also refuses any profile that loosens the baseline every reprobox sandbox keeps
-//! (no network, all capabilities dropped, no-new-privileges, the default seccomp filter, a
+//! (no network, all capabilities dropped, no-new-privileges, reprobox's seccomp filter, a
 //! read-only root and a non-root user; `sandbox-gpu-provenance.md` §3.1), so what
 //! `docs/sandbox.md` promises holds for every profile reprobox accepts.
 
@@ -192,8 +192,13 @@ pub struct SandboxProfileConfig {
     pub no_new_privileges: bool,
     /// Capabilities to drop; must contain "ALL".
     pub cap_drop: Vec<String>,
-    /// The seccomp filter: "default" (Docker's allowlist). "unconfined" is refused.
+    /// The seccomp filter: "default" (reprobox's allowlist, `sandboxes/seccomp.json`).
+    /// "unconfined" is refused.
     pub seccomp: String,
+    /// Allow `ptrace` inside the container (debuggers, py-spy). Off by default: with it a
+    /// submission can stop its own init and leave the container hanging until the deadline.
+    #[serde(default)]
+    pub allow_ptrace: bool,
     /// Most processes and threads at once in the container (a fork bomb stops here).
     pub pids_limit: u32,
     /// Size of /dev/shm.
@@ -228,10 +233,16 @@ pub struct TmpfsMount {
 }
 
 impl TmpfsMount {
-    /// The option string Docker's `Tmpfs` map takes (`rw,nosuid,nodev,size=…`).
+    /// The option string Docker's `Tmpfs` map takes (`rw,nosuid,nodev,exec,size=…`).
+    ///
+    /// Docker mounts a tmpfs `noexec` unless told `exec`, so a profile that does not ask for
+    /// `noexec` gets `exec` written out: what the profile says is what the container gets.
     pub fn docker_options(&self) -> String {
         let mut opts: Vec<String> = vec!["rw".to_owned()];
         opts.extend(self.options.iter().filter(|o| o.as_str() != "rw").cloned());
+        if !self.options.iter().any(|o| o == "noexec" || o == "exec") {
+            opts.push("exec".to_owned());
+        }
         opts.push(format!("size={}", self.size_bytes));
         opts.join(",")
     }
@@ -259,8 +270,8 @@ pub struct SandboxProfile {
     pub user: String,
     /// Docker's init as PID 1.
     pub init: bool,
-    /// Whether the seccomp filter is Docker's default (always true today; kept for the report).
-    pub seccomp_default: bool,
+    /// Whether the seccomp filter allows `ptrace` (the profile's `allow_ptrace`).
+    pub allow_ptrace: bool,
     /// Capabilities dropped (contains ALL).
     pub cap_drop: Vec<String>,
     /// The pids limit.
@@ -398,7 +409,7 @@ impl SandboxProfileConfig {
             return Err(invalid(
                 "seccomp",
                 format!(
-                    "`{}` is not accepted; only Docker's default filter is",
+                    "`{}` is not accepted; only reprobox's default filter is",
                     self.seccomp
                 ),
                 "write seccomp = \"default\" (never \"unconfined\")",
@@ -509,6 +520,13 @@ impl SandboxProfileConfig {
                     "write options = [\"nosuid\", \"nodev\"]",
                 ));
             }
+            if t.options.iter().any(|o| o == "exec") && t.options.iter().any(|o| o == "noexec") {
+                return Err(invalid(
+                    &format!("{field}.options"),
+                    "contains both exec and noexec".to_owned(),
+                    "keep one of them (without either the mount is exec)",
+                ));
+            }
             tmpfs.push(TmpfsMount {
                 path,
                 size_bytes: t.size.0,
@@ -561,7 +579,7 @@ impl SandboxProfileConfig {
             runtime: self.runtime,
             user: self.user,
             init: self.init,
-            seccomp_default: true,
+            allow_ptrace: self.allow_ptrace,
             cap_drop,
             pids_limit: i64::from(self.pids_limit),
             shm_size_bytes: self.shm_size.0,
@@ -753,6 +771,11 @@ mod tests {
                 "options = [\"nosuid\"]",
                 "nosuid and nodev",
             ),
+            (
+                "options = [\"nosuid\", \"nodev\"]",
+                "options = [\"nosuid\", \"nodev\", \"exec\", \"noexec\"]",
+                "both exec and noexec",
+            ),
             ("path = \"/tmp\"", "path = \"/out\"", "reserved"),
             ("size = \"8GiB\"", "size = \"0B\"", "tmpfs[0].size"),
         ];
@@ -838,7 +861,16 @@ mod tests {
         let p = SandboxProfile::builtin("strict").unwrap();
         assert_eq!(
             p.tmpfs[0].docker_options(),
-            format!("rw,nosuid,nodev,size={}", 8u64 << 30)
+            format!("rw,nosuid,nodev,exec,size={}", 8u64 << 30)
+        );
+        let noexec = TmpfsMount {
+            path: "/scratch".into(),
+            size_bytes: 1 << 20,
+            options: vec!["nosuid".into(), "nodev".into(), "noexec".into()],
+        };
+        assert_eq!(
+            noexec.docker_options(),
+            "rw,nosuid,nodev,noexec,size=1048576"
         );
     }
 

@@ -20,6 +20,7 @@ use serde::Serialize;
 use super::SandboxError;
 use super::container::{NetworkAttachment, RunSpec, create_body_on};
 use super::logs::{LogSink, LogSummary, tail_from_chunks};
+use super::output_count::{self, OutputCounter};
 use super::profile::SandboxProfile;
 use crate::engine::{ContainerEngine, EngineError, LogsRequest, StatsSample};
 
@@ -108,7 +109,8 @@ pub struct RunOutcome {
 pub struct ResourcePeaks {
     /// The highest memory use seen, bytes (page cache included, as Docker counts it): the larger
     /// of the sampled use and, on cgroup v1, the kernel's recorded peak, which also catches
-    /// spikes between samples. `None` when no sample was taken (a run shorter than a sample).
+    /// spikes between samples; the limit itself when the OOM killer ended the run (it acts only
+    /// at the limit). `None` when no sample was taken (a run shorter than a sample).
     pub peak_memory_bytes: Option<u64>,
     /// The container's memory limit as the daemon reported it, bytes.
     pub memory_limit_bytes: Option<u64>,
@@ -185,12 +187,26 @@ pub async fn start_container_on<E: ContainerEngine>(
     let id = engine
         .create_container(&spec.container_name(), body)
         .await?;
+    // Attached before the start, so the count sees the first byte (output_count.rs).
+    let counter = match engine.attach_output(&id).await {
+        Ok(stream) => stream.map(OutputCounter::spawn),
+        Err(e) => {
+            let cleanup = engine
+                .remove_container(&id)
+                .await
+                .map_err(SandboxError::from);
+            return Err(SandboxError::from(e).with_cleanup(cleanup));
+        }
+    };
     if let Err(e) = engine.start_container(&id).await {
         let cleanup = engine
             .remove_container(&id)
             .await
             .map_err(SandboxError::from);
         return Err(SandboxError::from(e).with_cleanup(cleanup));
+    }
+    if let Some(counter) = counter {
+        output_count::start(&id, counter);
     }
     Ok(id)
 }
@@ -311,6 +327,8 @@ pub async fn attach_live<E: ContainerEngine>(
         },
     );
     let log_live = live.clone();
+    let counter = output_count::take(id);
+    let counted = counter.as_ref().map(OutputCounter::running);
     let mut log_task = AbortOnDrop(tokio::spawn(async move {
         let mut stream_error = None;
         loop {
@@ -331,7 +349,10 @@ pub async fn attach_live<E: ContainerEngine>(
                     sink.push(chunk.stream, &chunk.bytes);
                     let s = sink.summary();
                     log_live.log_lines.store(s.lines_seen, Ordering::Relaxed);
-                    log_live.log_bytes.store(s.bytes_seen, Ordering::Relaxed);
+                    let bytes = counted
+                        .as_ref()
+                        .map_or(s.bytes_seen, |c| c.load(Ordering::Relaxed));
+                    log_live.log_bytes.store(bytes, Ordering::Relaxed);
                 }
                 Err(e) => {
                     stream_error = Some(e);
@@ -450,6 +471,13 @@ pub async fn attach_live<E: ContainerEngine>(
             }
         };
     let mut log = sink.finish()?;
+    // The attach stream ends with the container, as the log stream does.
+    if let Some(counter) = counter
+        && let Some(total) = counter.total(Duration::from_secs(30)).await
+    {
+        log.bytes_seen = total;
+        log.bytes_seen_exact = true;
+    }
     if log.truncated {
         // Past the cap the reader only counts, and under a flood it can fall behind Docker's
         // own log rotation and miss the end; read the end again so the report's tail is true.
@@ -495,6 +523,20 @@ pub async fn attach_live<E: ContainerEngine>(
     } else {
         RunStatus::Failed { exit_code }
     };
+    if state.oom_killed {
+        // The kernel's OOM killer acts in a memory cgroup only when its usage reaches the limit,
+        // so the peak was the limit, however far below it the last sample was (an OOM-killed run
+        // at 2 GiB was sampled at 0.3-0.5 GiB: the spike came between samples).
+        let limit = state
+            .host_config
+            .as_ref()
+            .and_then(|h| h.memory)
+            .and_then(|m| u64::try_from(m).ok())
+            .filter(|m| *m > 0)
+            .or(peaks.memory_limit_bytes);
+        peaks.peak_memory_bytes = peaks.peak_memory_bytes.max(limit);
+        peaks.memory_limit_bytes = peaks.memory_limit_bytes.or(limit);
+    }
     Ok(RunOutcome {
         container_id: id.to_owned(),
         status,
@@ -556,6 +598,7 @@ mod tests {
 
     /// A recording fake: a container that ignores SIGTERM and stops only on SIGKILL.
     struct Stubborn {
+        id: &'static str,
         signals: Mutex<Vec<String>>,
         exited: watch::Sender<Option<i64>>,
     }
@@ -563,6 +606,7 @@ mod tests {
     impl Stubborn {
         fn new() -> Self {
             Stubborn {
+                id: "fake",
                 signals: Mutex::new(Vec::new()),
                 exited: watch::channel(None).0,
             }
@@ -591,7 +635,24 @@ mod tests {
             _: &str,
             _: ContainerCreateBody,
         ) -> Result<String, EngineError> {
-            Ok("fake".into())
+            Ok(self.id.into())
+        }
+        async fn attach_output(
+            &self,
+            _: &str,
+        ) -> Result<Option<BoxStream<'static, Result<LogChunk, EngineError>>>, EngineError>
+        {
+            // What the container "wrote": not what the log stream below says (one short line),
+            // as when Docker's log rotated under the reader.
+            let chunk = |n: usize| {
+                Ok(LogChunk {
+                    stream: LogStream::Stdout,
+                    bytes: bytes::Bytes::from(vec![b'x'; n]),
+                })
+            };
+            Ok(Some(
+                stream::iter([chunk(1000), chunk(16384), chunk(7)]).boxed(),
+            ))
         }
         async fn start_container(&self, _: &str) -> Result<(), EngineError> {
             Ok(())
@@ -717,6 +778,55 @@ mod tests {
             "the kernel's recorded peak wins over the sampled use: {r:?}"
         );
         assert_eq!(out.log.tail, ["ignoring SIGTERM"]);
+    }
+
+    #[tokio::test]
+    async fn the_runner_that_started_the_container_counts_its_output_exactly() {
+        let d = tempfile::tempdir().unwrap();
+        let paths = RunPaths {
+            log: d.path().join("train.log"),
+            telemetry: d.path().join("t.jsonl"),
+        };
+        let mut profile = SandboxProfile::builtin("strict").unwrap();
+        profile.grace_period = Duration::from_millis(10);
+        let engine = Stubborn {
+            id: "fake-counted",
+            ..Stubborn::new()
+        };
+        let spec = RunSpec {
+            run_id: "t-1".into(),
+            stage: "train".into(),
+            image: "reprobox/shell:1".into(),
+            command: None,
+            env: vec![],
+            workdir: None,
+            profile: profile.clone(),
+            limits: super::super::ContainerLimits {
+                memory_bytes: 64 << 20,
+                disk_bytes: None,
+                cpus: None,
+            },
+            out_dir: d.path().join("out"),
+            inputs: vec![],
+            gpu: None,
+            storage_quota_supported: false,
+            deadline_unix: None,
+        };
+        let id = start_container(&engine, &spec).await.unwrap();
+        let past = SystemTime::now() - Duration::from_secs(1);
+        let out = attach(&engine, &id, &profile, &paths, Deadline::At(past), None)
+            .await
+            .unwrap();
+        assert_eq!(out.log.bytes_seen, 1000 + 16384 + 7, "{:?}", out.log);
+        assert!(out.log.bytes_seen_exact);
+        assert_eq!(out.log.lines_seen, 1, "lines are the log's own count");
+
+        // A runner that re-attaches did not start it: the log's count, not marked exact.
+        let out = attach(&engine, &id, &profile, &paths, Deadline::At(past), None)
+            .await
+            .unwrap();
+        assert_eq!(out.log.bytes_seen, "ignoring SIGTERM\n".len() as u64);
+        assert!(!out.log.bytes_seen_exact);
     }
 
     #[tokio::test(start_paused = true)]

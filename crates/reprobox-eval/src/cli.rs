@@ -223,7 +223,7 @@ fn stderr_progress(method: Method) -> eval::Progress {
         let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
         if done == total || last.elapsed() >= std::time::Duration::from_secs(5) {
             *last = std::time::Instant::now();
-            eprintln!(
+            errln!(
                 "[eval] {} {done}/{total} examples, {:.0} s",
                 method.name(),
                 started.elapsed().as_secs_f64()
@@ -348,7 +348,7 @@ fn dataset(args: &EvalArgs, method: Method) -> Result<Drawn, EvalError> {
 fn print_text(report: &EvalReport) {
     for ex in &report.examples {
         match &ex.value {
-            ExampleValue::Loss(v) => println!("{}\t{v:.6}", ex.id),
+            ExampleValue::Loss(v) => outln!("{}\t{v:.6}", ex.id),
             ExampleValue::Choices(lls) => {
                 let lls: Vec<String> = lls.iter().map(|v| format!("{v:.4}")).collect();
                 let mark = if ex.correct == Some(true) {
@@ -356,10 +356,10 @@ fn print_text(report: &EvalReport) {
                 } else {
                     "wrong"
                 };
-                println!("{}\t{}\t{mark}", ex.id, lls.join(" "));
+                outln!("{}\t{}\t{mark}", ex.id, lls.join(" "));
             }
             ExampleValue::Score(v) => match &ex.if_eval {
-                Some(p) => println!(
+                Some(p) => outln!(
                     "{}\t{v:.4}\t{}/{} {}/{}{}\t{:?}\t{:?}",
                     ex.id,
                     p.correct[0],
@@ -370,7 +370,7 @@ fn print_text(report: &EvalReport) {
                     p.responses[0],
                     p.responses[1]
                 ),
-                None => println!(
+                None => outln!(
                     "{}\t{v}\t{}\t{:?}",
                     ex.id,
                     ex.letter.as_deref().unwrap_or(""),
@@ -380,7 +380,7 @@ fn print_text(report: &EvalReport) {
         }
     }
     match (report.acc, report.acc_norm) {
-        (Some(acc), None) => println!(
+        (Some(acc), None) => outln!(
             "{}: acc {acc:.4} over {} examples ({}, {}, {})",
             report.method.name(),
             report.examples.len(),
@@ -388,7 +388,7 @@ fn print_text(report: &EvalReport) {
             report.dtype.name(),
             report.device
         ),
-        (Some(acc), Some(acc_norm)) => println!(
+        (Some(acc), Some(acc_norm)) => outln!(
             "{}: acc {acc:.4}, acc_norm {acc_norm:.4} over {} examples ({}, {}, {})",
             report.method.name(),
             report.examples.len(),
@@ -396,7 +396,7 @@ fn print_text(report: &EvalReport) {
             report.dtype.name(),
             report.device
         ),
-        _ if report.method == Method::IfEval => println!(
+        _ if report.method == Method::IfEval => outln!(
             "{}: score {:.6} over {} pairs, {} duplicates{} ({}, {}, {})",
             report.method.name(),
             report.mean,
@@ -411,7 +411,7 @@ fn print_text(report: &EvalReport) {
             report.dtype.name(),
             report.device
         ),
-        _ if report.gate.as_ref().is_some_and(|g| !g.passed) => println!(
+        _ if report.gate.as_ref().is_some_and(|g| !g.passed) => outln!(
             "{}: gate FAILED, the subnet's score is inf: {} (mean loss {:.6} over {} examples; {}, {}, {})",
             report.method.name(),
             report
@@ -425,7 +425,7 @@ fn print_text(report: &EvalReport) {
             report.dtype.name(),
             report.device
         ),
-        _ => println!(
+        _ => outln!(
             "{}: mean {:.6} over {} examples ({}, {}, {})",
             report.method.name(),
             report.mean,

@@ -7,10 +7,11 @@
 //! because rustc keeps a dependency's exported C symbols alive in every binary that links the
 //! library holding it: while it lived in reprobox's library, `reprobox` loaded `libtorch_cpu`.
 
-mod cli;
-// The same `--format` and error printing as every other verb.
+// The same `--format` and error printing as every other verb, control characters neutralised.
+#[macro_use]
 #[path = "../../../src/cli/output.rs"]
 mod output;
+mod cli;
 
 use clap::Parser;
 
