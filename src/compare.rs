@@ -579,7 +579,7 @@ mod tests {
 
     #[test]
     fn an_infinite_score_is_never_within_tolerance_and_normalizes_to_one() {
-        // A failed TEXT_LOSS gate: the subnet's raw score inf (reference/sn37-evaluation.md §2.3).
+        // A failed TEXT_LOSS gate: the subnet's raw score inf (docs/references.md S§2.3).
         let mut ev = evaluation(Aggregate::WeightedSum, Some(0.01));
         ev.tasks[1].normalization = Normalization::InverseExponential { ceiling: 20.0 };
         ev.tasks[1].higher_is_better = false;

@@ -1,4 +1,4 @@
-//! The process exit codes: a stable contract for scripts and pipelines (shared/design.md,
+//! The process exit codes: a stable contract for scripts and pipelines (docs/ARCHITECTURE.md,
 //! "Verdicts and `verify` exit codes"). Mirrored in `docs/ARCHITECTURE.md`.
 
 /// Success: no error findings, `REPRODUCED`, audit intact.

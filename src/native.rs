@@ -3,16 +3,16 @@
 //! per-example values become the same `scores.json` a harness image writes, so
 //! [`crate::compare`] judges both the same way.
 //!
-//! Task data: the subnet samples its evaluation data live (reference/sn37-evaluation.md §3); a
+//! Task data: the subnet samples its evaluation data live (docs/references.md S§3); a
 //! reproduction needs the exact samples, so the organizer supplies them as files:
 //! `<data dir>/<TASK NAME>.jsonl`, in the layout of the task's method (docs/evaluation.md), each
 //! recorded by its sha256. The first `samples` lines are evaluated (the policy's count); fewer than
 //! `min_samples` is an error, as the subnet skips such a task. With the competition's seed the
 //! subnet's loaders draw them instead: SYNTHETIC_MMLU from its file as a pool of archived rows,
-//! WORD_SORTING from `<TASK>.words.txt` (§3.1, §3.2, §4).
+//! WORD_SORTING from `<TASK>.words.txt` (S§3.1, S§3.2, S§4).
 //!
 //! Raw scores follow the subnet: the loss methods' mean, IF_EVAL's score, and for
-//! MULTIPLE_CHOICE the fraction *incorrect* (`1 − accuracy`, §2.1).
+//! MULTIPLE_CHOICE the fraction *incorrect* (`1 − accuracy`, S§2.1).
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -85,7 +85,7 @@ pub struct NativeOptions {
     pub seed: Option<TaskSeed>,
 }
 
-/// The seed the subnet's loaders draw with (reference/sn37-evaluation.md §4).
+/// The seed the subnet's loaders draw with (docs/references.md S§4).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskSeed {
@@ -339,7 +339,7 @@ pub fn evaluate(
         say(&format!("{}: {method} on {keep} examples", task.name));
         let left = opts.time_limit.saturating_sub(started.elapsed());
         let mut extra: Vec<String> = Vec::new();
-        // The policy's TEXT_LOSS tokenization and gate (reference/sn37-evaluation.md §2.3, §3.3).
+        // The policy's TEXT_LOSS tokenization and gate (docs/references.md S§2.3, S§3.3).
         match (task.text_layout, policy.sequence_length) {
             (TextLayout::Plain, _) | (_, None) => {}
             (layout, Some(len)) => extra.extend([
@@ -456,7 +456,7 @@ fn run_one(
         .args(["--method", method, "--format", "json", "--data"])
         .arg(data)
         .args(extra);
-    // The subnet evaluates in bfloat16 (reference/sn37-evaluation.md §1.1).
+    // The subnet evaluates in bfloat16 (docs/references.md S§1.1).
     if matches!(dtype, Some("bfloat16" | "bf16")) {
         cmd.args(["--dtype", "bf16"]);
     }
@@ -567,7 +567,7 @@ fn read_output(path: &Path, task: &Task) -> Result<(TaskScore, GateNotes), Nativ
         .as_f64()
         .filter(|m| m.is_finite())
         .ok_or_else(|| bad("no finite `mean`".into()))?;
-    // A model that fails TEXT_LOSS's gate gets the subnet's raw score inf (§2.3 (a)).
+    // A model that fails TEXT_LOSS's gate gets the subnet's raw score inf (S§2.3 (a)).
     let mut notes = GateNotes::default();
     if let Some(gate) = v.get("gate").filter(|g| !g.is_null()) {
         let ignored: Vec<&str> = gate["ignored"]
@@ -611,7 +611,7 @@ fn read_output(path: &Path, task: &Task) -> Result<(TaskScore, GateNotes), Nativ
         .map(|a| a.iter().map(|e| e["value"].as_f64()).collect())
         .unwrap_or(None);
     let (score, examples) = match task.method {
-        // The subnet's MULTIPLE_CHOICE score is the fraction incorrect (§2.1).
+        // The subnet's MULTIPLE_CHOICE score is the fraction incorrect (S§2.1).
         Method::MultipleChoice => (
             1.0 - mean,
             values.map(|v| v.iter().map(|x| 1.0 - x).collect()),

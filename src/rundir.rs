@@ -1,4 +1,4 @@
-//! The run directory layout (shared/design.md, "Run directory"): the one place that knows the
+//! The run directory layout (docs/ARCHITECTURE.md, "The run directory"): the one place that knows the
 //! file names inside `audits/<run-id>/`. Every other module asks [`RunDir`] for a path instead of
 //! spelling a name, so a rename is one edit here and `audit verify` reads exactly what the runner
 //! wrote.

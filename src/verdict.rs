@@ -1,6 +1,5 @@
-//! The verdict of a verification run and its exit code (shared/design.md, "Verdicts and `verify`
-//! exit codes"). The names are a contract: report.json and the provenance verdict statement carry
-//! them as SCREAMING_SNAKE_CASE strings.
+//! The verdict of a verification run and its exit code (docs/ARCHITECTURE.md, "Exit codes"). The names are a contract: report.json and the provenance verdict
+//! statement carry them as SCREAMING_SNAKE_CASE strings.
 
 use std::fmt;
 

@@ -126,7 +126,7 @@ fn llm_merging_2024_numbers() {
     let set = PolicySet::builtin().unwrap();
     let p = set.get("llm-merging-2024").unwrap();
     assert_eq!(p.limits.train_plus_eval, Some(Duration::from_secs(3600)));
-    // reference §2.1: 128 GB / 500 GB are not LLM-Merging limits.
+    // C§2.1: 128 GB / 500 GB are not LLM-Merging limits.
     assert_eq!((p.limits.memory_bytes, p.limits.disk_bytes), (None, None));
     assert_eq!(p.model.max_parameters, Some(8_000_000_000));
     assert!(p.base_model.require_revision);
@@ -190,7 +190,7 @@ fn sn37_numbers() {
         Normalization::InverseExponential { ceiling: 20.0 }
     );
     assert_eq!(fineweb.weight, 0.10);
-    // The combined score of reference §2.5 with the §2.6 worked value for FINEWEB loss 2.5.
+    // The combined score of S§2.5 with the S§2.6 worked value for FINEWEB loss 2.5.
     let combined = b7
         .evaluation
         .combine([

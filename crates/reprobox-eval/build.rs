@@ -2,7 +2,7 @@
 //!
 //! With the `tch` feature, the `reprobox-eval` binary links libtorch from the PyTorch wheel that `scripts/setup`
 //! installs. Two things must hold for it to run without `LD_LIBRARY_PATH` and with CUDA when a GPU
-//! is present (see shared/reference/crates.md §3.3, tch-rs issues #177, #907, #980):
+//! is present (see docs/references.md K§3.3, tch-rs issues #177, #907, #980):
 //! - an rpath to libtorch's `lib/` directory;
 //! - `--no-as-needed`, so the linker keeps `libtorch_cuda.so` even though no symbol is used directly.
 

@@ -1,7 +1,7 @@
 //! `reprobox finalists`: verify a leaderboard from the top, replacing each entry that is not
 //! reproduced by the next, until `top` entries are reproduced or the leaderboard ends ("no
 //! winner" for the places left). The NEURIPS 2023 rule this serves: "replicate their entire
-//! process … otherwise move on to the next team" (shared/reference/competitions-and-peers.md §1).
+//! process … otherwise move on to the next team" (docs/references.md C§1).
 //!
 //! A campaign lives in its own directory: `campaign.jsonl` (a hash-chained journal like a run's,
 //! every transition with its reason), `runs/<rank>-<team>/` (each entry's run directory, made by

@@ -2,8 +2,8 @@
 //! weights, oversized files and an oversized build context.
 //!
 //! Finalists' repositories held `__MACOSX/`, `.DS_Store`, `__pycache__/*.pyc` and even an
-//! `accounts.sqlite` (shared/reference/competitions-and-peers.md §1.5 item 3); the open-data rule
-//! (§1.1) means every dataset training reads must be declared, so large data-like files that the
+//! `accounts.sqlite` (docs/references.md C§1.5 item 3); the open-data rule
+//! (C§1.1) means every dataset training reads must be declared, so large data-like files that the
 //! manifest does not declare are reported, `.json` files holding records among them. The walk never
 //! follows symlinks and skips `.git/`; it stats files and reads only the first 64 KiB of large
 //! `.json` files; the secret scan reads files afterwards from the list this walk returns.

@@ -1,7 +1,7 @@
 //! A compliance finding: what `reprobox check` reports and what the verify report embeds.
 //!
-//! The `kind` strings are a contract (shared/design.md, "`check` findings"): organizers' scripts
-//! match on them, so a kind is never renamed, only added.
+//! The `kind` strings are a contract (docs/checks.md, "Finding kinds"): organizers'
+//! scripts match on them, so a kind is never renamed, only added.
 
 use std::fmt;
 

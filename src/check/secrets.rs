@@ -2,8 +2,8 @@
 //! with the submission.
 //!
 //! At least two NeurIPS 2023 finalists' public `Dockerfile.train`s carried a literal Hugging Face
-//! token in `ENV`, one also a W&B API key (shared/reference/competitions-and-peers.md §1.5 item 6,
-//! recommendation §7.3). Findings name the file and line and the kind of credential, never the
+//! token in `ENV`, one also a W&B API key (docs/references.md C§1.5 item 6,
+//! recommendation C§7.3). Findings name the file and line and the kind of credential, never the
 //! value: the report is meant to be published.
 //!
 //! Cost: binary files (a NUL byte in the first 8 KiB) are skipped, and only the first

@@ -312,7 +312,9 @@ fn already_decided(r: &RunResult, format: Format) -> i32 {
         }),
         Format::Text => outln!(
             "run {} was already decided: {} (decided by {}); nothing was changed",
-            r.run_id, r.verdict, r.stage
+            r.run_id,
+            r.verdict,
+            r.stage
         ),
     }
     r.verdict.exit_code()

@@ -1,7 +1,7 @@
 //! OpenSSF model-signing (OMS) digests of a model or data directory, or of a single file.
 //!
 //! This reproduces the hashing of sigstore/model-transparency's `model-signing` package, version
-//! 1.1.1 (shared/reference/sandbox-gpu-provenance.md §1.4, checked against the installed source
+//! 1.1.1 (docs/references.md P§1.4, checked against the installed source
 //! `model_signing/hashing.py`, `_serialization/{file,file_shard,serialization}.py`, `manifest.py`
 //! and `_signing/signing.py`):
 //!

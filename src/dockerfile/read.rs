@@ -71,7 +71,13 @@ mod tests {
             Err(ReadError::Input(e)) if e.is_not_found()
         ));
         let fifo = d.path().join("fifo");
-        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
         let err = read(&fifo).unwrap_err().to_string();
         assert!(err.contains("FIFO"), "{err}");
     }

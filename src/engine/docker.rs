@@ -2,10 +2,11 @@
 //!
 //! bollard defaults to API 1.53; the engines we meet (Docker 20.10 here) speak older ones, so
 //! [`DockerEngine::connect`] always negotiates the version down. The bollard pitfalls from
-//! `crates.md` §1.7 are handled here once: `build_image` always gets `Some(body_full(..))`, a
-//! non-zero exit from `wait_container` arrives as `Err(DockerContainerWaitError)` and is turned
-//! back into an exit code, build errors arrive mid-stream, logs need stdout and stderr asked for,
-//! and one-shot stats are avoided because their `precpu_stats` is empty.
+//! `docs/references.md` K§1.7 are handled here once: `build_image` always gets
+//! `Some(body_full(..))`, a non-zero exit from `wait_container` arrives as
+//! `Err(DockerContainerWaitError)` and is turned back into an exit code, build errors arrive
+//! mid-stream, logs need stdout and stderr asked for, and one-shot stats are avoided because their
+//! `precpu_stats` is empty.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -195,7 +196,8 @@ impl ContainerEngine for DockerEngine {
         let docker = self.docker.clone();
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         tokio::spawn(async move {
-            // Pitfall (crates.md §1.7.2): a None body panics inside bollard; always pass the tar.
+            // Pitfall (docs/references.md K§1.7.2): a None body panics inside bollard; always pass
+            // the tar.
             let mut stream = docker.build_image(opts, None, Some(body_full(request.context)));
             while let Some(item) = stream.next().await {
                 if tx.send(item).await.is_err() {
@@ -228,7 +230,8 @@ impl ContainerEngine for DockerEngine {
                         }
                         out
                     }
-                    // A build failure arrives mid-stream as DockerStreamError (crates.md §1.7.3).
+                    // A build failure arrives mid-stream as DockerStreamError (docs/references.md
+                    // K§1.7.3).
                     Err(BollardError::DockerStreamError { error }) => {
                         vec![Err(EngineError::Build {
                             tag: tag.clone(),
@@ -403,7 +406,7 @@ impl ContainerEngine for DockerEngine {
 
     async fn stats(&self, id: &str) -> Result<StatsSample, EngineError> {
         // stream=false without one_shot makes the daemon read twice, so precpu_stats is filled
-        // and CPU percent can be computed (crates.md §1.7.7).
+        // and CPU percent can be computed (docs/references.md K§1.7.7).
         let opts = StatsOptionsBuilder::default()
             .stream(false)
             .one_shot(false)
@@ -439,7 +442,7 @@ impl ContainerEngine for DockerEngine {
         let mut w = self.docker.wait_container(id, Some(opts));
         match w.next().await {
             Some(Ok(r)) => Ok(r.status_code),
-            // Pitfall (crates.md §1.7.1): a non-zero exit is an Err carrying the code.
+            // Pitfall (docs/references.md K§1.7.1): a non-zero exit is an Err carrying the code.
             Some(Err(BollardError::DockerContainerWaitError { code, .. })) => Ok(code),
             Some(Err(e)) if is_not_found(&e) => {
                 Err(EngineError::NoSuchContainer { id: id.to_owned() })

@@ -1,7 +1,7 @@
 //! The Docker `DeviceRequest` that gives a container exactly one GPU, and a check of what the
 //! daemon recorded on the created container.
 //!
-//! Facts from shared/reference/sandbox-gpu-provenance.md §3.2: the daemon rejects a request that
+//! Facts from docs/references.md P§3.2: the daemon rejects a request that
 //! sets both `Count` and `DeviceIDs` ("cannot set both Count and DeviceIDs on device request"), so
 //! `count` stays unset when pinning a UUID; it appends `NVIDIA_VISIBLE_DEVICES=<ids>` after the
 //! image's environment, so a hostile `ENV NVIDIA_VISIBLE_DEVICES=all` in the image is overridden;

@@ -1,8 +1,8 @@
 //! What a GPU host offers, read through NVML: the narrow [`GpuProbe`] trait the pipeline depends
 //! on, and [`NvmlProbe`], its implementation over nvml-wrapper 0.13.
 //!
-//! nvml-wrapper loads `libnvidia-ml.so.1` with dlopen at run time (shared/reference/crates.md
-//! §2.1), so reprobox builds and starts on hosts without a driver; only [`NvmlProbe::new`] fails
+//! nvml-wrapper loads `libnvidia-ml.so.1` with dlopen at run time (docs/references.md
+//! K§2.1), so reprobox builds and starts on hosts without a driver; only [`NvmlProbe::new`] fails
 //! there, with [`GpuError::LibraryNotFound`]. NVML is initialized once per probe, because loading
 //! its symbols is expensive, and shut down when the probe is dropped.
 
@@ -19,7 +19,8 @@ use super::error::GpuError;
 use super::telemetry::{GpuProcess, GpuSample};
 
 /// The library name nvml-wrapper 0.13 loads by default: the versioned soname, which every driver
-/// install has (the unversioned `libnvidia-ml.so` is a dev symlink, often absent; crates.md §2.1).
+/// install has (the unversioned `libnvidia-ml.so` is a dev symlink, often absent;
+/// docs/references.md K§2.1).
 pub const DEFAULT_NVML_LIB: &str = "libnvidia-ml.so.1";
 
 /// Environment variable that overrides the NVML library path.

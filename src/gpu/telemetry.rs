@@ -3,7 +3,7 @@
 //!
 //! The runner calls [`super::GpuProbe::sample`] (blocking, a few NVML calls) from
 //! `tokio::task::spawn_blocking` at a fixed period and appends each sample to `telemetry.jsonl`.
-//! Units follow NVML (shared/reference/crates.md §2.3): power in milliwatts, energy in millijoules
+//! Units follow NVML (docs/references.md K§2.3): power in milliwatts, energy in millijoules
 //! since the driver was loaded, memory in bytes, utilization in percent over NVML's last sample
 //! period (1/6 s to 1 s depending on the product), temperature in °C.
 

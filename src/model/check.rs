@@ -1,7 +1,7 @@
 //! Model facts against a policy's model rules: architecture, parameter bounds, repository bytes,
 //! sequence length, pickle checkpoints and instruction tuning.
 //!
-//! The numbers come from the policy (for subnet 37, shared/reference/sn37-evaluation.md §1.1:
+//! The numbers come from the policy (for subnet 37, docs/references.md S§1.1:
 //! parameter bounds, exact architecture match, max bytes). [`check_model`] never reads weights;
 //! the weight-norm rule, which needs tensor data, is [`super::check_weight_norms`], applied with
 //! [`ModelLimits::weight_norm`].

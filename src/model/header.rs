@@ -2,9 +2,10 @@
 //!
 //! Format: an 8-byte little-endian header length N, N bytes of JSON (`{"name": {"dtype", "shape",
 //! "data_offsets": [begin, end]}, "__metadata__": {…}}`), then the data. The file is untrusted
-//! (trust boundaries in shared/design.md), so the length is bounded before anything is allocated,
-//! and every tensor's byte range must match its dtype and shape, lie inside the data section and,
-//! sorted, tile it exactly with no gap or overlap: the same rules the `safetensors` crate applies.
+//! (trust boundaries in docs/ARCHITECTURE.md), so the length is bounded before anything is
+//! allocated, and every tensor's byte range must match its dtype and shape, lie inside the data
+//! section and, sorted, tile it exactly with no gap or overlap: the same rules the `safetensors`
+//! crate applies.
 
 use std::collections::BTreeMap;
 use std::io::Read;

@@ -18,7 +18,7 @@ pub struct ModelFacts {
     pub model_type: Option<String>,
     /// Parameters as `sum(p.numel() for p in model.parameters())` counts them: every tensor
     /// once, and a saved `lm_head.weight` not counted when embeddings are tied
-    /// (shared/reference/sn37-evaluation.md §1.1).
+    /// (docs/references.md S§1.1).
     pub parameters: u64,
     /// Bytes of every regular file in the directory (recursively), as a repository size limit
     /// counts them.

@@ -1,6 +1,6 @@
 //! Reading Hugging Face model directories without loading weights: config.json and safetensors headers.
 //!
-//! Model files are untrusted (shared/design.md, "Trust boundaries"): only JSON and safetensors
+//! Model files are untrusted (docs/ARCHITECTURE.md, "Trust boundaries"): only JSON and safetensors
 //! headers are parsed, with bounded sizes; pickle checkpoints are listed, never opened.
 //! [`inspect`] gathers [`ModelFacts`]; [`check_model`] turns them into findings against a policy.
 //! The one rule that needs tensor data, the weight-norm limit, is [`check_weight_norms`]: it

@@ -1,6 +1,6 @@
 //! The subnet-37 weight-norm rule, computed from the safetensors tensor data.
 //!
-//! The rule (shared/reference/sn37-evaluation.md §1.1, "Norm check", taoverse
+//! The rule (docs/references.md S§1.1, "Norm check", taoverse
 //! `ModelUpdater._validate_parameters`): for every `model.model.layers[i]`, take the Frobenius norm
 //! of `self_attn.{q,k,v,o}_proj.weight` and `mlp.{up,down}_proj.weight`. Any norm above the hard
 //! limit (1000) rejects the model; and for each of the six projection kinds the fraction of layers
@@ -8,7 +8,7 @@
 //! most 0.15. The numbers and tensor names come from the policy's `[model.weight_norm]`; in a
 //! safetensors file the layers are the tensors named `model.layers.<i>.<tensor>`.
 //!
-//! The validator loads the model with `torch_dtype=bfloat16` (§1.1, "kwargs to from_pretrained")
+//! The validator loads the model with `torch_dtype=bfloat16` (S§1.1, "kwargs to from_pretrained")
 //! and calls `weight.norm().item()`: torch rounds every weight to bfloat16 on load, accumulates the
 //! squares in float32 and returns the norm as a bfloat16. When the policy's `model.dtype` is
 //! `bfloat16`, both roundings are reproduced here, so a tensor whose exact norm is 1001.5 has the

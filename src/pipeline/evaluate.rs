@@ -25,7 +25,7 @@ use crate::verdict::Verdict;
 pub const MODEL_TARGET: &str = "model";
 
 /// The evaluation wall clock when the policy sets none: the NeurIPS 2023 challenge's 2 h
-/// (reference/competitions-and-peers.md §1).
+/// (docs/references.md C§1).
 pub const DEFAULT_EVAL_SECS: u64 = 2 * 3600;
 
 /// The harness evaluation a run will do (`plan.json` `harness`).

@@ -826,7 +826,7 @@ impl Driver {
             train = train.min(t);
         }
         // Without a build limit of its own the build counts toward the training clock
-        // (reference/competitions-and-peers.md §7): bound it by the same number.
+        // (docs/references.md C§7): bound it by the same number.
         let build = policy.limits.build.unwrap_or(train_policy);
         // Planned against the host: a limit above its memory would enforce nothing (memory.rs).
         let memory = super::memory::plan_memory(

@@ -100,7 +100,7 @@ pub struct Limits {
 
 impl Limits {
     /// Whether the image build has no limit of its own and its time counts toward training
-    /// (reference/competitions-and-peers.md §7, recommendation 4).
+    /// (docs/references.md C§7, recommendation 4).
     pub fn build_counts_toward_train(&self) -> bool {
         self.build.is_none()
     }
@@ -178,7 +178,7 @@ impl ModelRules {
     }
 }
 
-/// Frobenius-norm limits (reference/sn37-evaluation.md §1.1).
+/// Frobenius-norm limits (docs/references.md S§1.1).
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct WeightNorm {
     /// Any norm above this rejects.
@@ -267,7 +267,7 @@ impl Evaluation {
 
 impl Aggregate {
     /// Combines `(score, weight)` pairs. Weights are renormalized over the pairs given, which is
-    /// the subnet's rule when tasks fail to load (reference/sn37-evaluation.md §2.5) and a no-op
+    /// the subnet's rule when tasks fail to load (docs/references.md S§2.5) and a no-op
     /// when all tasks are present and the weights sum to 1. `None` for an empty input.
     pub fn combine(self, pairs: &[(f64, f64)]) -> Option<f64> {
         if pairs.is_empty() {
@@ -316,7 +316,7 @@ pub struct Task {
     pub reasonable_output_gate: bool,
 }
 
-/// Normalization of a raw task score (reference/sn37-evaluation.md §2.6).
+/// Normalization of a raw task score (docs/references.md S§2.6).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Normalization {
@@ -434,7 +434,7 @@ mod tests {
 
     #[test]
     fn inverse_exponential_matches_reference_table() {
-        // reference/sn37-evaluation.md §2.6 worked values.
+        // docs/references.md S§2.6 worked values.
         let c20 = Normalization::InverseExponential { ceiling: 20.0 };
         let c40 = Normalization::InverseExponential { ceiling: 40.0 };
         for (n, raw, want) in [
@@ -461,7 +461,7 @@ mod tests {
     fn aggregates() {
         let pairs = [(0.2, 0.75), (0.4, 0.25)];
         assert!((Aggregate::WeightedSum.combine(&pairs).unwrap() - 0.25).abs() < 1e-12);
-        // Renormalized when a task is missing (§2.5): one task left keeps its own score.
+        // Renormalized when a task is missing (S§2.5): one task left keeps its own score.
         assert!((Aggregate::WeightedSum.combine(&[(0.4, 0.25)]).unwrap() - 0.4).abs() < 1e-12);
         assert!((Aggregate::Mean.combine(&pairs).unwrap() - 0.3).abs() < 1e-12);
         let g = Aggregate::GeometricMean

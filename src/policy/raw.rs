@@ -237,7 +237,7 @@ pub struct RawDryRun {
     pub eval_examples: Option<u32>,
 }
 
-/// Evaluation method of a task (see reference/sn37-evaluation.md §2 for the native ones).
+/// Evaluation method of a task (see docs/references.md S§2 for the native ones).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Method {
@@ -255,7 +255,7 @@ pub enum Method {
     Harness,
 }
 
-/// How TEXT_LOSS turns a sample's text into tokens (reference/sn37-evaluation.md §3.3).
+/// How TEXT_LOSS turns a sample's text into tokens (docs/references.md S§3.3).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TextLayout {

@@ -1,5 +1,5 @@
 //! The SLSA Provenance v1 statement for one sandboxed training run
-//! (shared/reference/sandbox-gpu-provenance.md §1.2, and the mapping in §1.3).
+//! (docs/references.md P§1.2, and the mapping in P§1.3).
 //!
 //! The runner fills a [`TrainingRun`]; [`TrainingRun::statement`] turns it into the in-toto
 //! statement whose subject is the rebuilt model's OMS root digest. The JSON shape, the

@@ -1,5 +1,5 @@
 //! The in-toto Statement v1 envelope and ResourceDescriptor, hand-rolled with serde
-//! (shared/reference/sandbox-gpu-provenance.md §1.1), plus the well-formedness rules
+//! (docs/references.md P§1.1), plus the well-formedness rules
 //! `audit verify` applies to every statement it reads.
 
 use std::collections::BTreeMap;

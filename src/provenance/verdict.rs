@@ -16,7 +16,8 @@ use crate::journal::EntryHead;
 /// `predicateType` of the reprobox verdict predicate.
 pub const VERDICT_PREDICATE_TYPE: &str = "https://reprobox.dev/verdict/v1";
 
-/// Every verdict report.json and the verdict predicate may carry (shared/design.md, "Verdicts").
+/// Every verdict report.json and the verdict predicate may carry (docs/ARCHITECTURE.md,
+/// "Verdicts").
 pub const VERDICTS: [&str; 10] = [
     "REPRODUCED",
     "NOT_REPRODUCED",

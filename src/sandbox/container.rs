@@ -1,5 +1,5 @@
 //! The training container's configuration: profile + limits + mounts → a bollard
-//! `ContainerCreateBody`, following the hardening checklist of `sandbox-gpu-provenance.md` §3.1
+//! `ContainerCreateBody`, following the hardening checklist of `docs/references.md` P§3.1
 //! line by line. The only writable mount is the run's `out/` directory at `/out`; inputs are
 //! bind-mounted read-only under `/inputs`; nothing else from the host is mounted, and never the
 //! Docker socket.

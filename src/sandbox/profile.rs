@@ -5,7 +5,7 @@
 //! checks every field in one place and yields a [`SandboxProfile`] with plain typed values. The
 //! validation also refuses any profile that loosens the baseline every reprobox sandbox keeps
 //! (no network, all capabilities dropped, no-new-privileges, reprobox's seccomp filter, a
-//! read-only root and a non-root user; `sandbox-gpu-provenance.md` §3.1), so what
+//! read-only root and a non-root user; `docs/references.md` P§3.1), so what
 //! `docs/sandbox.md` promises holds for every profile reprobox accepts.
 
 use std::path::{Path, PathBuf};

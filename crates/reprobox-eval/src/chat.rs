@@ -5,7 +5,7 @@
 //! and `strftime_now`, a `tojson` filter that is Python's `json.dumps` (no HTML escaping), Python's
 //! string and dict methods (`.strip()`, `.items()`, …), and the tokenizer's named special tokens
 //! (`bos_token`, `eos_token`, …) as variables. The subnet renders every MULTIPLE_CHOICE,
-//! WORD_SORTING and IF_EVAL prompt this way (sn37-evaluation.md §2.1, §3.2, §3.4).
+//! WORD_SORTING and IF_EVAL prompt this way (docs/references.md S§2.1, S§3.2, S§3.4).
 
 use std::path::{Path, PathBuf};
 
@@ -214,7 +214,7 @@ impl ChatTemplate {
     }
 
     /// `[{"role": "user", "content": content}]` rendered with the generation prompt: how the
-    /// subnet turns a challenge into a prompt (sn37-evaluation.md §2.1, §3.2).
+    /// subnet turns a challenge into a prompt (docs/references.md S§2.1, S§3.2).
     pub fn render_user_turn(&self, content: &str) -> Result<String, EvalError> {
         let message = Value::from_pairs([("role", "user"), ("content", content)]);
         self.render(vec![message], true)

@@ -1,4 +1,4 @@
-//! TEXT_LOSS's "reasonable output" gate (shared/reference/sn37-evaluation.md §2.3 (a)): before
+//! TEXT_LOSS's "reasonable output" gate (docs/references.md S§2.3 (a)): before
 //! the losses, the subnet calls `model.generate(sample, min_new_tokens=20, max_new_tokens=20,
 //! pad_token_id=eos)` on the whole of sample 0 and of sample 1, with no generation config of its
 //! own (so the model's `generation_config.json` applies), and scores the task `inf` when the two

@@ -2,7 +2,7 @@
 //! tokenizer.json) with libtorch through tch, and scores JSONL examples with the exact semantics
 //! of subnet 37's TEXT_LOSS, REFERENCE_LOSS, MULTIPLE_CHOICE (generation style, chat templates
 //! through minijinja), WORD_SORTING and IF_EVAL, and lm-evaluation-harness's choice
-//! log-likelihood (shared/reference/sn37-evaluation.md §2.1–§2.4, §3.2, §3.4; docs/evaluation.md).
+//! log-likelihood (docs/references.md S§2.1–S§2.4, S§3.2, S§3.4; docs/evaluation.md).
 //!
 //! Parsing (the data file, config.json) needs no libtorch; the forward passes are compiled only
 //! with the `tch` feature. Without it [`evaluate`] still validates the data file, then fails with
@@ -301,7 +301,7 @@ impl std::fmt::Debug for Progress {
     }
 }
 
-/// How TEXT_LOSS tokenizes a sample (sn37-evaluation.md §3.3; docs/evaluation.md).
+/// How TEXT_LOSS tokenizes a sample (docs/references.md S§3.3; docs/evaluation.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum TextLayout {
@@ -317,7 +317,7 @@ pub enum TextLayout {
     PadToMaxLength { max_length: usize },
 }
 
-/// The outcome of TEXT_LOSS's "reasonable output" gate (sn37-evaluation.md §2.3 (a)): 20 new
+/// The outcome of TEXT_LOSS's "reasonable output" gate (docs/references.md S§2.3 (a)): 20 new
 /// tokens are generated from the whole of samples 0 and 1, and the model fails when 10 or more
 /// positions are equal between the two, or when both have a token that occurs more than 10 times.
 /// A model that fails gets the raw score `inf` from the subnet.

@@ -3,7 +3,7 @@
 //! RMSNorm upcast, the same rope tables (computed in fp32, cast to the model dtype), the same
 //! addition order in residuals, scaled-dot-product attention as transformers' default "sdpa".
 //! Batch size 1, no padding, no attention mask other than causal (and Mistral's sliding window),
-//! as the subnet evaluates (sn37-evaluation.md §5, pitfall 2).
+//! as the subnet evaluates (docs/references.md S§5, pitfall 2).
 //!
 //! Every activation has a rank fixed by construction ([1, T, H] hidden states, [1, H, T, D] heads,
 //! [T, V] logits), so indexing `size()` cannot go out of bounds; shapes that depend on the

@@ -1,5 +1,5 @@
 //! Subnet 37 MULTIPLE_CHOICE in its generation style (`compute_multiple_choice_deviation`,
-//! sn37-evaluation.md §2.1): the challenge becomes a user turn of the model's chat template with the
+//! docs/references.md S§2.1): the challenge becomes a user turn of the model's chat template with the
 //! generation prompt, the model generates greedily (at most 20 new tokens, repetition penalty 1.1,
 //! stopping at the tokenizer's EOS), and the answer is the first standalone letter A–D of the
 //! decoded text.
@@ -32,7 +32,7 @@ pub fn parse_answer_letter(response: &str) -> Option<&'static str> {
 }
 
 /// `{question}\nA. {choice}\nB. …`: the challenge reprobox builds from a `{"question", "choices"}`
-/// line, in the layout of the subnet's MMLU rows (sn37-evaluation.md §3.1, §3.4).
+/// line, in the layout of the subnet's MMLU rows (docs/references.md S§3.1, S§3.4).
 pub fn format_challenge(question: &str, choices: &[String]) -> String {
     let mut s = question.to_string();
     for (letter, choice) in LETTERS.iter().zip(choices) {
@@ -47,7 +47,7 @@ mod tests {
 
     #[test]
     fn first_standalone_letter_as_the_subnet_parses_it() {
-        // (response, parsed letter): sn37-evaluation.md §2.1.
+        // (response, parsed letter): docs/references.md S§2.1.
         let table: &[(&str, Option<&str>)] = &[
             ("B", Some("B")),
             ("The answer is C.", Some("C")),

@@ -2,7 +2,7 @@
 //! loss methods with `batch_size`, several examples of exactly the same length, which needs no
 //! padding, so no number changes), under `no_grad`. Losses are computed on logits in the model
 //! dtype, as transformers ≥ 4.48 hands bf16 logits to the subnet's `CrossEntropyLoss`
-//! (sn37-evaluation.md §2.2).
+//! (docs/references.md S§2.2).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -410,7 +410,7 @@ pub fn evaluate_dataset(
                     &scorer, model_dir, &parsed, rows, &encoded,
                 )?);
             }
-            // sn37 §2.3 (b): CE over all L-1 next-token positions of the tokenized sample, pads
+            // S§2.3 (b): CE over all L-1 next-token positions of the tokenized sample, pads
             // included.
             let items: Vec<(&str, &[i64], usize)> = rows
                 .iter()
@@ -425,7 +425,7 @@ pub fn evaluate_dataset(
             (Method::TextLoss, None, None)
         }
         Dataset::Reference(rows) => {
-            // sn37 §2.2: context and reference tokenized separately, concatenated, loss over the
+            // S§2.2: context and reference tokenized separately, concatenated, loss over the
             // last len(reference) next-token positions.
             let mut encoded = Vec::with_capacity(rows.len());
             for r in rows {
@@ -508,7 +508,7 @@ pub fn evaluate_dataset(
             )
         }
         Dataset::MultipleChoice(rows) => {
-            // sn37 §2.1: greedy, 20 new tokens, repetition penalty 1.1, stop at the tokenizer's
+            // S§2.1: greedy, 20 new tokens, repetition penalty 1.1, stop at the tokenizer's
             // EOS; decoded without special tokens; the first standalone letter is the answer.
             let template = ChatTemplate::load(model_dir)?;
             let eos = chat_eos(&template, &tok, &parsed);
@@ -545,7 +545,7 @@ pub fn evaluate_dataset(
             (Method::MultipleChoice, Some(hits as f64 / n), None)
         }
         Dataset::WordSorting(rows) => {
-            // sn37 §3.2: the context is the chat-templated challenge (no special tokens added
+            // S§3.2: the context is the chat-templated challenge (no special tokens added
             // to the rendered text), the reference `encode(reference)` with special tokens;
             // REFERENCE_LOSS over the reference tokens.
             let template = ChatTemplate::load(model_dir)?;
@@ -560,7 +560,7 @@ pub fn evaluate_dataset(
             (Method::WordSorting, None, None)
         }
         Dataset::IfEval(rows) => {
-            // sn37 §2.4: each prompt of the pair as a user turn (not truncated), greedy, 200 new
+            // S§2.4: each prompt of the pair as a user turn (not truncated), greedy, 200 new
             // tokens, repetition penalty 1.2, stop at the tokenizer's EOS (and on time only when
             // asked); decoded without special tokens; then the rule checks and the score.
             let template = ChatTemplate::load(model_dir)?;
@@ -674,7 +674,7 @@ fn not_finite(method: Method, mean: f64, examples: &[ExampleResult]) -> EvalErro
     }
 }
 
-/// TEXT_LOSS's tokenization in one of the subnet's layouts (sn37-evaluation.md §3.3).
+/// TEXT_LOSS's tokenization in one of the subnet's layouts (docs/references.md S§3.3).
 struct TextEncoder<'a> {
     plain: &'a ModelTokenizer,
     /// The truncating copy, for the layouts with a `max_length`.
@@ -760,7 +760,7 @@ impl<'a> TextEncoder<'a> {
     }
 }
 
-/// sn37 §2.3 (a): 20 new tokens from the whole of sample 0 and of sample 1, EOS suppressed for
+/// S§2.3 (a): 20 new tokens from the whole of sample 0 and of sample 1, EOS suppressed for
 /// every step, decoded greedily with the repetition penalty of the model's
 /// generation_config.json, then judged.
 fn reasonable_output_gate(

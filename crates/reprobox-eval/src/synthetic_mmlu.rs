@@ -1,5 +1,5 @@
 //! Subnet 37's SYNTHETIC_MMLU sampling (`MacrocosmosDatasetLoader`,
-//! shared/reference/sn37-evaluation.md §3.1, §4) over an archived pool of rows: which rows the
+//! docs/references.md S§3.1, S§4) over an archived pool of rows: which rows the
 //! competition scored for a seed, drawn with CPython's `random` exactly as the loader draws them.
 //!
 //! The loader: `random.seed(seed)`; with more than 10 dataset configs, `configs =

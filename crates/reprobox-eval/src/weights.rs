@@ -1,7 +1,7 @@
 //! Loads safetensors weights (one `model.safetensors`, or the shards a
 //! `model.safetensors.index.json` names) by memory-mapping each file and copying one tensor at a
 //! time into libtorch, converted to the evaluation dtype and device. Unlike
-//! `Tensor::read_safetensors` (shared/reference/crates.md §3.4) no file is read into RAM whole.
+//! `Tensor::read_safetensors` (docs/references.md K§3.4) no file is read into RAM whole.
 //! Pickle checkpoints (`.bin`, `.pt`, `.pth`, `.ckpt`) are refused, never unpickled.
 
 use std::collections::{BTreeSet, HashMap};

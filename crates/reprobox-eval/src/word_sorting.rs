@@ -1,5 +1,5 @@
 //! Subnet 37 WORD_SORTING (`finetune/datasets/generated/word_sorting_loader.py`,
-//! sn37-evaluation.md §3.2): sorting challenges drawn from a word list with CPython's global
+//! docs/references.md S§3.2): sorting challenges drawn from a word list with CPython's global
 //! `random` (MT19937) seeded with the evaluation seed, scored with REFERENCE_LOSS.
 //!
 //! After `random.seed(seed)`, each of the samples draws `k = random.randint(2, 20)` and
@@ -164,7 +164,7 @@ impl PyRandom {
     }
 
     /// `random.seed(int(hashlib.sha256(block_hash.encode()).hexdigest(), 16))`: the subnet's
-    /// evaluation seed from a block hash string such as `0x5d0c…` (sn37-evaluation.md §4; the
+    /// evaluation seed from a block hash string such as `0x5d0c…` (docs/references.md S§4; the
     /// hashed text includes the `0x`).
     pub fn from_block_hash(block_hash: &str) -> Self {
         use sha2::Digest as _;
@@ -265,7 +265,7 @@ pub fn read_words(path: &Path) -> Result<Vec<String>, EvalError> {
 }
 
 /// The `samples` challenges the subnet draws for `seed` (a decimal integer, e.g. the
-/// `int(sha256(block_hash).hexdigest(), 16)` of sn37-evaluation.md §4) from `words`. Ids are
+/// `int(sha256(block_hash).hexdigest(), 16)` of docs/references.md S§4) from `words`. Ids are
 /// the 0-based sample index. The same seed and words always give the same examples.
 pub fn generate(
     words: &[String],

@@ -173,7 +173,7 @@ fn parity(name: &str) {
     );
     assert_eq!(report.mean, report.acc.unwrap());
 
-    // bf16, the subnet's setting: the loss is a bf16 scalar (sn37-evaluation.md §2.2), so agree
+    // bf16, the subnet's setting: the loss is a bf16 scalar (docs/references.md S§2.2), so agree
     // within one bf16 step (8 significant bits) of transformers' value.
     let bf16 = EvalOptions {
         dtype: Dtype::Bf16,
@@ -763,7 +763,7 @@ fn bf16_is_close_to_fp32_but_computed_in_bf16() {
         },
     )
     .unwrap();
-    // bf16 keeps ~3 significant digits (sn37-evaluation.md §2.2): close, and not identical.
+    // bf16 keeps ~3 significant digits (docs/references.md S§2.2): close, and not identical.
     assert_rel(bf16.mean, fp32.mean, 2e-2, "bf16 vs fp32");
     assert_ne!(bf16.mean, fp32.mean);
 }

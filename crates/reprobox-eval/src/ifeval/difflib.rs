@@ -1,6 +1,6 @@
 //! `difflib.SequenceMatcher(isjunk, a, b).ratio()` from CPython's standard library, which
 //! subnet 37's IF_EVAL uses to call two responses duplicates (ratio > 0.6 with blanks and tabs as
-//! junk, shared/reference/sn37-evaluation.md §2.4). Ported with its "autojunk" rule: when `b` has
+//! junk, docs/references.md S§2.4). Ported with its "autojunk" rule: when `b` has
 //! 200 elements or more, elements that make up more than 1 % of it (plus one) are ignored when
 //! seeding matches. Sequences are of Unicode scalar values, as Python's `str` is.
 

@@ -1,5 +1,5 @@
 //! Subnet 37's IF_EVAL (V2): the prompts with their rules, the rule checks and the scoring
-//! formula, exactly as shared/reference/sn37-evaluation.md §2.4 and §3.4 describe them. The
+//! formula, exactly as docs/references.md S§2.4 and S§3.4 describe them. The
 //! responses come from greedy generation (`--method if_eval`, the crate's `run` module, with
 //! [`MAX_NEW_TOKENS`] and [`REPETITION_PENALTY`]); this module renders the prompts
 //! ([`render_prompt`]) and judges responses ([`score`]), so the same judgement can be re-run on

@@ -1,6 +1,6 @@
 //! Sentence counting as subnet 37's IF_EVAL rules 3 and 4 do it: NLTK's `PunktSentenceTokenizer()`
 //! with no training, so no abbreviations, collocations or sentence starters are known
-//! (shared/reference/sn37-evaluation.md §3.4). This is a port of the parts of NLTK 3.x's
+//! (docs/references.md S§3.4). This is a port of the parts of NLTK 3.x's
 //! `nltk/tokenize/punkt.py` that run with empty parameters: the period-context scan, the word
 //! tokenizer, the first annotation pass, the orthographic heuristic for initials and numbers, and
 //! the boundary realignment. The regular expressions are NLTK's, compiled with Oniguruma's Python
@@ -310,7 +310,7 @@ mod tests {
 
     #[test]
     fn the_reference_examples() {
-        // shared/reference/sn37-evaluation.md §3.4: the untrained tokenizer splits "Hello!?" in two.
+        // docs/references.md S§3.4: the untrained tokenizer splits "Hello!?" in two.
         assert_eq!(count_sentences("Hello!?"), 2);
         assert_eq!(count_sentences("Hello. World."), 2);
         assert_eq!(count_sentences("Hello."), 1);
