@@ -117,12 +117,12 @@ fn main() {
             || dockerfile::lint_dockerfile(&text, "Dockerfile"),
             |f| f.iter().any(|f| f.line == Some(n as u32 + 3)),
         );
-        // The sandbox's FROM reader reads the same text from a file; past the 1 MiB Dockerfile
+        // The sandbox's FROM reader reads the same text from a file; past the 4 MiB Dockerfile
         // cap it is refused by its size before a byte is read.
         let path = dir.join("Dockerfile");
         std::fs::write(&path, &text).unwrap();
         let read = || reprobox::sandbox::context::base_images(Path::new(&path));
-        if (text.len() as u64) <= reprobox::check::run::DOCKERFILE_CAP.max_bytes {
+        if (text.len() as u64) <= reprobox::dockerfile::DOCKERFILE_CAP.max_bytes {
             time("dockerfile FROM (verify)", n, read, |r| {
                 r.as_ref().is_ok_and(|i| i.len() == 1)
             });

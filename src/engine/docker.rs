@@ -416,7 +416,12 @@ impl ContainerEngine for DockerEngine {
             Some(Ok(r)) => Ok(StatsSample {
                 cpu_percent: cpu_percent(&r),
                 memory_bytes: r.memory_stats.as_ref().and_then(|m| m.usage),
-                memory_max_usage_bytes: r.memory_stats.as_ref().and_then(|m| m.max_usage),
+                memory_max_usage_bytes: r.memory_stats.as_ref().and_then(|m| m.max_usage).max(
+                    super::cgroup::memory_peak(
+                        std::path::Path::new(super::cgroup::CGROUP_ROOT),
+                        r.id.as_deref().unwrap_or(id),
+                    ),
+                ),
                 memory_limit_bytes: r.memory_stats.as_ref().and_then(|m| m.limit),
                 pids: r.pids_stats.as_ref().and_then(|p| p.current),
             }),

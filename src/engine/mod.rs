@@ -6,6 +6,7 @@
 //! operation, naming the container or image; [`EngineError::is_unreachable`] separates "the
 //! engine is down" (retryable, `INFRA_ERROR`) from errors about this run.
 
+pub mod cgroup;
 pub mod docker;
 
 use std::collections::HashMap;
@@ -319,8 +320,10 @@ pub struct StatsSample {
     pub cpu_percent: Option<f64>,
     /// Memory in use, bytes (cache included, as Docker reports it on cgroup v1).
     pub memory_bytes: Option<u64>,
-    /// The highest memory use the kernel recorded for the container so far, bytes (cgroup v1's
-    /// `max_usage_in_bytes`; absent on cgroup v2). Catches peaks between samples.
+    /// The highest memory use the kernel recorded for the container so far, bytes: the larger of
+    /// Docker's `max_usage` (cgroup v1) and the cgroup's own counter read on the host
+    /// ([`cgroup::memory_peak`]: `memory.peak` on v2, `memory.max_usage_in_bytes` on v1).
+    /// Catches peaks between samples.
     pub memory_max_usage_bytes: Option<u64>,
     /// The memory limit, bytes.
     pub memory_limit_bytes: Option<u64>,

@@ -243,7 +243,9 @@ pub async fn verify(
 /// `audit verify` checked (and leave a signed run unsigned).
 pub fn recorded_verdict(run_dir: &Path) -> Result<Option<RunResult>, PipelineError> {
     let rd = RunDir::new(run_dir);
-    if !rd.journal().is_file() {
+    // Whatever is at the journal's name is read (and a FIFO or a device refused by name by the
+    // journal reader); only a missing one means this is no run directory.
+    if rd.journal().symlink_metadata().is_err() {
         return Err(PipelineError::NotARunDir {
             path: run_dir.to_owned(),
         });
