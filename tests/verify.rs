@@ -336,6 +336,19 @@ fn a_training_run_is_built_trained_hashed_and_audited() {
     );
     assert_eq!(limits["memory"]["capped"], host < 130 << 30, "{limits}");
     assert_eq!(r["plan"]["limits"], *limits);
+    // report.html shows the peak against the plan's limit, not the daemon's (the host's) one;
+    // report.md says where the re-check command runs.
+    let limit = limits["memory_bytes"].as_u64().unwrap() as f64 / f64::from(1u32 << 30);
+    let html = std::fs::read_to_string(rd.join("report.html")).unwrap();
+    assert!(
+        html.contains(&format!("of the {limit:.1} GiB limit.")),
+        "no memory line against the plan's {limit:.1} GiB limit"
+    );
+    let md = std::fs::read_to_string(rd.join("report.md")).unwrap();
+    assert!(
+        md.contains("run in the directory that holds the run directory"),
+        "{md}"
+    );
     audit_ok(&rd);
     no_containers_left(r["run_id"].as_str().unwrap());
 

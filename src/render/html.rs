@@ -226,12 +226,26 @@ pub fn render(report: &Report, series: &RunSeries) -> String {
         None,
     ));
     s.push_str("</div>");
-    if let Some(limit) = series.container_memory_limit_bytes {
-        let peak = series
+    // Against the plan's limit (what the container was given), not what the daemon reports
+    // (the host's memory, when a limit above it was asked for); the peak is the cgroup's own
+    // counter when the outcome has it, which also holds spikes between samples.
+    let limit = report
+        .plan
+        .as_ref()
+        .map(|p| p.limits.memory_bytes as f64)
+        .or(series.container_memory_limit_bytes);
+    if let Some(limit) = limit {
+        let sampled = series
             .container_memory_bytes
             .iter()
             .map(|p| p.1)
             .fold(0.0, f64::max);
+        let recorded = report
+            .training
+            .as_ref()
+            .and_then(|t| t["resources"]["peak_memory_bytes"].as_u64())
+            .map(|b| b as f64);
+        let peak = recorded.unwrap_or(sampled).max(sampled);
         let _ = write!(
             s,
             "<p>Peak container memory {} of the {} limit.</p>",
@@ -318,7 +332,8 @@ pub fn render(report: &Report, series: &RunSeries) -> String {
     }
     let _ = writeln!(
         s,
-        "<p>Re-check every digest and the journal chain with <code>reprobox audit verify {}</code>. reprobox {} · report format {}</p></main></body></html>",
+        "<p>Re-check every digest and the journal chain with <code>reprobox audit verify {}</code>, run in the directory that holds the run directory <code>{}/</code> (<code>audits/</code> unless <code>--out</code> named another). reprobox {} · report format {}</p></main></body></html>",
+        escape(&report.run_id),
         escape(&report.run_id),
         escape(&report.reprobox_version),
         escape(&report.format_version)

@@ -176,8 +176,12 @@ pub fn render(report: &Report) -> String {
 
     let _ = write!(
         s,
-        "\n## Re-check\n\nEvery digest above and the journal chain (head `{}`) are recomputed by:\n\n```sh\nreprobox audit verify {}\n```\n\nreprobox {} · report format {}\n",
-        report.journal_head, report.run_id, report.reprobox_version, report.format_version
+        "\n## Re-check\n\nEvery digest above and the journal chain (head `{}`) are recomputed by this command, run in the directory that holds the run directory `{}/` (`audits/` unless `--out` named another):\n\n```sh\nreprobox audit verify {}\n```\n\nreprobox {} · report format {}\n",
+        report.journal_head,
+        md_cell(&report.run_id),
+        md_cell(&report.run_id),
+        report.reprobox_version,
+        report.format_version
     );
     s
 }
