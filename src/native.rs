@@ -38,14 +38,41 @@ pub enum NativeDevice {
 }
 
 /// Stops a native evaluation from another thread: the running evaluator is killed and no further
-/// task starts. Clones share the evaluation.
+/// task starts. It also tells that thread where the evaluation stands ([`NativeHandle::status`]).
+/// Clones share the evaluation.
 #[derive(Debug, Clone, Default)]
 pub struct NativeHandle {
     child: Arc<Mutex<Option<Child>>>,
     cancelled: Arc<AtomicBool>,
+    status: Arc<Mutex<NativeStatus>>,
+}
+
+/// Where a native evaluation stands, for progress lines.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NativeStatus {
+    /// The task being scored (empty before the first).
+    pub task: String,
+    /// Its place, from 1, among `tasks`.
+    pub index: usize,
+    pub tasks: usize,
+    /// Examples scored of the task's `examples`, as the evaluator's log last said.
+    pub done: u64,
+    pub examples: u64,
 }
 
 impl NativeHandle {
+    /// Where the evaluation stands now.
+    pub fn status(&self) -> NativeStatus {
+        self.status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn set_status(&self, f: impl FnOnce(&mut NativeStatus)) {
+        f(&mut self.status.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+
     /// Kills the running evaluator, if any, and cancels the rest.
     pub fn kill(&self) {
         self.cancelled.store(true, Ordering::SeqCst);
@@ -265,7 +292,17 @@ pub fn evaluate(
         tasks: Default::default(),
     };
     let mut done = Vec::new();
-    for task in &policy.evaluation.tasks {
+    let tasks = policy.evaluation.tasks.len();
+    for (index, task) in policy.evaluation.tasks.iter().enumerate() {
+        opts.handle.set_status(|s| {
+            *s = NativeStatus {
+                task: task.name.clone(),
+                index: index + 1,
+                tasks,
+                done: 0,
+                examples: 0,
+            }
+        });
         if opts.handle.is_cancelled() {
             return Err(NativeError::Cancelled {
                 task: task.name.clone(),
@@ -337,6 +374,7 @@ pub fn evaluate(
         let output = opts.out_dir.join(format!("{}.json", task.name));
         let log = opts.out_dir.join(format!("{}.log", task.name));
         say(&format!("{}: {method} on {keep} examples", task.name));
+        opts.handle.set_status(|s| s.examples = keep as u64);
         let left = opts.time_limit.saturating_sub(started.elapsed());
         let mut extra: Vec<String> = Vec::new();
         // The policy's TEXT_LOSS tokenization and gate (docs/references.md S§2.3, S§3.3).
@@ -487,6 +525,7 @@ fn run_one(
     // A limit past what the clock can hold (only a damaged plan.json gives one: policies are
     // bounded by `units::MAX_DURATION`) is no deadline at all, not an overflow panic.
     let deadline = Instant::now().checked_add(left);
+    let mut polls = 0u64;
     let status = loop {
         let polled = {
             let mut guard = slot.lock().unwrap_or_else(|p| p.into_inner());
@@ -505,6 +544,12 @@ fn run_one(
         }
         if let Some(s) = polled {
             break s;
+        }
+        polls += 1;
+        if polls.is_multiple_of(20)
+            && let Some((d, _)) = examples_done(log)
+        {
+            opts.handle.set_status(|s| s.done = d);
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             if let Some(mut c) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
@@ -534,14 +579,33 @@ fn run_one(
 }
 
 /// The last `n` non-empty lines of a log (at most its last 64 KiB are read).
-fn last_lines(path: &Path, n: usize) -> String {
+/// The evaluator's last progress line in its log (`[eval] METHOD DONE/TOTAL examples, …`, which
+/// `reprobox-eval` writes to stderr every few seconds): `(done, total)`.
+fn examples_done(log: &Path) -> Option<(u64, u64)> {
+    let tail = tail_bytes(log, 4 << 10);
+    let text = String::from_utf8_lossy(&tail);
+    text.lines().rev().find_map(|l| {
+        let rest = l.strip_prefix("[eval] ")?;
+        let counts = rest.split(' ').nth(1)?;
+        let (d, t) = counts.split_once('/')?;
+        Some((d.parse().ok()?, t.parse().ok()?))
+    })
+}
+
+/// The last `max` bytes of a file (nothing when it cannot be read).
+fn tail_bytes(path: &Path, max: u64) -> Vec<u8> {
     let Ok(mut f) = crate::input_file::open(path, "log") else {
-        return String::new();
+        return Vec::new();
     };
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let _ = f.seek(SeekFrom::Start(len.saturating_sub(64 << 10)));
+    let _ = f.seek(SeekFrom::Start(len.saturating_sub(max)));
     let mut buf = Vec::new();
-    let _ = f.read_to_end(&mut buf);
+    let _ = f.take(max).read_to_end(&mut buf);
+    buf
+}
+
+fn last_lines(path: &Path, n: usize) -> String {
+    let buf = tail_bytes(path, 64 << 10);
     let text = String::from_utf8_lossy(&buf);
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(n)..].join(" | ")
@@ -632,6 +696,21 @@ fn read_output(path: &Path, task: &Task) -> Result<(TaskScore, GateNotes), Nativ
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_evaluators_last_progress_line_is_read_from_its_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("T.log");
+        assert_eq!(examples_done(&log), None, "no log yet");
+        std::fs::write(
+            &log,
+            "loading\n[eval] multiple_choice 10/700 examples, 5 s\n[eval] multiple_choice 120/700 examples, 10 s\nwarning: x\n",
+        )
+        .unwrap();
+        assert_eq!(examples_done(&log), Some((120, 700)));
+        std::fs::write(&log, "[eval] garbage x/y examples\n").unwrap();
+        assert_eq!(examples_done(&log), None);
+    }
 
     fn policy() -> Policy {
         crate::policy::PolicySet::builtin()

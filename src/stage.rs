@@ -19,7 +19,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::digest::{DigestError, DigestOptions, Sha256Digest, TreeDigest, digest_tree};
+use crate::digest::{
+    DigestError, DigestOptions, HashCounter, Sha256Digest, TreeDigest, digest_tree_counted,
+};
 use crate::manifest::Manifest;
 
 /// Environment variable naming the default inputs mirror.
@@ -197,12 +199,14 @@ impl InputsMirror {
 /// Stages the manifest's base model and datasets into `inputs_dir` and verifies their digests.
 ///
 /// `require_digests` makes a missing declared digest an error (a real run); a dry run may stage
-/// undeclared inputs and report their digests instead.
+/// undeclared inputs and report their digests instead. `counter` follows the hashing, for
+/// progress lines.
 pub fn stage_inputs(
     manifest: &Manifest,
     mirror: &InputsMirror,
     inputs_dir: &Path,
     require_digests: bool,
+    counter: &HashCounter,
 ) -> Result<Vec<StagedInput>, StageError> {
     let mut out = Vec::new();
     if let Some(m) = &manifest.base_model {
@@ -216,6 +220,7 @@ pub fn stage_inputs(
             source,
             inputs_dir,
             require_digests,
+            counter,
         )?);
     }
     for d in &manifest.datasets {
@@ -229,6 +234,7 @@ pub fn stage_inputs(
             source,
             inputs_dir,
             require_digests,
+            counter,
         )?);
     }
     Ok(out)
@@ -247,6 +253,7 @@ fn stage_one(
     source: PathBuf,
     inputs_dir: &Path,
     require_digests: bool,
+    counter: &HashCounter,
 ) -> Result<StagedInput, StageError> {
     if !source.is_dir() {
         return Err(StageError::NotInMirror {
@@ -270,8 +277,8 @@ fn stage_one(
         })?;
     }
     copy_tree(&source, &staged)?;
-    let tree: TreeDigest =
-        digest_tree(&staged, &DigestOptions::default()).map_err(|source| StageError::Digest {
+    let tree: TreeDigest = digest_tree_counted(&staged, &DigestOptions::default(), counter)
+        .map_err(|source| StageError::Digest {
             name: name.clone(),
             source,
         })?;

@@ -180,6 +180,21 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     Ok(bytes)
 }
 
+/// A byte count for people: binary units with one decimal from KiB up (`512 B`, `1.5 MiB`).
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut v = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
 /// Formats a byte count with the largest binary unit that divides it exactly (`"128GiB"`), or in
 /// bytes with a two-decimal GiB approximation when none does.
 pub fn format_size(bytes: u64) -> String {

@@ -264,6 +264,96 @@ fn no_containers_left(run_id: &str) {
 /// Writes a model that the test evaluator grades 7/10 on every task.
 const WRITES_MODEL: &str = "set -e\nmkdir -p /out/model\necho '{\"model_type\": \"llama\"}' > /out/model/config.json\necho weights > /out/model/model.safetensors\nprintf 'paris\\n4\\nblue\\nnewton\\n1969\\noxygen\\nseven\\nneon\\nright\\nfalse\\n' > /out/model/answers.txt\necho step 1 loss 2.5\n";
 
+/// `--format json`: stderr is NDJSON progress (docs/progress.md) that follows every stage, with
+/// the build's steps counted and the training log's last line, and ends with the verdict.
+#[test]
+fn json_progress_on_stderr_follows_every_stage_of_a_run() {
+    let s = setup(&format!(
+        "echo 'epoch 1 of 1: warming up'\nsleep 3\n{WRITES_MODEL}"
+    ));
+    let out = s.verify_cmd(&[]).output().unwrap();
+    let stderr = String::from_utf8(out.stderr.clone()).unwrap();
+    let (code, v) = parse(out);
+    assert_eq!(v["verdict"], "REPRODUCED", "{v}\n{stderr}");
+    assert_eq!(code, 0);
+    let events: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("stderr line is not an event ({e}): {l}"))
+        })
+        .collect();
+    assert!(events.iter().all(|e| e["v"] == 1), "{stderr}");
+    let started: Vec<&str> = events
+        .iter()
+        .filter(|e| e["event"] == "stage")
+        .map(|e| e["stage"].as_str().unwrap())
+        .collect();
+    let order = ["check", "inputs", "build", "train", "collect", "evaluate"];
+    let mut at = 0;
+    for stage in order {
+        at += started[at..]
+            .iter()
+            .position(|s| *s == stage)
+            .unwrap_or_else(|| {
+                panic!(
+                    "no `{stage}` stage event after {:?}: {started:?}",
+                    &started[..at]
+                )
+            });
+    }
+    let last = events.last().unwrap();
+    assert_eq!(
+        (
+            last["event"].as_str(),
+            last["stage"].as_str(),
+            last["detail"].as_str()
+        ),
+        (Some("done"), Some("verdict"), Some("REPRODUCED"))
+    );
+    // Every step the builder announced is seen, each against the same total.
+    let build: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["event"] == "tick" && e["stage"] == "build")
+        .collect();
+    let total = build[0]["count"]["total"].as_u64().unwrap();
+    assert!(total >= 2, "FROM and COPY at least: {stderr}");
+    let mut steps: Vec<u64> = build
+        .iter()
+        .map(|e| {
+            assert_eq!(e["count"]["unit"], "steps", "{e}");
+            assert_eq!(e["count"]["total"], total, "{e}");
+            e["count"]["done"].as_u64().unwrap()
+        })
+        .collect();
+    steps.dedup();
+    assert_eq!(steps, (1..=total).collect::<Vec<_>>(), "{stderr}");
+    let copy = events
+        .iter()
+        .find(|e| e["stage"] == "build" && e["count"]["done"] == 2)
+        .unwrap();
+    let from = build[0]["detail"].as_str().unwrap();
+    assert!(
+        from.starts_with("step 1/") && from.contains(": FROM sha256:"),
+        "{from}"
+    );
+    assert!(
+        copy["detail"]
+            .as_str()
+            .unwrap()
+            .contains("COPY train.sh /app/train.sh"),
+        "{copy}"
+    );
+    // While the training sleeps, a tick shows its last line against the dry run's budget.
+    let train = events
+        .iter()
+        .find(|e| e["event"] == "tick" && e["detail"] == "epoch 1 of 1: warming up")
+        .unwrap_or_else(|| panic!("no train tick with the log's last line: {stderr}"));
+    assert_eq!(train["stage"], "train");
+    assert!(train["limit_secs"].as_f64().unwrap() > 0.0, "{train}");
+    assert!(train["log_lines"].as_u64().unwrap() >= 1, "{train}");
+}
+
 #[test]
 fn a_training_run_is_built_trained_hashed_and_audited() {
     let s = setup(WRITES_MODEL);
@@ -1966,6 +2056,44 @@ fn missing_task_data_is_an_infra_error_before_anything_is_built() {
     let reason = v["reason"].as_str().unwrap();
     assert!(
         reason.contains("FINEWEB.jsonl") && reason.contains("hint:"),
+        "{reason}"
+    );
+    let events = journal_events(Path::new(v["run_dir"].as_str().unwrap()));
+    assert!(
+        !events.iter().any(|e| e["event"] == "build_started"),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn a_full_native_run_without_task_data_is_refused_at_plan() {
+    // Without task data the rebuilt model could not be scored: a full run stops before a day of
+    // training (a dry run rehearses and ends EVAL_FAILED at evaluate).
+    let (tmp, sub, _) = sn37_submission("SYNTHETIC_MMLU = 0.5");
+    let lib = fake_nvml(tmp.path());
+    let audits = tmp.path().join("audits");
+    let out = Command::new(BIN)
+        .arg("verify")
+        .arg(&sub)
+        .args(["--gpu", "0", "--format", "json", "--inputs"])
+        .arg(tmp.path().join("no-mirror"))
+        .arg("--out")
+        .arg(&audits)
+        .arg("--nvml-lib")
+        .arg(&lib)
+        .arg("--lease-dir")
+        .arg(tmp.path().join("leases"))
+        .env("FAKE_NVML_GPUS", "NVIDIA A100-SXM4-40GB")
+        .env("REPROBOX_EVAL_BIN", eval_models::evaluator())
+        .output()
+        .unwrap();
+    let (code, v) = parse(out);
+    assert_eq!(v["verdict"], "INFRA_ERROR", "{v}");
+    assert_eq!(v["stage"], "plan", "{v}");
+    assert_eq!(code, 6);
+    let reason = v["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("--task-data DIR") && reason.contains("sn37-b7-multichoice"),
         "{reason}"
     );
     let events = journal_events(Path::new(v["run_dir"].as_str().unwrap()));

@@ -293,27 +293,20 @@ pub async fn resume<V: Verifier>(
     .await
 }
 
-/// `<policy>-<track>-<UTC time>-<4 hex>`.
+/// `campaign-<policy>-<track>-<UTC time>-<4 hex>`: the policy and track whole (policy ids and
+/// track names are short), unlike a run id's 32-character team slug.
 fn campaign_id(spec: &CampaignSpec) -> String {
-    crate::pipeline::new_run_id(&format!("campaign-{}-{}", spec.policy, spec.track))
+    let name = format!("{}-{}", spec.policy, spec.track);
+    format!(
+        "campaign-{}",
+        crate::pipeline::stamped(&crate::pipeline::slug(&name, 96, "leaderboard"))
+    )
 }
 
-/// The entry's own directory for run directories: `runs/<rank>-<team slug>`.
+/// The entry's own directory for run directories: `runs/<rank, 3 digits>-<team slug>`.
 fn entry_dir(dir: &Path, e: &Entry) -> PathBuf {
-    let slug: String = e
-        .team
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .take(40)
-        .collect();
-    dir.join(RUNS_DIR)
-        .join(format!("{:03}-{}", e.rank, slug.trim_matches('-')))
+    let slug = crate::pipeline::slug(&e.team, 40, "team");
+    dir.join(RUNS_DIR).join(format!("{:03}-{slug}", e.rank))
 }
 
 /// The newest run directory an entry has (run ids sort by time within one team).

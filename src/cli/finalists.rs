@@ -18,7 +18,8 @@ use reprobox::policy::PolicySet;
 use reprobox::stage::InputsMirror;
 
 use super::output::{self, Format};
-use super::verify::{TermProgress, load_policies, parse_gpu, runtime};
+use super::progress::TermProgress;
+use super::verify::{load_policies, parse_gpu, runtime};
 
 /// Arguments of `reprobox finalists`.
 #[derive(Debug, Args)]

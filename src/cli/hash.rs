@@ -1,12 +1,17 @@
 //! `reprobox hash PATH`: the OpenSSF model-signing root digest of a model or data directory.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use clap::Args;
 use serde::Serialize;
 
-use reprobox::digest::{self, DigestMode, DigestOptions, PREDICATE_TYPE, TreeDigest};
+use reprobox::digest::{
+    self, DigestError, DigestMode, DigestOptions, HashCounter, PREDICATE_TYPE, TreeDigest,
+};
 use reprobox::exit_codes;
+use reprobox::pipeline::{Count, CountUnit, Tick};
 
 use super::output::{self, Format};
 
@@ -51,7 +56,7 @@ pub fn run(args: HashArgs) -> i32 {
         allow_symlinks: args.allow_symlinks,
         ignore_paths: args.ignore,
     };
-    match digest::digest_path(&args.path, &opts) {
+    match hash_with_progress(&args.path, &opts, args.format) {
         Ok(d) => {
             match args.format {
                 Format::Text => outln!("{}", d.root),
@@ -68,4 +73,57 @@ pub fn run(args: HashArgs) -> i32 {
             exit_codes::UNREADABLE_INPUT
         }
     }
+}
+
+/// Hashes on a worker thread while this one ticks progress on stderr every half second (a
+/// status line on a terminal, NDJSON events with `--format json`, a line a minute otherwise).
+fn hash_with_progress(
+    path: &Path,
+    opts: &DigestOptions,
+    format: Format,
+) -> Result<TreeDigest, DigestError> {
+    let counter = Arc::new(HashCounter::default());
+    let mut progress = super::progress::for_format(format);
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        let hashing = counter.clone();
+        let worker = scope.spawn(move || digest::digest_path_counted(path, opts, &hashing));
+        let mut ticked = false;
+        while !worker.is_finished() {
+            std::thread::sleep(Duration::from_millis(100));
+            if started.elapsed() < Duration::from_millis(500) || worker.is_finished() {
+                continue;
+            }
+            if !ticked {
+                progress.stage("hash", &path.display().to_string());
+                ticked = true;
+            }
+            let (bytes, total) = counter.bytes();
+            let (files, files_total) = counter.files();
+            let detail = format!("{files} of {files_total} file(s)");
+            progress.tick(&Tick {
+                stage: "hash",
+                elapsed: started.elapsed(),
+                count: Some(Count {
+                    done: bytes,
+                    total: Some(total),
+                    unit: CountUnit::Bytes,
+                }),
+                detail: Some(&detail),
+                ..Tick::default()
+            });
+            std::thread::sleep(Duration::from_millis(400));
+        }
+        let result = worker.join().unwrap_or_else(|_| {
+            Err(DigestError::Io {
+                path: path.to_owned(),
+                source: std::io::Error::other("the hashing thread panicked"),
+            })
+        });
+        if ticked {
+            let (files, _) = counter.files();
+            progress.done("hash", &format!("{files} file(s)"));
+        }
+        result
+    })
 }

@@ -11,6 +11,7 @@ mod finalists;
 mod gpu;
 mod hash;
 mod policy;
+mod progress;
 mod verify;
 
 pub use app::main;

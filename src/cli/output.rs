@@ -30,7 +30,8 @@ pub enum Format {
     /// Readable text.
     #[default]
     Text,
-    /// One JSON document on stdout.
+    /// One JSON document on stdout; `verify`, `resume` and `hash` also write NDJSON progress
+    /// events on stderr (docs/progress.md).
     Json,
 }
 

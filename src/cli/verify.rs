@@ -1,7 +1,6 @@
 //! `reprobox verify SUBMISSION` and `reprobox resume RUN_DIR`: the whole pipeline, with progress
-//! on a terminal and plain lines otherwise; the exit code is the verdict's.
+//! on stderr (`progress.rs`); the exit code is the verdict's.
 
-use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -9,11 +8,8 @@ use clap::Args;
 use serde::Serialize;
 
 use reprobox::gpu::GpuSelector;
-use reprobox::pipeline::{
-    self, NoProgress, PipelineError, Progress, ResumeOptions, RunResult, Tick, VerifyOptions,
-};
+use reprobox::pipeline::{self, PipelineError, ResumeOptions, RunResult, VerifyOptions};
 use reprobox::policy::PolicySet;
-use reprobox::render::controls::neutralize;
 use reprobox::stage::InputsMirror;
 
 use super::output::{self, Format};
@@ -119,98 +115,6 @@ struct ResultJson<'a> {
     already_decided: bool,
 }
 
-/// Progress on stderr: a rewritten status line on a terminal, one line per stage otherwise.
-pub(super) struct TermProgress {
-    tty: bool,
-    last_line: std::time::Instant,
-}
-
-impl TermProgress {
-    pub(super) fn new() -> Self {
-        TermProgress {
-            tty: std::io::stderr().is_terminal(),
-            last_line: std::time::Instant::now(),
-        }
-    }
-}
-
-fn hms(d: Duration) -> String {
-    let s = d.as_secs();
-    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
-}
-
-/// Bytes in binary units, one decimal from KiB up (`512 B`, `1.5 MiB`).
-fn size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut v = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    format!("{v:.1} {}", UNITS[unit])
-}
-
-/// The status line of a tick: stage, elapsed / limit, log lines (and volume), the container's
-/// memory and the GPU's utilization when they were sampled.
-fn tick_line(t: &Tick<'_>) -> String {
-    let limit = t.limit.map(hms).unwrap_or_else(|| "-".into());
-    let mut line = format!(
-        "[{}] {} / {limit} elapsed, log {} line{} ({})",
-        t.stage,
-        hms(t.elapsed),
-        t.log_lines,
-        if t.log_lines == 1 { "" } else { "s" },
-        size(t.log_bytes)
-    );
-    if let Some(m) = t.memory_bytes {
-        line.push_str(&format!(", mem {}", size(m)));
-    }
-    if let Some(u) = t.gpu_utilization_pct {
-        line.push_str(&format!(", GPU {u}%"));
-    }
-    line
-}
-
-impl Progress for TermProgress {
-    fn stage(&mut self, stage: &str, detail: &str) {
-        let mut e = std::io::stderr().lock();
-        if self.tty {
-            let _ = write!(e, "\r\x1b[K");
-        }
-        let _ = writeln!(e, "{}", neutralize(&format!("[{stage}] {detail}"), true));
-    }
-
-    fn tick(&mut self, tick: &Tick<'_>) {
-        let line = tick_line(tick);
-        let line = neutralize(&line, false);
-        let mut e = std::io::stderr().lock();
-        if self.tty {
-            let _ = write!(e, "\r\x1b[K{line}");
-            let _ = e.flush();
-        } else if self.last_line.elapsed() >= Duration::from_secs(60) {
-            // Off a terminal, one line a minute keeps CI logs readable.
-            self.last_line = std::time::Instant::now();
-            let _ = writeln!(e, "{line}");
-        }
-    }
-
-    fn done(&mut self, stage: &str, detail: &str) {
-        let mut e = std::io::stderr().lock();
-        if self.tty {
-            let _ = write!(e, "\r\x1b[K");
-        }
-        let _ = writeln!(
-            e,
-            "{}",
-            neutralize(&format!("[{stage}] done: {detail}"), true)
-        );
-    }
-}
-
 pub(super) fn runtime() -> Result<tokio::runtime::Runtime, i32> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -289,10 +193,8 @@ pub fn run(args: VerifyArgs) -> i32 {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    let result = match args.format {
-        Format::Json => rt.block_on(pipeline::verify(&opts, &mut NoProgress)),
-        Format::Text => rt.block_on(pipeline::verify(&opts, &mut TermProgress::new())),
-    };
+    let mut progress = super::progress::for_format(args.format);
+    let result = rt.block_on(pipeline::verify(&opts, progress.as_mut()));
     finish(result, args.format)
 }
 
@@ -344,43 +246,7 @@ pub fn resume(args: ResumeArgs) -> i32 {
         lease_dir: args.lease_dir,
         sign_key: args.sign_key,
     };
-    let result = match args.format {
-        Format::Json => rt.block_on(pipeline::resume(&args.run_dir, &opts, &mut NoProgress)),
-        Format::Text => rt.block_on(pipeline::resume(
-            &args.run_dir,
-            &opts,
-            &mut TermProgress::new(),
-        )),
-    };
+    let mut progress = super::progress::for_format(args.format);
+    let result = rt.block_on(pipeline::resume(&args.run_dir, &opts, progress.as_mut()));
     finish(result, args.format)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_tick_line_shows_lines_memory_and_gpu_when_known() {
-        let mut t = Tick {
-            stage: "train",
-            elapsed: Duration::from_secs(3725),
-            limit: Some(Duration::from_secs(24 * 3600)),
-            log_lines: 1,
-            log_bytes: 300,
-            ..Tick::default()
-        };
-        assert_eq!(
-            tick_line(&t),
-            "[train] 1:02:05 / 24:00:00 elapsed, log 1 line (300 B)"
-        );
-        t.log_lines = 12_345;
-        t.log_bytes = 3 << 19;
-        t.memory_bytes = Some(5 << 29);
-        t.gpu_utilization_pct = Some(97);
-        t.limit = None;
-        assert_eq!(
-            tick_line(&t),
-            "[train] 1:02:05 / - elapsed, log 12345 lines (1.5 MiB), mem 2.5 GiB, GPU 97%"
-        );
-    }
 }

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use super::{DigestError, Sha256Digest};
+use super::{DigestError, HashCounter, Sha256Digest};
 use crate::input_file;
 
 /// How many bytes are read per `read` call. 256 KiB keeps the buffer inside a core's L2 cache,
@@ -24,7 +24,15 @@ pub fn bytes_sha256(bytes: &[u8]) -> Sha256Digest {
 }
 
 /// SHA-256 of everything a reader yields, streamed in [`CHUNK_SIZE`] chunks.
-pub fn reader_sha256<R: Read>(mut reader: R) -> io::Result<Sha256Digest> {
+pub fn reader_sha256<R: Read>(reader: R) -> io::Result<Sha256Digest> {
+    reader_sha256_counted(reader, None)
+}
+
+/// [`reader_sha256`], adding each chunk's length to `counter`'s bytes done.
+fn reader_sha256_counted<R: Read>(
+    mut reader: R,
+    counter: Option<&HashCounter>,
+) -> io::Result<Sha256Digest> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; CHUNK_SIZE];
     loop {
@@ -35,6 +43,9 @@ pub fn reader_sha256<R: Read>(mut reader: R) -> io::Result<Sha256Digest> {
             Err(e) => return Err(e),
         };
         hasher.update(&buf[..n]);
+        if let Some(c) = counter {
+            c.add_bytes(n as u64);
+        }
     }
     Ok(Sha256Digest(hasher.finalize().into()))
 }
@@ -44,18 +55,36 @@ pub fn reader_sha256<R: Read>(mut reader: R) -> io::Result<Sha256Digest> {
 /// is not a regular file when opened (a FIFO swapped in after a walk, a device) is refused
 /// unread ([`crate::input_file`]).
 pub fn file_sha256(path: &Path) -> Result<Sha256Digest, DigestError> {
+    file_sha256_counted(path, None)
+}
+
+/// [`file_sha256`], counting the bytes read into `counter`.
+pub(super) fn file_sha256_counted(
+    path: &Path,
+    counter: Option<&HashCounter>,
+) -> Result<Sha256Digest, DigestError> {
     let io_err = |source| DigestError::Io {
         path: path.to_path_buf(),
         source,
     };
     let file = input_file::open(path, "file to hash")?;
-    reader_sha256(file).map_err(io_err)
+    reader_sha256_counted(file, counter).map_err(io_err)
 }
 
 /// SHA-256 of the bytes `[start, end)` of a file: one OMS shard. Fails with
 /// [`DigestError::Truncated`] when the file ends before `end` (it changed since it was listed),
 /// where model-signing would silently hash fewer bytes.
 pub fn range_sha256(path: &Path, start: u64, end: u64) -> Result<Sha256Digest, DigestError> {
+    range_sha256_counted(path, start, end, None)
+}
+
+/// [`range_sha256`], counting the bytes read into `counter`.
+pub(super) fn range_sha256_counted(
+    path: &Path,
+    start: u64,
+    end: u64,
+    counter: Option<&HashCounter>,
+) -> Result<Sha256Digest, DigestError> {
     let io_err = |source| DigestError::Io {
         path: path.to_path_buf(),
         source,
@@ -86,6 +115,9 @@ pub fn range_sha256(path: &Path, start: u64, end: u64) -> Result<Sha256Digest, D
             Err(e) => return Err(io_err(e)),
         };
         hasher.update(&buf[..n]);
+        if let Some(c) = counter {
+            c.add_bytes(n as u64);
+        }
         left -= n as u64;
     }
     Ok(Sha256Digest(hasher.finalize().into()))

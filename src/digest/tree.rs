@@ -38,8 +38,8 @@ use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::file::{file_sha256, range_sha256};
-use super::{DigestError, Sha256Digest};
+use super::file::{file_sha256_counted, range_sha256_counted};
+use super::{DigestError, HashCounter, Sha256Digest};
 
 /// The in-toto predicate type of an OMS v1.0 signature whose subject is the root digest.
 pub const PREDICATE_TYPE: &str = "https://model_signing/signature/v1.0";
@@ -149,12 +149,30 @@ pub fn root_of<'a>(digests: impl IntoIterator<Item = &'a Sha256Digest>) -> Sha25
 /// Hashes a directory. Fails with [`DigestError::NotADirectory`] for anything else; use
 /// [`digest_path`] to accept a single file too.
 pub fn digest_tree(root: &Path, opts: &DigestOptions) -> Result<TreeDigest, DigestError> {
-    digest_inner(root, opts, true)
+    digest_inner(root, opts, true, None)
+}
+
+/// [`digest_tree`], counting files and bytes into `counter` as they are listed and hashed.
+pub fn digest_tree_counted(
+    root: &Path,
+    opts: &DigestOptions,
+    counter: &HashCounter,
+) -> Result<TreeDigest, DigestError> {
+    digest_inner(root, opts, true, Some(counter))
 }
 
 /// Hashes a directory or a single file (one resource named `.`, as model-signing names it).
 pub fn digest_path(path: &Path, opts: &DigestOptions) -> Result<TreeDigest, DigestError> {
-    digest_inner(path, opts, false)
+    digest_inner(path, opts, false, None)
+}
+
+/// [`digest_path`], counting files and bytes into `counter`.
+pub fn digest_path_counted(
+    path: &Path,
+    opts: &DigestOptions,
+    counter: &HashCounter,
+) -> Result<TreeDigest, DigestError> {
+    digest_inner(path, opts, false, Some(counter))
 }
 
 /// A regular file to hash (or a link to one, when links are allowed).
@@ -186,6 +204,7 @@ fn digest_inner(
     path: &Path,
     opts: &DigestOptions,
     dir_only: bool,
+    counter: Option<&HashCounter>,
 ) -> Result<TreeDigest, DigestError> {
     if let DigestMode::Shards { shard_size: 0 } = opts.mode {
         return Err(DigestError::InvalidShardSize { shard_size: 0 });
@@ -252,7 +271,17 @@ fn digest_inner(
         }
     };
 
-    let digests = hash_tasks(&entries, &tasks)?;
+    if let Some(c) = counter {
+        c.add_total(entries.len() as u64, entries.iter().map(|e| e.size).sum());
+        // An empty file has no shard to finish it.
+        if matches!(opts.mode, DigestMode::Shards { .. }) {
+            entries
+                .iter()
+                .filter(|e| e.size == 0)
+                .for_each(|_| c.file_done());
+        }
+    }
+    let digests = hash_tasks(&entries, &tasks, counter)?;
     let resources: Vec<Resource> = tasks
         .iter()
         .zip(digests)
@@ -300,7 +329,11 @@ fn digest_inner(
 }
 
 /// Hashes every task on rayon's pool, biggest first, and returns the digests in task order.
-fn hash_tasks(entries: &[Entry], tasks: &[Task]) -> Result<Vec<Sha256Digest>, DigestError> {
+fn hash_tasks(
+    entries: &[Entry],
+    tasks: &[Task],
+    counter: Option<&HashCounter>,
+) -> Result<Vec<Sha256Digest>, DigestError> {
     let len = |t: &Task| t.end.unwrap_or(entries[t.entry].size) - t.start;
     let mut order: Vec<usize> = (0..tasks.len()).collect();
     order.sort_by_key(|&i| Reverse(len(&tasks[i])));
@@ -312,9 +345,15 @@ fn hash_tasks(entries: &[Entry], tasks: &[Task]) -> Result<Vec<Sha256Digest>, Di
             let t = &tasks[i];
             let path = &entries[t.entry].path;
             let d = match t.end {
-                None => file_sha256(path)?,
-                Some(end) => range_sha256(path, t.start, end)?,
+                None => file_sha256_counted(path, counter)?,
+                Some(end) => range_sha256_counted(path, t.start, end, counter)?,
             };
+            // A file is done with its whole-file task or its last shard.
+            if let Some(c) = counter
+                && t.end.is_none_or(|end| end == entries[t.entry].size)
+            {
+                c.file_done();
+            }
             Ok((i, d))
         })
         .collect::<Result<_, DigestError>>()?;

@@ -22,8 +22,11 @@ mod state;
 
 pub use evaluate::{EvalRecord, HarnessPlan, MODEL_TARGET};
 pub use gpu_watch::GpuSummary;
-pub use plan::{PlanLimits, RunPlan, new_run_id};
-pub use progress::{NoProgress, Progress, Tick};
+pub use plan::{PlanLimits, RunPlan, new_run_id, slug, stamped};
+pub use progress::{
+    Count, CountUnit, EventKind, NoProgress, PROGRESS_FORMAT_VERSION, Progress, ProgressEvent,
+    Tick, json_schema as progress_json_schema,
+};
 pub use report::{REPORT_FORMAT_VERSION, Report, json_schema as report_json_schema};
 pub use runner::{
     PipelineError, ResumeOptions, RunResult, SANDBOXES_ENV, VerifyOptions, recorded_verdict,

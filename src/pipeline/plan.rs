@@ -81,7 +81,14 @@ pub struct RunPlan {
 
 /// A fresh run id: `<team>-<UTC date and time>-<4 hex>`, lowercase and safe as a Docker name.
 pub fn new_run_id(team: &str) -> String {
-    let mut slug: String = team
+    stamped(&slug(team, 32, "run"))
+}
+
+/// `s` in lower-case ASCII letters, digits and `-` (every other character a `-`), without a
+/// leading or trailing `-`, at most `max` characters; `fallback` when nothing is left. Safe as a
+/// file name and inside a Docker container name.
+pub fn slug(s: &str, max: usize, fallback: &str) -> String {
+    let mapped: String = s
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() {
@@ -91,10 +98,16 @@ pub fn new_run_id(team: &str) -> String {
             }
         })
         .collect();
-    slug = slug.trim_matches('-').chars().take(32).collect();
-    if slug.is_empty() {
-        slug = "run".into();
+    let cut: String = mapped.trim_matches('-').chars().take(max).collect();
+    match cut.trim_end_matches('-') {
+        "" => fallback.to_owned(),
+        s => s.to_owned(),
     }
+}
+
+/// `<slug>-<UTC time>-<4 hex>`: sorts by time within one slug, and two ids made in the same
+/// second differ.
+pub fn stamped(slug: &str) -> String {
     let now = chrono::Utc::now();
     // Nanoseconds and the pid make two runs started in the same second differ.
     let nanos = SystemTime::now()
@@ -120,5 +133,12 @@ mod tests {
         );
         crate::sandbox::container::check_run_id(&a).unwrap();
         assert!(new_run_id("___").starts_with("run-"));
+        assert_eq!(slug("  Ünï -- code/", 40, "x"), "n-----code");
+        assert_eq!(
+            slug("abcdef-ghi", 7, "x"),
+            "abcdef",
+            "no trailing dash after the cut"
+        );
+        assert_eq!(slug("!!!", 7, "team"), "team");
     }
 }

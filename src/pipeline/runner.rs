@@ -16,13 +16,13 @@ use futures_util::FutureExt;
 use super::evaluate::{EvalRecord, HarnessPlan, SUBMITTED_DIR, ServerRecord, SideBySide};
 use super::gpu_watch::{GpuSummary, GpuWatch, container_pids};
 use super::plan::{PlanLimits, RunPlan, new_run_id};
-use super::progress::Progress;
+use super::progress::{Count, CountUnit, Progress, Tick};
 use super::report::{Report, write_json_atomic};
 use super::state::{
     InputRecord, ModelRecord, RunState, TrainStart, TrainStarting, VerdictRecord, events,
 };
 use crate::check::{CheckOptions, Finding, check_submission, has_errors};
-use crate::digest::{DigestOptions, digest_tree};
+use crate::digest::{DigestOptions, HashCounter, digest_tree, digest_tree_counted};
 use crate::engine::{ContainerEngine, DockerEngine, EngineError};
 use crate::gpu::{GpuError, GpuInfo, GpuLease, GpuProbe, GpuSelector, NvmlProbe};
 use crate::journal::{Journal, JournalError};
@@ -559,13 +559,40 @@ async fn ctrl_c_unless(watching: Arc<AtomicBool>) {
 /// work has no other side effects than its result. A panic in it (or a cancelled task) is not
 /// re-raised: it comes back as `Err` with what happened, for the stage to decide `INFRA_ERROR`
 /// with the report written, since no panic may reach the user.
-async fn blocking<T: Send + 'static>(
+/// Meanwhile `progress` ticks twice a second with the bytes and files `counter` has seen hashed.
+async fn blocking_counted<T: Send + 'static>(
     what: &str,
+    stage: &str,
+    counter: &HashCounter,
+    progress: &mut dyn Progress,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, String> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| join_failure(what, e))
+    let started = Instant::now();
+    let mut task = tokio::task::spawn_blocking(f);
+    let every = Duration::from_millis(500);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            r = &mut task => return r.map_err(|e| join_failure(what, e)),
+            _ = tick.tick() => {
+                let (bytes, bytes_total) = counter.bytes();
+                let (files, files_total) = counter.files();
+                let detail = format!("{what}: {files} of {files_total} file(s)");
+                progress.tick(&Tick {
+                    stage,
+                    elapsed: started.elapsed(),
+                    count: Some(Count {
+                        done: bytes,
+                        total: Some(bytes_total),
+                        unit: CountUnit::Bytes,
+                    }),
+                    detail: Some(&detail),
+                    ..Tick::default()
+                });
+            }
+        }
+    }
 }
 
 /// A failed worker task in words: its panic message when it panicked.
@@ -885,6 +912,22 @@ impl Driver {
                 Err(reason) => return Ok(Err(decide(Verdict::InfraError, "plan", reason))),
             }
         }
+        // A full run that could not be scored is refused before a day of training; a dry run
+        // rehearses the build and the training and ends EVAL_FAILED saying what to pass.
+        if plan.harness.is_none()
+            && plan.native.is_none()
+            && !self.dry_run
+            && crate::native::is_native(&policy)
+        {
+            return Ok(Err(decide(
+                Verdict::InfraError,
+                "plan",
+                format!(
+                    "policy `{}` scores its tasks natively, and no task data was given, so the rebuilt model could not be scored (hint: pass --task-data DIR with the samples the competition scored, one `<TASK>.jsonl` each, or --eval-image with an organizer's evaluation image)",
+                    policy.id
+                ),
+            )));
+        }
         write_json_atomic(&self.run_dir.plan(), &plan).map_err(|source| PipelineError::Write {
             path: self.run_dir.plan(),
             source,
@@ -914,9 +957,15 @@ impl Driver {
             self.run_dir.inputs_dir(),
         );
         let require_digests = !self.dry_run;
-        let staged = match blocking("staging the inputs", move || {
-            stage_inputs(&manifest, &mirror, &dir, require_digests)
-        })
+        let counter = Arc::new(HashCounter::default());
+        let hashing = counter.clone();
+        let staged = match blocking_counted(
+            "staging the inputs",
+            "inputs",
+            &counter,
+            progress,
+            move || stage_inputs(&manifest, &mirror, &dir, require_digests, &hashing),
+        )
         .await
         {
             Ok(Ok(s)) => s,
@@ -973,7 +1022,30 @@ impl Driver {
             time_limit: plan.limits.build(),
             max_context_bytes: plan.limits.max_context_bytes,
         };
-        match sandbox::build_image(engine, &spec, &self.run_dir.build_log()).await {
+        let mut on_progress = |b: &sandbox::BuildProgress<'_>| {
+            let sent = crate::units::human_size(b.context_bytes);
+            let detail = match (b.step, b.instruction) {
+                (Some((n, m)), Some(i)) => format!("step {n}/{m}: {i} (context {sent} sent)"),
+                _ => format!("context {sent} sent, waiting for the builder's first step"),
+            };
+            progress.tick(&Tick {
+                stage: "build",
+                elapsed: b.elapsed,
+                limit: Some(spec.time_limit),
+                count: b.step.map(|(n, m)| Count {
+                    done: u64::from(n),
+                    total: Some(u64::from(m)),
+                    unit: CountUnit::Steps,
+                }),
+                detail: Some(&detail),
+                log_bytes: b.log_bytes,
+                ..Tick::default()
+            });
+        };
+        let built =
+            sandbox::build_image_with(engine, &spec, &self.run_dir.build_log(), &mut on_progress)
+                .await;
+        match built {
             Ok(img) => {
                 // The engine's version goes into the provenance's builder version.
                 let engine_version = engine.version().await.ok().map(|v| v.version);
@@ -1330,9 +1402,15 @@ impl Driver {
             )));
         }
         let model_dir = dir.clone();
-        let tree = match blocking("hashing the rebuilt model", move || {
-            digest_tree(&model_dir, &DigestOptions::default())
-        })
+        let counter = Arc::new(HashCounter::default());
+        let hashing = counter.clone();
+        let tree = match blocking_counted(
+            "hashing the rebuilt model",
+            "collect",
+            &counter,
+            progress,
+            move || digest_tree_counted(&model_dir, &DigestOptions::default(), &hashing),
+        )
         .await
         {
             Ok(Ok(t)) => t,
@@ -1531,10 +1609,36 @@ impl Driver {
         let mut guard = KillOnDrop(opts.handle.clone(), true);
         let model_dir = self.run_dir.root().join(&model.path);
         let scored_policy = policy.clone();
-        let result = tokio::task::spawn_blocking(move || {
+        let handle = opts.handle.clone();
+        let limit = opts.time_limit;
+        let mut task = tokio::task::spawn_blocking(move || {
             crate::native::evaluate(&model_dir, &scored_policy, &opts, &mut |_| {})
-        })
-        .await;
+        });
+        let started = Instant::now();
+        let every = Duration::from_secs(1);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let result = loop {
+            tokio::select! {
+                r = &mut task => break r,
+                _ = tick.tick() => {
+                    let s = handle.status();
+                    let detail = format!("{} (task {} of {})", s.task, s.index, s.tasks);
+                    progress.tick(&Tick {
+                        stage: "evaluate",
+                        elapsed: started.elapsed(),
+                        limit: Some(limit),
+                        count: (s.examples > 0).then_some(Count {
+                            done: s.done,
+                            total: Some(s.examples),
+                            unit: CountUnit::Examples,
+                        }),
+                        detail: (!s.task.is_empty()).then_some(detail.as_str()),
+                        ..Tick::default()
+                    });
+                }
+            }
+        };
         guard.1 = false;
         let (scores, tasks) = match result {
             Ok(Ok(r)) => r,
@@ -1678,6 +1782,10 @@ impl Driver {
     /// network and the evaluator gets `REPROBOX_MODEL_URL` ([`sandbox::serve`]). Returns the
     /// evaluator's outcome, or the verdict and reason that end the evaluation, and the server's
     /// record when there was one.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the evaluator's container, its model and the sink it ticks"
+    )]
     async fn run_evaluator(
         &self,
         engine: &DockerEngine,
@@ -1686,6 +1794,7 @@ impl Driver {
         paths: &RunPaths,
         model_dir: PathBuf,
         submitted: bool,
+        progress: &mut dyn Progress,
     ) -> (
         Result<sandbox::RunOutcome, (Verdict, String)>,
         Option<ServerRecord>,
@@ -1699,7 +1808,15 @@ impl Driver {
             }
         };
         let Some(server) = &harness.server else {
-            let ran = sandbox::run_container(engine, spec, paths, Deadline::AfterStart(limit))
+            let live = Arc::new(sandbox::LiveStats::default());
+            let run = sandbox::run_container_live(
+                engine,
+                spec,
+                paths,
+                Deadline::AfterStart(limit),
+                live.clone(),
+            );
+            let ran = ticking(run, "evaluate", limit, &live, None, progress)
                 .await
                 .map_err(|e| (map_err(&e), e.to_string()));
             return (ran, None);
@@ -1970,7 +2087,7 @@ impl Driver {
         };
         let model_dir = self.run_dir.root().join(&model.path);
         let (ran, server) = self
-            .run_evaluator(engine, harness, &spec, &paths, model_dir, false)
+            .run_evaluator(engine, harness, &spec, &paths, model_dir, false, progress)
             .await;
         let server = server.and_then(|s| serde_json::to_value(s).ok());
         let outcome = match ran {
@@ -2155,7 +2272,7 @@ impl Driver {
             telemetry: self.run_dir.telemetry(),
         };
         let (ran, _server) = self
-            .run_evaluator(engine, harness, &spec, &paths, dir, true)
+            .run_evaluator(engine, harness, &spec, &paths, dir, true, progress)
             .await;
         let outcome = match ran {
             Ok(o) => o,
@@ -2415,6 +2532,55 @@ fn model_dir_problem(dir: &Path) -> Option<&'static str> {
     None
 }
 
+/// Awaits `fut` (a container being watched with `live`), ticking `progress` about once a second
+/// with the time since `already` ago against `limit`, the log's volume and last line, and the
+/// samples.
+async fn ticking<F: std::future::Future>(
+    fut: F,
+    stage: &str,
+    limit: Duration,
+    live: &sandbox::LiveStats,
+    gpu: Option<&GpuWatch>,
+    progress: &mut dyn Progress,
+) -> F::Output {
+    ticking_from(fut, stage, Duration::ZERO, limit, live, gpu, progress).await
+}
+
+/// [`ticking`] for a stage whose clock started `already` ago (a resumed training).
+async fn ticking_from<F: std::future::Future>(
+    fut: F,
+    stage: &str,
+    already: Duration,
+    limit: Duration,
+    live: &sandbox::LiveStats,
+    gpu: Option<&GpuWatch>,
+    progress: &mut dyn Progress,
+) -> F::Output {
+    let started = Instant::now();
+    let fut = fut.fuse();
+    futures_util::pin_mut!(fut);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            r = &mut fut => return r,
+            _ = tick.tick() => {
+                let last = live.last_line();
+                progress.tick(&Tick {
+                    stage,
+                    elapsed: already + started.elapsed(),
+                    limit: Some(limit),
+                    count: None,
+                    detail: last.as_deref(),
+                    log_lines: live.log_lines(),
+                    log_bytes: live.log_bytes(),
+                    memory_bytes: live.memory_bytes(),
+                    gpu_utilization_pct: gpu.and_then(GpuWatch::utilization_gpu_pct),
+                });
+            }
+        }
+    }
+}
+
 /// Watches the training container until it stops, ticking progress about once a second.
 #[expect(
     clippy::too_many_arguments,
@@ -2431,7 +2597,6 @@ async fn watch(
     gpu: Option<&GpuWatch>,
     progress: &mut dyn Progress,
 ) -> Result<sandbox::RunOutcome, SandboxError> {
-    let started = Instant::now();
     let already = deadline
         .duration_since(SystemTime::now())
         .map(|left| limit.saturating_sub(left))
@@ -2445,24 +2610,8 @@ async fn watch(
         Deadline::At(deadline),
         since,
         live.clone(),
-    )
-    .fuse();
-    futures_util::pin_mut!(fut);
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    loop {
-        tokio::select! {
-            r = &mut fut => return r,
-            _ = tick.tick() => progress.tick(&super::progress::Tick {
-                stage: "train",
-                elapsed: already + started.elapsed(),
-                limit: Some(limit),
-                log_lines: live.log_lines(),
-                log_bytes: live.log_bytes(),
-                memory_bytes: live.memory_bytes(),
-                gpu_utilization_pct: gpu.and_then(GpuWatch::utilization_gpu_pct),
-            }),
-        }
-    }
+    );
+    ticking_from(fut, "train", already, limit, &live, gpu, progress).await
 }
 
 #[cfg(test)]
@@ -2495,9 +2644,15 @@ mod tests {
     /// the runner down; it is now the stage's `INFRA_ERROR` reason.
     #[tokio::test]
     async fn a_panicking_worker_is_an_error_not_a_panic() {
-        let e = blocking("hashing the rebuilt model", || -> u8 {
-            panic!("boom {}", 42)
-        })
+        let c = HashCounter::default();
+        let mut p = super::super::NoProgress;
+        let e = blocking_counted(
+            "hashing the rebuilt model",
+            "collect",
+            &c,
+            &mut p,
+            || -> u8 { panic!("boom {}", 42) },
+        )
         .await
         .unwrap_err();
         assert!(
@@ -2505,11 +2660,77 @@ mod tests {
                 && e.contains("hint"),
             "{e}"
         );
-        let e = blocking("staging the inputs", || -> u8 { panic!("static") })
-            .await
-            .unwrap_err();
+        let e = blocking_counted("staging the inputs", "inputs", &c, &mut p, || -> u8 {
+            panic!("static")
+        })
+        .await
+        .unwrap_err();
         assert!(e.contains(": static ("), "{e}");
-        assert_eq!(blocking("x", || 7).await, Ok(7));
+        assert_eq!(
+            blocking_counted("x", "inputs", &c, &mut p, || 7).await,
+            Ok(7)
+        );
+    }
+
+    /// Ticks the lines it sees; lets the worker finish once a tick showed all bytes hashed.
+    struct Release {
+        lines: Vec<(Option<Count>, String)>,
+        release: Option<std::sync::mpsc::Sender<()>>,
+    }
+
+    impl Progress for Release {
+        fn stage(&mut self, _: &str, _: &str) {}
+        fn done(&mut self, _: &str, _: &str) {}
+        fn tick(&mut self, t: &Tick<'_>) {
+            self.lines
+                .push((t.count, format!("{} {}", t.stage, t.detail.unwrap_or(""))));
+            if t.count
+                .is_some_and(|c| c.total == Some(c.done) && c.done > 0)
+                && let Some(tx) = self.release.take()
+            {
+                let _ = tx.send(());
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn hashing_ticks_the_bytes_and_files_it_has_done() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.bin"), vec![7u8; 3000]).unwrap();
+        std::fs::write(dir.path().join("b.txt"), "hello").unwrap();
+        let counter = Arc::new(HashCounter::default());
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let mut sink = Release {
+            lines: Vec::new(),
+            release: Some(tx),
+        };
+        let (hashing, root) = (counter.clone(), dir.path().to_owned());
+        let tree = blocking_counted(
+            "hashing the rebuilt model",
+            "collect",
+            &counter,
+            &mut sink,
+            move || {
+                let t = digest_tree_counted(&root, &DigestOptions::default(), &hashing);
+                // Held until a tick has shown the finished count (bounded: a test must end).
+                let _ = rx.recv_timeout(Duration::from_secs(60));
+                t
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(tree.resources.len(), 2);
+        let (count, line) = sink.lines.last().unwrap();
+        assert_eq!(
+            *count,
+            Some(Count {
+                done: 3005,
+                total: Some(3005),
+                unit: CountUnit::Bytes
+            })
+        );
+        assert_eq!(line, "collect hashing the rebuilt model: 2 of 2 file(s)");
     }
 
     #[test]

@@ -60,11 +60,56 @@ fn write_log(file: &mut std::fs::File, path: &Path, text: &str) -> Result<(), Sa
         })
 }
 
+/// Where a build stands, for progress lines: handed to [`build_image_with`]'s callback at each
+/// step and about once a second in between.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BuildProgress<'a> {
+    /// Time since the build was sent.
+    pub elapsed: Duration,
+    /// The Dockerfile step under way, and the step count (`Step 3/7`), once the builder said it.
+    pub step: Option<(u32, u32)>,
+    /// That step's instruction as the builder printed it (`RUN pip install …`); untrusted text.
+    pub instruction: Option<&'a str>,
+    /// Size of the context sent to the engine.
+    pub context_bytes: u64,
+    /// Bytes of builder output so far.
+    pub log_bytes: u64,
+}
+
+/// The step a line of builder output starts: the classic builder's `Step 3/7 : RUN …`, or
+/// BuildKit's `#8 [3/7] RUN …`.
+pub fn parse_step(line: &str) -> Option<(u32, u32, &str)> {
+    let line = line.trim_start();
+    let (counts, rest) = if let Some(rest) = line.strip_prefix("Step ") {
+        let (counts, rest) = rest.split_once(" : ")?;
+        (counts, rest)
+    } else {
+        let rest = line.strip_prefix('#')?;
+        let (_, rest) = rest.split_once(" [")?;
+        let (counts, rest) = rest.split_once("] ")?;
+        // BuildKit names the stage too (`[builder 2/4]`): the counts are the last word.
+        (counts.rsplit(' ').next()?, rest)
+    };
+    let (n, m) = counts.split_once('/')?;
+    let (n, m) = (n.parse().ok()?, m.parse().ok()?);
+    (n >= 1 && n <= m).then_some((n, m, rest.trim_end()))
+}
+
 /// Builds the submission's image, writing the builder's output to `log_path`.
 pub async fn build_image<E: ContainerEngine>(
     engine: &E,
     spec: &BuildSpec,
     log_path: &Path,
+) -> Result<BuiltImage, SandboxError> {
+    build_image_with(engine, spec, log_path, &mut |_| {}).await
+}
+
+/// [`build_image`], telling `on_progress` where the build stands.
+pub async fn build_image_with<E: ContainerEngine>(
+    engine: &E,
+    spec: &BuildSpec,
+    log_path: &Path,
+    on_progress: &mut (dyn FnMut(&BuildProgress<'_>) + Send),
 ) -> Result<BuiltImage, SandboxError> {
     check_run_id(&spec.run_id)?;
     for base in base_images(&spec.dockerfile)? {
@@ -122,8 +167,27 @@ pub async fn build_image<E: ContainerEngine>(
     let deadline = tokio::time::Instant::now() + spec.time_limit;
     let mut stream = engine.build_image(request);
     let mut image_id = None;
+    let mut step: Option<(u32, u32)> = None;
+    let mut instruction = String::new();
+    let mut log_bytes = 0u64;
+    let every = Duration::from_secs(1);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
-        let item = match tokio::time::timeout_at(deadline, stream.next()).await {
+        let next = tokio::select! {
+            n = tokio::time::timeout_at(deadline, stream.next()) => n,
+            _ = tick.tick() => {
+                on_progress(&BuildProgress {
+                    elapsed: started.elapsed(),
+                    step,
+                    instruction: step.map(|_| instruction.as_str()),
+                    context_bytes,
+                    log_bytes,
+                });
+                continue;
+            }
+        };
+        let item = match next {
             Ok(Some(item)) => item,
             Ok(None) => break,
             Err(_) => {
@@ -148,7 +212,23 @@ pub async fn build_image<E: ContainerEngine>(
             }
         };
         match item {
-            Ok(BuildEvent::Output(text)) => write_log(&mut log, log_path, &text)?,
+            Ok(BuildEvent::Output(text)) => {
+                write_log(&mut log, log_path, &text)?;
+                log_bytes += text.len() as u64;
+                let started_step = text.lines().filter_map(parse_step).next_back();
+                if let Some((n, m, instr)) = started_step {
+                    step = Some((n, m));
+                    instruction.clear();
+                    instruction.extend(instr.chars().take(240));
+                    on_progress(&BuildProgress {
+                        elapsed: started.elapsed(),
+                        step,
+                        instruction: Some(&instruction),
+                        context_bytes,
+                        log_bytes,
+                    });
+                }
+            }
             Ok(BuildEvent::ImageId(id)) => image_id = Some(id),
             Err(e) => {
                 write_log(
@@ -172,4 +252,33 @@ pub async fn build_image<E: ContainerEngine>(
         context_bytes,
         duration_ms: started.elapsed().as_millis() as u64,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn build_steps_are_read_from_either_builder() {
+        assert_eq!(
+            super::parse_step("Step 3/7 : RUN pip install -r requirements.txt"),
+            Some((3, 7, "RUN pip install -r requirements.txt"))
+        );
+        assert_eq!(
+            super::parse_step("#8 [builder 2/4] COPY . /app"),
+            Some((2, 4, "COPY . /app"))
+        );
+        assert_eq!(
+            super::parse_step("#5 [3/7] RUN make "),
+            Some((3, 7, "RUN make"))
+        );
+        for not_a_step in [
+            "Step 8/7 : RUN x",
+            "Step 0/7 : RUN x",
+            "Step x/7 : RUN x",
+            " ---> Running in 1234",
+            "#5 DONE 0.1s",
+            "Successfully built abc",
+        ] {
+            assert_eq!(super::parse_step(not_a_step), None, "{not_a_step}");
+        }
+    }
 }

@@ -193,6 +193,16 @@ impl LogSink {
         }
     }
 
+    /// The newest line seen that is not blank (raw bytes, without its newline; at most 4 KiB),
+    /// for a progress line. `None` before the first, or with no tail kept.
+    pub fn last_line(&self) -> Option<&[u8]> {
+        self.tail
+            .iter()
+            .rev()
+            .map(|l| l.trim_ascii())
+            .find(|l| !l.is_empty())
+    }
+
     /// The summary so far.
     pub fn summary(&self) -> &LogSummary {
         &self.summary

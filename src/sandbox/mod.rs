@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use crate::engine::EngineError;
 
-pub use build::{BuildSpec, BuiltImage, build_image};
+pub use build::{BuildProgress, BuildSpec, BuiltImage, build_image, build_image_with, parse_step};
 pub use container::{
     ContainerLimits, InputMount, LABEL_RUN, LABEL_STAGE, NetworkAttachment, RunSpec, create_body,
     create_body_on,
@@ -32,7 +32,7 @@ pub use logs::LogSummary;
 pub use profile::{ProfileError, Runtime, SandboxProfile};
 pub use run::{
     Deadline, LiveStats, ResourcePeaks, RunOutcome, RunPaths, RunStatus, attach, attach_live,
-    run_container, run_container_on, start_container, start_container_on,
+    run_container, run_container_live, run_container_on, start_container, start_container_on,
 };
 pub use serve::{
     Readiness, SERVER_ALIAS, ServeError, ServeSpec, Served, ServedOutcome, run_with_server,

@@ -145,7 +145,12 @@ pub struct LiveStats {
     log_bytes: AtomicU64,
     /// The last sampled memory use plus one (0: no sample yet).
     memory_bytes: AtomicU64,
+    /// The log's newest line that is not blank, cut at [`LAST_LINE_MAX`] bytes.
+    last_line: std::sync::Mutex<String>,
 }
+
+/// The longest last log line kept for a progress line.
+const LAST_LINE_MAX: usize = 240;
 
 impl LiveStats {
     /// Log lines seen by this watcher (a resumed runner counts from where it re-attached).
@@ -161,6 +166,19 @@ impl LiveStats {
     /// The container's memory use at the last sample.
     pub fn memory_bytes(&self) -> Option<u64> {
         self.memory_bytes.load(Ordering::Relaxed).checked_sub(1)
+    }
+
+    /// The log's newest line that is not blank (lossy UTF-8, raw: the caller neutralizes it).
+    pub fn last_line(&self) -> Option<String> {
+        let l = self.last_line.lock().unwrap_or_else(|p| p.into_inner());
+        (!l.is_empty()).then(|| l.clone())
+    }
+
+    fn set_last_line(&self, line: &[u8]) {
+        let line = &line[..line.len().min(LAST_LINE_MAX)];
+        let mut l = self.last_line.lock().unwrap_or_else(|p| p.into_inner());
+        l.clear();
+        l.push_str(&String::from_utf8_lossy(line));
     }
 }
 
@@ -230,8 +248,31 @@ pub async fn run_container_on<E: ContainerEngine>(
     deadline: impl Into<Deadline>,
     network: Option<&NetworkAttachment>,
 ) -> Result<RunOutcome, SandboxError> {
+    let live = Arc::new(LiveStats::default());
+    run_container_with(engine, spec, paths, deadline.into(), network, live).await
+}
+
+/// [`run_container`], updating `live` as log lines and samples arrive (for progress lines).
+pub async fn run_container_live<E: ContainerEngine>(
+    engine: &E,
+    spec: &RunSpec,
+    paths: &RunPaths,
+    deadline: impl Into<Deadline>,
+    live: Arc<LiveStats>,
+) -> Result<RunOutcome, SandboxError> {
+    run_container_with(engine, spec, paths, deadline.into(), None, live).await
+}
+
+async fn run_container_with<E: ContainerEngine>(
+    engine: &E,
+    spec: &RunSpec,
+    paths: &RunPaths,
+    deadline: Deadline,
+    network: Option<&NetworkAttachment>,
+    live: Arc<LiveStats>,
+) -> Result<RunOutcome, SandboxError> {
     let id = start_container_on(engine, spec, network).await?;
-    let result = attach(engine, &id, &spec.profile, paths, deadline.into(), None).await;
+    let result = attach_live(engine, &id, &spec.profile, paths, deadline, None, live).await;
     let removed = engine
         .remove_container(&id)
         .await
@@ -347,6 +388,9 @@ pub async fn attach_live<E: ContainerEngine>(
             match item {
                 Ok(chunk) => {
                     sink.push(chunk.stream, &chunk.bytes);
+                    if let Some(line) = sink.last_line() {
+                        log_live.set_last_line(line);
+                    }
                     let s = sink.summary();
                     log_live.log_lines.store(s.lines_seen, Ordering::Relaxed);
                     let bytes = counted
