@@ -220,6 +220,31 @@ pub fn read_to_string(path: &Path, cap: Cap) -> Result<String, InputFileError> {
     })
 }
 
+/// The last `max` bytes of a log (a file the run wrote, or an evaluator's output): nothing when
+/// it cannot be opened as a regular file. Bounded however large the log grew.
+pub fn tail_bytes(path: &Path, max: u64) -> Vec<u8> {
+    use std::io::{Seek, SeekFrom};
+    let Ok(mut f) = open(path, "log") else {
+        return Vec::new();
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = f.seek(SeekFrom::Start(len.saturating_sub(max)));
+    let mut buf = Vec::new();
+    let _ = f.take(max).read_to_end(&mut buf);
+    buf
+}
+
+/// The last `n` lines of a log that are not blank, read from its last 64 KiB (lossy UTF-8).
+pub fn last_lines(path: &Path, n: usize) -> Vec<String> {
+    let buf = tail_bytes(path, 64 << 10);
+    let text = String::from_utf8_lossy(&buf);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .map(|l| (*l).to_owned())
+        .collect()
+}
+
 /// Checks that `path` is a regular file (following symlinks) without opening it: for a reader
 /// that hands the path on (to Docker, to another process) rather than reading it itself.
 pub fn check_regular(path: &Path, format: &'static str) -> Result<u64, InputFileError> {

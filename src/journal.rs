@@ -345,6 +345,21 @@ impl Journal {
         stage: Option<&str>,
         data: serde_json::Value,
     ) -> Result<EntryHead, JournalError> {
+        self.append_entry(event, stage, data).map(|e| EntryHead {
+            seq: e.seq,
+            hash: e.hash,
+        })
+    }
+
+    /// [`Journal::append`], returning the entry as a reader would verify it: a writer that folds
+    /// its state entry by entry never reads the file back (the chain was verified once, when the
+    /// journal was opened).
+    pub fn append_entry(
+        &mut self,
+        event: &str,
+        stage: Option<&str>,
+        data: serde_json::Value,
+    ) -> Result<Entry, JournalError> {
         if self.poisoned {
             return Err(JournalError::Poisoned {
                 path: self.path.clone(),
@@ -362,9 +377,10 @@ impl Journal {
                 stage: s.to_owned(),
             });
         }
+        let now = Utc::now();
         let line = Line {
             seq: self.head.seq + 1,
-            ts: Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true),
+            ts: now.to_rfc3339_opts(SecondsFormat::Nanos, true),
             prev: self.head.hash,
             event: event.into(),
             stage: stage.map(Into::into),
@@ -387,7 +403,15 @@ impl Journal {
             seq: line.seq,
             hash,
         };
-        Ok(self.head)
+        Ok(Entry {
+            seq: line.seq,
+            ts: now,
+            prev: line.prev,
+            event: line.event.into_owned(),
+            stage: line.stage.map(std::borrow::Cow::into_owned),
+            data: line.data,
+            hash,
+        })
     }
 
     /// The current head.

@@ -14,7 +14,6 @@
 //! Raw scores follow the subnet: the loss methods' mean, IF_EVAL's score, and for
 //! MULTIPLE_CHOICE the fraction *incorrect* (`1 − accuracy`, S§2.1).
 
-use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -332,10 +331,7 @@ pub fn evaluate(
             });
         }
         let bytes = crate::input_file::read(&source, TASK_DATA_CAP)?;
-        let data_sha256 = {
-            use sha2::Digest as _;
-            format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)))
-        };
+        let data_sha256 = crate::digest::bytes_sha256(&bytes).to_string();
         let limit = [task.samples, opts.max_examples]
             .into_iter()
             .flatten()
@@ -582,7 +578,7 @@ fn run_one(
 /// The evaluator's last progress line in its log (`[eval] METHOD DONE/TOTAL examples, …`, which
 /// `reprobox-eval` writes to stderr every few seconds): `(done, total)`.
 fn examples_done(log: &Path) -> Option<(u64, u64)> {
-    let tail = tail_bytes(log, 4 << 10);
+    let tail = crate::input_file::tail_bytes(log, 4 << 10);
     let text = String::from_utf8_lossy(&tail);
     text.lines().rev().find_map(|l| {
         let rest = l.strip_prefix("[eval] ")?;
@@ -592,23 +588,8 @@ fn examples_done(log: &Path) -> Option<(u64, u64)> {
     })
 }
 
-/// The last `max` bytes of a file (nothing when it cannot be read).
-fn tail_bytes(path: &Path, max: u64) -> Vec<u8> {
-    let Ok(mut f) = crate::input_file::open(path, "log") else {
-        return Vec::new();
-    };
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let _ = f.seek(SeekFrom::Start(len.saturating_sub(max)));
-    let mut buf = Vec::new();
-    let _ = f.take(max).read_to_end(&mut buf);
-    buf
-}
-
 fn last_lines(path: &Path, n: usize) -> String {
-    let buf = tail_bytes(path, 64 << 10);
-    let text = String::from_utf8_lossy(&buf);
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    lines[lines.len().saturating_sub(n)..].join(" | ")
+    crate::input_file::last_lines(path, n).join(" | ")
 }
 
 /// The task's raw score and per-example values from the evaluator's JSON.

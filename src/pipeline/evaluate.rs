@@ -140,10 +140,7 @@ pub fn native_plan(
             evaluator.display()
         )
     })?;
-    let evaluator_sha256 = {
-        use sha2::Digest as _;
-        format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)))
-    };
+    let evaluator_sha256 = crate::digest::bytes_sha256(&bytes).to_string();
     let missing: Vec<String> = policy
         .evaluation
         .tasks

@@ -119,6 +119,15 @@ impl RunState {
     pub fn from_entries(entries: &[Entry]) -> Result<RunState, String> {
         let mut s = RunState::default();
         for e in entries {
+            s.apply(e)?;
+        }
+        Ok(s)
+    }
+
+    /// Folds one more entry into the state (what [`RunState::from_entries`] does for each).
+    pub fn apply(&mut self, e: &Entry) -> Result<(), String> {
+        let s = self;
+        {
             let bad =
                 |err: serde_json::Error| format!("journal line {} (`{}`): {err}", e.seq, e.event);
             let field = |name: &str| e.data.get(name).cloned().unwrap_or_default();
@@ -169,7 +178,7 @@ impl RunState {
                 _ => {}
             }
         }
-        Ok(s)
+        Ok(())
     }
 
     /// The instant `unix` seconds after the epoch; `None` for a value no clock can hold

@@ -5,7 +5,6 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use serde::de::DeserializeOwned;
-use sha2::{Digest, Sha256};
 
 use super::error::{PolicyError, Problem};
 use super::locate::{line_of, line_of_path, path_at, table_path_covering};
@@ -216,7 +215,7 @@ fn is_kebab(id: &str) -> bool {
 }
 
 fn sha256_digest(text: &str) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes())))
+    crate::digest::bytes_sha256(text.as_bytes()).to_string()
 }
 
 /// Parses and validates one policy file. `path` names the file in errors and its stem must equal

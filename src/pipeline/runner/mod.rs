@@ -285,8 +285,15 @@ impl Driver {
         stage: &str,
         data: serde_json::Value,
     ) -> Result<(), PipelineError> {
-        self.journal.append(event, Some(stage), data)?;
-        self.refresh_state()
+        // Folded entry by entry: the file was verified once when the journal was opened, and
+        // reading it back on every append made a run quadratic in its journal's length.
+        let entry = self.journal.append_entry(event, Some(stage), data)?;
+        self.state
+            .apply(&entry)
+            .map_err(|detail| PipelineError::State {
+                path: self.run_dir.root().to_owned(),
+                detail,
+            })
     }
 
     async fn run(mut self, progress: &mut dyn Progress) -> Result<RunResult, PipelineError> {
@@ -421,17 +428,7 @@ impl Driver {
 
 /// The last `n` lines of a text file (at most 64 KiB are read), or nothing when it cannot be read.
 fn last_lines(path: &Path, n: usize) -> String {
-    use std::io::{Read, Seek, SeekFrom};
-    let Ok(mut f) = crate::input_file::open(path, "log") else {
-        return String::new();
-    };
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let _ = f.seek(SeekFrom::Start(len.saturating_sub(64 << 10)));
-    let mut buf = Vec::new();
-    let _ = f.read_to_end(&mut buf);
-    let text = String::from_utf8_lossy(&buf);
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
+    crate::input_file::last_lines(path, n).join("\n")
 }
 
 /// Environment variable naming a directory of sandbox profiles that replace the built-in ones

@@ -452,10 +452,9 @@ impl Driver {
                 );
             }
         };
-        use sha2::Digest as _;
         let scores_sha256 = crate::input_file::read(&scores_path, crate::compare::SCORES_CAP)
             .ok()
-            .map(|b| format!("sha256:{}", hex::encode(sha2::Sha256::digest(&b))));
+            .map(|b| crate::digest::bytes_sha256(&b).to_string());
         let claims = &self.lm.manifest.claims.scores;
         let Some(policy) = self.policy.as_ref() else {
             return fail(

@@ -162,13 +162,7 @@ impl Driver {
                 }
             };
         rec.scores_file = Some(format!("{}/scores.json", rundir::EVAL_DIR));
-        rec.scores_sha256 = {
-            use sha2::Digest as _;
-            Some(format!(
-                "sha256:{}",
-                hex::encode(sha2::Sha256::digest(&body))
-            ))
-        };
+        rec.scores_sha256 = Some(crate::digest::bytes_sha256(&body).to_string());
         rec.native = serde_json::to_value(&tasks).ok();
         Ok((decided, rec))
     }
