@@ -11,7 +11,9 @@
 //! whose boxes overlap and any that leaves the chart.
 //!
 //! docs/report-html.png is the `gpu/` page at 1280 px. After a change to the page, regenerate it
-//! with `REPROBOX_UPDATE_SCREENSHOT=1 cargo nextest run --test report_html` and commit it.
+//! with `REPROBOX_UPDATE_SCREENSHOT=1 cargo nextest run --test report_html` and commit it. To
+//! look at the other screenshots (both runs at 800 and 1280 px, 3000 px tall) and the pages,
+//! name a directory for them in `REPROBOX_SCREENSHOT_DIR`.
 //!
 //! Chromium is Debian's package, which `scripts/setup` installs; without it these tests fail.
 
@@ -237,9 +239,17 @@ fn the_page_fits_any_width_and_no_mark_hides_another() {
             problems.extend(l.outside.iter().map(|o| format!("outside its chart: {o}")));
             // At a desktop width every table wraps to fit; narrower, a table may scroll in its box.
             if width >= 1280 {
-                problems.extend(l.scrolling.iter().map(|o| format!("scrolls at 1280 px: {o}")));
+                problems.extend(
+                    l.scrolling
+                        .iter()
+                        .map(|o| format!("scrolls at 1280 px: {o}")),
+                );
             }
-            failures.extend(problems.iter().map(|p| format!("{name} at {width} px: {p}")));
+            failures.extend(
+                problems
+                    .iter()
+                    .map(|p| format!("{name} at {width} px: {p}")),
+            );
         }
     }
     assert!(
@@ -263,7 +273,7 @@ fn a_chart_without_data_is_one_line_saying_why() {
     assert_eq!(cpu.matches("<svg").count(), 2, "{cpu}");
     let gpu = page("gpu");
     assert_eq!(gpu.matches("<svg").count(), 5, "{gpu}");
-    assert!(!gpu.contains("nodata"), "{gpu}");
+    assert!(!gpu.contains(r#"<p class="nodata""#), "{gpu}");
     for p in [&cpu, &gpu] {
         for external in ["<script", "src=", "href=", "url(", "@import"] {
             assert!(
@@ -282,11 +292,18 @@ fn a_chart_without_data_is_one_line_saying_why() {
 #[test]
 fn a_screenshot_shows_the_page_and_docs_keep_one() {
     let dir = tempfile::tempdir().unwrap();
-    for (name, width) in [("gpu", 800), ("cpu", 800), ("gpu", 1280)] {
-        let shot = dir.path().join(format!("{name}-{width}.png"));
-        screenshot(name, width, 2400, &shot);
+    let keep = std::env::var_os("REPROBOX_SCREENSHOT_DIR").map(PathBuf::from);
+    for (name, width) in [("gpu", 800), ("cpu", 800), ("gpu", 1280), ("cpu", 1280)] {
+        let shot = keep
+            .as_deref()
+            .unwrap_or(dir.path())
+            .join(format!("{name}-{width}.png"));
+        screenshot(name, width, 3000, &shot);
+        if let Some(keep) = &keep {
+            std::fs::write(keep.join(format!("{name}.html")), page(name)).unwrap();
+        }
         let (w, h, colours) = png_facts(&shot);
-        assert_eq!((w, h), (width, 2400), "{}", shot.display());
+        assert_eq!((w, h), (width, 3000), "{}", shot.display());
         assert!(
             colours > 50,
             "{name} at {width} px is a picture, not a blank: {colours} colours"
