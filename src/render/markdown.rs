@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use super::controls::neutralize;
 use super::svg::plain;
-use super::{Facts, md_cell};
+use super::{Facts, md_cell, md_code};
 use crate::pipeline::Report;
 
 /// Renders the Markdown report.
@@ -78,8 +78,8 @@ pub fn render(report: &Report) -> String {
     if let Some(p) = &f.side_by_side {
         let _ = writeln!(
             s,
-            "\n## Rebuilt vs submitted model\n\nThe model the team submitted (`{}`{}), scored in the same run on the same examples.\n",
-            md_cell(&p.model),
+            "\n## Rebuilt vs submitted model\n\nThe model the team submitted ({}{}), scored in the same run on the same examples.\n",
+            md_code(&p.model, false),
             p.digest
                 .as_deref()
                 .map(|d| format!(", {d}"))
@@ -122,8 +122,8 @@ pub fn render(report: &Report) -> String {
         s.push_str("\n## Findings\n\n");
         for x in &report.findings {
             let at = match (&x.path, x.line) {
-                (Some(p), Some(l)) => format!(" `{}:{l}`", md_cell(p)),
-                (Some(p), None) => format!(" `{}`", md_cell(p)),
+                (Some(p), Some(l)) => format!(" {}", md_code(&format!("{p}:{l}"), false)),
+                (Some(p), None) => format!(" {}", md_code(p, false)),
                 _ => String::new(),
             };
             let _ = writeln!(
@@ -153,13 +153,13 @@ pub fn render(report: &Report) -> String {
             );
         }
         if let Some(img) = &report.image_id {
-            let _ = writeln!(s, "| built image | `{}` |", md_cell(img));
+            let _ = writeln!(s, "| built image | {} |", md_code(img, true));
         }
         if let Some(m) = &report.model {
             let _ = writeln!(
                 s,
-                "| rebuilt model (`{}`) | `{}` |",
-                md_cell(&m.path),
+                "| rebuilt model ({}) | `{}` |",
+                md_code(&m.path, true),
                 m.digest
             );
         }
@@ -176,10 +176,11 @@ pub fn render(report: &Report) -> String {
 
     let _ = write!(
         s,
-        "\n## Re-check\n\nEvery digest above and the journal chain (head `{}`) are recomputed by this command, run in the directory that holds the run directory `{}/` (`audits/` unless `--out` named another):\n\n```sh\nreprobox audit verify {}\n```\n\nreprobox {} · report format {}\n",
+        "\n## Re-check\n\nEvery digest above and the journal chain (head `{}`) are recomputed by this command, run in the directory that holds the run directory {} (`audits/` unless `--out` named another):\n\n```sh\nreprobox audit verify {}\n```\n\nreprobox {} · report format {}\n",
         report.journal_head,
-        md_cell(&report.run_id),
-        md_cell(&report.run_id),
+        md_code(&format!("{}/", report.run_id), false),
+        // Inside the fence a backslash is literal: only a fence of its own could break out.
+        neutralize(&report.run_id, false).replace("```", "'''"),
         report.reprobox_version,
         report.format_version
     );
@@ -195,5 +196,33 @@ fn yes_no(v: Option<bool>) -> &'static str {
         Some(true) => "yes",
         Some(false) => "**no**",
         None => "—",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_md_prints_hints_with_their_literal_characters() {
+        let report: Report =
+            serde_json::from_str(include_str!("../../tests/fixtures/report/gpu/report.json"))
+                .unwrap();
+        let md = render(&report);
+        assert!(
+            md.contains("e.g. transformers==4.44.2 --hash=sha256:<64 hex>; see"),
+            "{md}"
+        );
+        // `<` before a letter could open an HTML tag: a backslash, which a renderer drops.
+        assert!(
+            md.contains("with a lock file \\<uv.lock or requirements.txt with hashes>"),
+            "{md}"
+        );
+        assert!(!md.contains("&lt;") && !md.contains("&gt;"), "{md}");
+        // Paths are code spans, where a backslash would be printed: none is added.
+        assert!(
+            md.contains("`requirements/training-and-evaluation-extras.txt:14`"),
+            "{md}"
+        );
     }
 }

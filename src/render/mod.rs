@@ -67,15 +67,64 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-/// Text made safe for one Markdown table cell or line: no pipe, no newline, no HTML, no
-/// control character ([`controls::neutralize`]).
+/// Text made safe for one Markdown table cell or line, read literally both as plain text and
+/// rendered: no pipe, no newline, no control character ([`controls::neutralize`]), and no HTML.
+///
+/// CommonMark reads `<` as markup only before an ASCII letter, `/`, `!` or `?` (raw HTML, and
+/// autolinks such as `<https://…>`), and `&` only as the start of an entity reference such as
+/// `&lt;`. Exactly those get a backslash, so `<64 hex>` and `a & b` stay as they are and
+/// `<script>` becomes `\<script>`. Not for code spans, where a backslash is literal: see
+/// [`md_code`].
 pub fn md_cell(s: &str) -> String {
-    controls::neutralize(s, true)
-        .replace('\\', "\\\\")
-        .replace('|', "\\|")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace(['\n', '\r'], " ")
+    let text = controls::neutralize(s, true);
+    let mut out = String::with_capacity(text.len() + 8);
+    for (i, c) in text.char_indices() {
+        let rest = &text[i + c.len_utf8()..];
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '|' => out.push_str("\\|"),
+            '\n' | '\r' => out.push(' '),
+            '<' if rest.starts_with(|n: char| n.is_ascii_alphabetic() || "/!?".contains(n)) => {
+                out.push_str("\\<")
+            }
+            '&' if starts_entity(rest) => out.push_str("\\&"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Whether `rest`, the text after an `&`, makes it an entity or character reference:
+/// `name;`, `#123;` or `#x1f;`.
+fn starts_entity(rest: &str) -> bool {
+    let body = rest
+        .strip_prefix("#x")
+        .or_else(|| rest.strip_prefix("#X"))
+        .or_else(|| rest.strip_prefix('#'))
+        .unwrap_or(rest);
+    let len = body
+        .find(|c: char| !c.is_ascii_alphanumeric())
+        .unwrap_or(body.len());
+    (1..=32).contains(&len) && body[len..].starts_with(';')
+}
+
+/// `s` as a Markdown code span, read literally: a backtick fence longer than any run of
+/// backticks inside, no newline, no control character, and (`in_table`) pipes escaped as GFM
+/// tables require even inside code.
+pub fn md_code(s: &str, in_table: bool) -> String {
+    let mut text = controls::neutralize(s, true).replace(['\n', '\r'], " ");
+    if in_table {
+        text = text.replace('|', "\\|");
+    }
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    // A span that starts or ends with a backtick needs a space, which CommonMark strips.
+    let pad = if text.starts_with('`') || text.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{text}{pad}{fence}")
 }
 
 /// The memory limit, and why when the host capped it below the policy's.
@@ -430,7 +479,23 @@ pub(crate) mod tests {
             "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
         );
         assert_eq!(escape("a\u{1b}[31mb"), "a\u{fffd}[31mb");
-        assert_eq!(md_cell("a|b\nc<script>"), "a\\|b c&lt;script&gt;");
+        assert_eq!(md_cell("a|b\nc<script>"), "a\\|b c\\<script>");
+        // Only what CommonMark would read as markup is escaped; the rest stays literal.
+        for (text, want) in [
+            ("a <64 hex> digest", "a <64 hex> digest"),
+            ("x < 3 and y > 2", "x < 3 and y > 2"),
+            ("</b> <!-- c --> <?php", "\\</b> \\<!-- c --> \\<?php"),
+            ("<https://example.com>", "\\<https://example.com>"),
+            ("Q&A & more; R&D;x", "Q&A & more; R\\&D;x"),
+            ("&lt; &#60; &#x3c; &amp;", "\\&lt; \\&#60; \\&#x3c; \\&amp;"),
+            ("a\\<b", "a\\\\\\<b"),
+        ] {
+            assert_eq!(md_cell(text), want, "{text}");
+        }
+        assert_eq!(md_code("src/<x>.py", false), "`src/<x>.py`");
+        assert_eq!(md_code("a|b", true), "`a\\|b`");
+        assert_eq!(md_code("a`b", false), "``a`b``");
+        assert_eq!(md_code("`x", false), "`` `x ``");
         assert_eq!(
             md_cell("team\u{1b}]0;x\u{7}\u{202e}"),
             "team\\\\u{1b}]0;x\\\\u{7}\\\\u{202e}",
