@@ -8,6 +8,7 @@
 
 pub mod cgroup;
 pub mod docker;
+pub mod fake;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -17,6 +18,7 @@ use futures_util::stream::BoxStream;
 
 pub use bollard::models::{ContainerCreateBody, DeviceRequest, HostConfig};
 pub use docker::DockerEngine;
+pub use fake::FakeEngine;
 
 /// The Docker API version reprobox needs at least (Docker 20.10); `negotiate_version` picks the
 /// daemon's own when it is older than bollard's default (1.53).
@@ -485,4 +487,25 @@ pub trait ContainerEngine: Send + Sync {
         &self,
         label: &str,
     ) -> impl Future<Output = Result<Vec<String>, EngineError>> + Send;
+}
+
+/// How a run reaches its container engine, connected only when a stage needs one (a run decided
+/// at `check` never does). [`DockerHost`] connects to the Docker Engine; a [`FakeEngine`] is its
+/// own host, for tests of every stage without a daemon.
+pub trait Connect: Send + Sync {
+    /// The engine a connection gives.
+    type Engine: ContainerEngine + Clone + 'static;
+    /// Connects (or fails in our own words, with a hint).
+    fn connect(&self) -> impl Future<Output = Result<Self::Engine, EngineError>> + Send;
+}
+
+/// The Docker Engine of this host, reached as `DOCKER_HOST` or the local socket says.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DockerHost;
+
+impl Connect for DockerHost {
+    type Engine = DockerEngine;
+    fn connect(&self) -> impl Future<Output = Result<DockerEngine, EngineError>> + Send {
+        DockerEngine::connect()
+    }
 }

@@ -30,6 +30,6 @@ pub use progress::{
 pub use report::{REPORT_FORMAT_VERSION, Report, json_schema as report_json_schema};
 pub use runner::{
     PipelineError, ResumeOptions, RunResult, SANDBOXES_ENV, VerifyOptions, recorded_verdict,
-    resume, verify,
+    resume, resume_with, verify, verify_with,
 };
 pub use state::RunState;

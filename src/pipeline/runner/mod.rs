@@ -23,7 +23,7 @@ use super::state::{
 };
 use crate::check::{CheckOptions, Finding, check_submission, has_errors};
 use crate::digest::{DigestOptions, HashCounter, digest_tree, digest_tree_counted};
-use crate::engine::{ContainerEngine, DockerEngine, EngineError};
+use crate::engine::{Connect, ContainerEngine, DockerHost, EngineError};
 use crate::gpu::{GpuError, GpuInfo, GpuLease, GpuProbe, GpuSelector, NvmlProbe};
 use crate::journal::{Journal, JournalError};
 use crate::manifest::{LoadedManifest, ManifestError};
@@ -41,7 +41,7 @@ mod stages;
 mod start;
 
 use start::{abs, digest_submission, train_deadline};
-pub use start::{recorded_verdict, resume, verify};
+pub use start::{recorded_verdict, resume, resume_with, verify, verify_with};
 
 /// What `verify` needs beyond the submission.
 #[derive(Debug, Clone)]
@@ -168,7 +168,9 @@ fn decide(verdict: Verdict, stage: &str, reason: impl Into<String>) -> Decided {
     })
 }
 
-struct Driver {
+struct Driver<C: Connect> {
+    /// How the stages that need a container engine reach it.
+    host: C,
     run_dir: RunDir,
     run_id: String,
     journal: Journal,
@@ -269,7 +271,7 @@ fn join_failure(what: &str, e: tokio::task::JoinError) -> String {
     )
 }
 
-impl Driver {
+impl<C: Connect> Driver<C> {
     fn refresh_state(&mut self) -> Result<(), PipelineError> {
         let (entries, _) = crate::journal::read_verified(self.journal.path())?;
         self.state = RunState::from_entries(&entries).map_err(|detail| PipelineError::State {
@@ -329,7 +331,7 @@ impl Driver {
                     Err(e) => {
                         // Nothing more can be recorded: no container of this run may go on
                         // running (and holding the GPU) with no runner and no journal.
-                        if let Ok(engine) = DockerEngine::connect().await {
+                        if let Ok(engine) = self.host.connect().await {
                             let _ = sandbox::cleanup_by_label(&engine, &self.run_id).await;
                         }
                         return Err(e);
@@ -345,7 +347,7 @@ impl Driver {
         };
         // Containers and images of this run go on every path; a failure is reported beside the
         // verdict, never instead of it.
-        let cleanup_error = match DockerEngine::connect().await {
+        let cleanup_error = match self.host.connect().await {
             Ok(engine) => sandbox::cleanup_by_label(&engine, &self.run_id)
                 .await
                 .err()
@@ -388,7 +390,7 @@ impl Driver {
         step!(self.stage_inputs(&plan, progress).await);
         // Only now is the engine needed: a non-compliant submission is decided without it.
         self.stage = "build";
-        let engine = match DockerEngine::connect().await {
+        let engine = match self.host.connect().await {
             Ok(e) => e,
             Err(e) => return Ok(infra("build", &e)),
         };
@@ -405,7 +407,7 @@ impl Driver {
 
     /// Stops any reprobox container on this host whose deadline passed while no runner watched
     /// it (its runner died and nobody resumed it), and records what it stopped.
-    async fn reap(&mut self, engine: &DockerEngine) -> Result<(), PipelineError> {
+    async fn reap(&mut self, engine: &C::Engine) -> Result<(), PipelineError> {
         let grace = load_profile(
             self.plan
                 .as_ref()

@@ -9,6 +9,16 @@ pub async fn verify(
     opts: &VerifyOptions,
     progress: &mut dyn Progress,
 ) -> Result<RunResult, PipelineError> {
+    verify_with(DockerHost, opts, progress).await
+}
+
+/// [`verify`] on the container engine `host` connects to (a [`crate::engine::FakeEngine`] in
+/// tests).
+pub async fn verify_with<C: Connect>(
+    host: C,
+    opts: &VerifyOptions,
+    progress: &mut dyn Progress,
+) -> Result<RunResult, PipelineError> {
     // Everything that can be wrong with the arguments is found before a run directory exists.
     let lm = crate::manifest::load(&opts.submission)?;
     let policy = opts.policies.get(&lm.manifest.submission.policy).cloned();
@@ -52,6 +62,7 @@ pub async fn verify(
         }),
     )?;
     let mut driver = Driver {
+        host,
         run_dir,
         run_id,
         journal,
@@ -126,6 +137,16 @@ pub fn recorded_verdict(run_dir: &Path) -> Result<Option<RunResult>, PipelineErr
 /// that is still running is watched again with the deadline recorded when it started. A run
 /// that already has a verdict is returned as recorded ([`recorded_verdict`]), unchanged.
 pub async fn resume(
+    run_dir: &Path,
+    opts: &ResumeOptions,
+    progress: &mut dyn Progress,
+) -> Result<RunResult, PipelineError> {
+    resume_with(DockerHost, run_dir, opts, progress).await
+}
+
+/// [`resume`] on the container engine `host` connects to.
+pub async fn resume_with<C: Connect>(
+    host: C,
     run_dir: &Path,
     opts: &ResumeOptions,
     progress: &mut dyn Progress,
@@ -238,6 +259,7 @@ pub async fn resume(
         })?,
     };
     let mut driver = Driver {
+        host,
         run_dir: rd,
         run_id,
         journal,

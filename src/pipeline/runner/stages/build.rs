@@ -2,10 +2,10 @@
 
 use crate::pipeline::runner::*;
 
-impl Driver {
+impl<C: Connect> Driver<C> {
     pub(in crate::pipeline::runner) async fn build(
         &mut self,
-        engine: &DockerEngine,
+        engine: &C::Engine,
         plan: &RunPlan,
         progress: &mut dyn Progress,
     ) -> Result<Result<(), Decided>, PipelineError> {

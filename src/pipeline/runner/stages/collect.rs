@@ -2,7 +2,7 @@
 
 use crate::pipeline::runner::*;
 
-impl Driver {
+impl<C: Connect> Driver<C> {
     pub(in crate::pipeline::runner) async fn collect(
         &mut self,
         plan: &RunPlan,

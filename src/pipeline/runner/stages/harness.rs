@@ -3,7 +3,7 @@
 
 use crate::pipeline::runner::*;
 
-impl Driver {
+impl<C: Connect> Driver<C> {
     /// The harness container for one model: `model_dir` read-only at `/inputs/model`,
     /// `out_dir` as its only writable mount, the policy's tasks and the dry-run settings in its
     /// environment.
@@ -93,7 +93,7 @@ impl Driver {
     )]
     pub(in crate::pipeline::runner) async fn run_evaluator(
         &self,
-        engine: &DockerEngine,
+        engine: &C::Engine,
         harness: &HarnessPlan,
         spec: &RunSpec,
         paths: &RunPaths,
@@ -280,7 +280,7 @@ impl Driver {
     /// to journal; `Err` only when nothing can be recorded.
     pub(in crate::pipeline::runner) async fn run_harness(
         &mut self,
-        engine: &DockerEngine,
+        engine: &C::Engine,
         plan: &RunPlan,
         harness: &HarnessPlan,
         progress: &mut dyn Progress,

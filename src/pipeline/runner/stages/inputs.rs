@@ -3,7 +3,7 @@
 
 use crate::pipeline::runner::*;
 
-impl Driver {
+impl<C: Connect> Driver<C> {
     pub(in crate::pipeline::runner) async fn stage_inputs(
         &mut self,
         _plan: &RunPlan,

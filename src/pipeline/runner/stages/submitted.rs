@@ -2,13 +2,13 @@
 
 use crate::pipeline::runner::*;
 
-impl Driver {
+impl<C: Connect> Driver<C> {
     /// Scores the model the team submitted (`claims.submitted_model`) with the same harness, in
     /// the same sandbox, on the same examples, and pairs it with the rebuilt model's scores.
     /// Whatever goes wrong is recorded in the result: the verdict is the claims' alone.
     pub(in crate::pipeline::runner) async fn score_submitted(
         &mut self,
-        engine: &DockerEngine,
+        engine: &C::Engine,
         plan: &RunPlan,
         harness: &HarnessPlan,
         profile: &SandboxProfile,

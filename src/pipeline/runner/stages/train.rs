@@ -3,10 +3,10 @@
 
 use crate::pipeline::runner::*;
 
-impl Driver {
+impl<C: Connect> Driver<C> {
     pub(in crate::pipeline::runner) async fn train(
         &mut self,
-        engine: &DockerEngine,
+        engine: &C::Engine,
         plan: &RunPlan,
         progress: &mut dyn Progress,
     ) -> Result<Result<(), Decided>, PipelineError> {
@@ -45,7 +45,7 @@ impl Driver {
     /// is written to the journal before the container is created and only read back after.
     pub(in crate::pipeline::runner) async fn find_or_start(
         &mut self,
-        engine: &DockerEngine,
+        engine: &C::Engine,
         plan: &RunPlan,
         profile: &SandboxProfile,
         progress: &mut dyn Progress,
@@ -183,7 +183,7 @@ impl Driver {
     )]
     pub(in crate::pipeline::runner) async fn watch_training(
         &mut self,
-        engine: &DockerEngine,
+        engine: &C::Engine,
         plan: &RunPlan,
         profile: &SandboxProfile,
         paths: &RunPaths,
@@ -341,8 +341,8 @@ fn stopped_after_deadline(
     clippy::too_many_arguments,
     reason = "each argument is a distinct part of the run"
 )]
-async fn watch(
-    engine: &DockerEngine,
+async fn watch<E: ContainerEngine>(
+    engine: &E,
     id: &str,
     profile: &SandboxProfile,
     paths: &RunPaths,
