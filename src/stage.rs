@@ -133,16 +133,10 @@ impl InputsMirror {
         InputsMirror { root: root.into() }
     }
 
-    /// The mirror named by `REPROBOX_INPUTS`, else `~/.cache/reprobox/inputs`.
-    pub fn default_location() -> Self {
-        if let Some(p) = std::env::var_os(INPUTS_ENV) {
-            return InputsMirror::new(p);
-        }
-        let base = std::env::var_os("XDG_CACHE_HOME")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-            .unwrap_or_else(|| PathBuf::from("."));
-        InputsMirror::new(base.join("reprobox").join("inputs"))
+    /// The default mirror under a cache directory (`$XDG_CACHE_HOME`, or `~/.cache`, as the CLI
+    /// finds it): `<cache>/reprobox/inputs`.
+    pub fn under_cache(cache: &Path) -> Self {
+        InputsMirror::new(cache.join("reprobox").join("inputs"))
     }
 
     pub fn root(&self) -> &Path {

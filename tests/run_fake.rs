@@ -162,6 +162,8 @@ fn options(f: &Fixture, train_limit: Option<Duration>) -> VerifyOptions {
         eval_image: Some(EVAL_IMAGE.into()),
         task_data: None,
         task_seed: None,
+        sandboxes_dir: None,
+        evaluator: None,
     }
 }
 
@@ -430,6 +432,8 @@ fn a_runner_that_died_at_any_stage_boundary_is_resumed_to_the_same_verdict() {
                     policies: PolicySet::builtin().unwrap(),
                     lease_dir: None,
                     sign_key: None,
+                    sandboxes_dir: None,
+                    inputs: InputsMirror::new(&f.mirror),
                 },
                 &mut NoProgress,
             ))

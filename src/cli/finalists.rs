@@ -15,11 +15,10 @@ use reprobox::pipeline::{
     self, NoProgress, PipelineError, Progress, ResumeOptions, RunResult, VerifyOptions,
 };
 use reprobox::policy::PolicySet;
-use reprobox::stage::InputsMirror;
 
 use super::output::{self, Format};
 use super::progress::TermProgress;
-use super::verify::{load_policies, parse_gpu, runtime};
+use super::verify::{HostArgs, inputs_mirror, load_policies, parse_gpu, runtime};
 
 /// Arguments of `reprobox finalists`.
 #[derive(Debug, Args)]
@@ -56,7 +55,7 @@ pub struct FinalistsArgs {
     #[arg(long, value_delimiter = ',', value_parser = parse_gpu, conflicts_with = "gpu")]
     pub gpus: Vec<GpuSelector>,
     /// The local inputs mirror (`verify --inputs`).
-    #[arg(long, value_name = "MIRROR")]
+    #[arg(long, value_name = "MIRROR", env = "REPROBOX_INPUTS")]
     pub inputs: Option<PathBuf>,
     /// Shorten each training wall clock to this many seconds (`verify --train-limit`).
     #[arg(long, value_name = "SECS")]
@@ -87,6 +86,8 @@ pub struct FinalistsArgs {
     /// Where GPU leases are kept, as `verify --lease-dir`.
     #[arg(long, value_name = "DIR")]
     pub lease_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub host: HostArgs,
     /// Sign every run's provenance statements with this Ed25519 key, as `verify --sign-key`.
     #[arg(long, value_name = "FILE")]
     pub sign_key: Option<PathBuf>,
@@ -141,7 +142,12 @@ impl Verifier for PipelineVerifier {
     }
 }
 
-fn verifier(s: &VerifySettings, policies: PolicySet, text: bool) -> Result<PipelineVerifier, i32> {
+fn verifier(
+    s: &VerifySettings,
+    host: &HostArgs,
+    policies: PolicySet,
+    text: bool,
+) -> Result<PipelineVerifier, i32> {
     let parse = |g: &str| {
         g.parse::<GpuSelector>().map_err(|e| {
             output::print_error(&e);
@@ -162,23 +168,23 @@ fn verifier(s: &VerifySettings, policies: PolicySet, text: bool) -> Result<Pipel
             gpu,
             nvml_lib: s.nvml_lib.clone(),
             lease_dir: s.lease_dir.clone(),
-            inputs: s
-                .inputs
-                .clone()
-                .map(InputsMirror::new)
-                .unwrap_or_else(InputsMirror::default_location),
+            inputs: inputs_mirror(s.inputs.clone()),
             policies: policies.clone(),
             train_limit: s.train_limit_secs.map(Duration::from_secs),
             sign_key: s.sign_key.clone(),
             eval_image: s.eval_image.clone(),
             task_data: s.task_data.clone(),
             task_seed: s.task_seed.clone(),
+            sandboxes_dir: host.sandboxes.clone(),
+            evaluator: host.evaluator.clone(),
         },
         gpus,
         resume: ResumeOptions {
             policies,
             lease_dir: s.lease_dir.clone(),
             sign_key: s.sign_key.clone(),
+            sandboxes_dir: host.sandboxes.clone(),
+            inputs: inputs_mirror(s.inputs.clone()),
         },
         text,
     })
@@ -307,7 +313,7 @@ pub fn run(args: FinalistsArgs) -> i32 {
                 return exit_codes::UNREADABLE_INPUT;
             }
         };
-        let v = match verifier(&settings, policies, text) {
+        let v = match verifier(&settings, &args.host, policies, text) {
             Ok(v) => v,
             Err(code) => return code,
         };
@@ -317,7 +323,7 @@ pub fn run(args: FinalistsArgs) -> i32 {
             Ok(s) => s,
             Err(code) => return code,
         };
-        let v = match verifier(&spec.verify, policies, text) {
+        let v = match verifier(&spec.verify, &args.host, policies, text) {
             Ok(v) => v,
             Err(code) => return code,
         };

@@ -14,6 +14,34 @@ use reprobox::stage::InputsMirror;
 
 use super::output::{self, Format};
 
+/// The host's own configuration, shared by `verify`, `resume` and `finalists`; the only place
+/// its environment variables are read (the library takes them as options).
+#[derive(Debug, Clone, Args)]
+pub struct HostArgs {
+    /// A directory of sandbox profiles (`<name>.toml`) replacing the built-in ones of the same
+    /// name: an organizer's site profile (docs/sandbox.md).
+    #[arg(long, value_name = "DIR", env = "REPROBOX_SANDBOXES")]
+    pub sandboxes: Option<PathBuf>,
+    /// The native evaluator to run for a natively scored policy (default: `reprobox-eval` next
+    /// to this executable).
+    #[arg(long, value_name = "PATH", env = "REPROBOX_EVAL_BIN")]
+    pub evaluator: Option<PathBuf>,
+}
+
+/// `--inputs`, else `$REPROBOX_INPUTS` (clap reads it), else `<cache>/reprobox/inputs` with the
+/// cache `$XDG_CACHE_HOME` or `~/.cache`.
+pub(super) fn inputs_mirror(flag: Option<PathBuf>) -> InputsMirror {
+    if let Some(p) = flag {
+        return InputsMirror::new(p);
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    InputsMirror::under_cache(&cache)
+}
+
 /// Arguments of `reprobox verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
@@ -27,9 +55,9 @@ pub struct VerifyArgs {
     #[arg(long, default_value = "none", value_parser = parse_gpu)]
     pub gpu: GpuSelector,
     /// The local inputs mirror holding the declared base model and datasets
-    /// (`models/<id>/<revision>/`, `datasets/<id>/<revision>/`); default `$REPROBOX_INPUTS` or
+    /// (`models/<id>/<revision>/`, `datasets/<id>/<revision>/`); default
     /// `~/.cache/reprobox/inputs`.
-    #[arg(long, value_name = "MIRROR")]
+    #[arg(long, value_name = "MIRROR", env = "REPROBOX_INPUTS")]
     pub inputs: Option<PathBuf>,
     /// Where the run directory is created.
     #[arg(long, value_name = "DIR", default_value = "audits")]
@@ -70,7 +98,10 @@ pub struct VerifyArgs {
     /// As --task-seed, from the sync block's hash (`0x…`).
     #[arg(long, value_name = "HASH", requires = "task_data")]
     pub task_block_hash: Option<String>,
-    /// `text` prints progress on stderr and the verdict; `json` prints no progress and one JSON result.
+    #[command(flatten)]
+    pub host: HostArgs,
+    /// `text` prints progress on stderr and the verdict; `json` prints NDJSON progress events on
+    /// stderr (docs/progress.md) and one JSON result on stdout.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -90,7 +121,10 @@ pub struct ResumeArgs {
     /// Sign the provenance statements with this key, as `verify --sign-key` does.
     #[arg(long, value_name = "FILE")]
     pub sign_key: Option<PathBuf>,
-    /// `text` prints progress on stderr and the verdict; `json` prints no progress and one JSON result.
+    #[command(flatten)]
+    pub host: HostArgs,
+    /// `text` prints progress on stderr and the verdict; `json` prints NDJSON progress events on
+    /// stderr (docs/progress.md) and one JSON result on stdout.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -178,16 +212,15 @@ pub fn run(args: VerifyArgs) -> i32 {
         gpu: args.gpu,
         nvml_lib: args.nvml_lib,
         lease_dir: args.lease_dir,
-        inputs: args
-            .inputs
-            .map(InputsMirror::new)
-            .unwrap_or_else(InputsMirror::default_location),
+        inputs: inputs_mirror(args.inputs),
         policies,
         train_limit: args.train_limit.map(Duration::from_secs),
         sign_key: args.sign_key,
         eval_image: args.eval_image,
         task_data: args.task_data,
         task_seed: reprobox::native::TaskSeed::from_args(args.task_seed, args.task_block_hash),
+        sandboxes_dir: args.host.sandboxes,
+        evaluator: args.host.evaluator,
     };
     let rt = match runtime() {
         Ok(rt) => rt,
@@ -245,6 +278,8 @@ pub fn resume(args: ResumeArgs) -> i32 {
         policies,
         lease_dir: args.lease_dir,
         sign_key: args.sign_key,
+        sandboxes_dir: args.host.sandboxes,
+        inputs: inputs_mirror(std::env::var_os("REPROBOX_INPUTS").map(PathBuf::from)),
     };
     let mut progress = super::progress::for_format(args.format);
     let result = rt.block_on(pipeline::resume(&args.run_dir, &opts, progress.as_mut()));

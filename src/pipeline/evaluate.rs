@@ -112,10 +112,11 @@ pub struct NativePlan {
     pub seed: Option<crate::native::TaskSeed>,
 }
 
-/// The `reprobox-eval` binary: `$REPROBOX_EVAL_BIN`, else next to the running executable.
-pub fn evaluator_binary() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("REPROBOX_EVAL_BIN") {
-        return Some(PathBuf::from(p));
+/// The `reprobox-eval` binary: `explicit` (the CLI's `--evaluator` or `$REPROBOX_EVAL_BIN`),
+/// else the one next to the running executable.
+pub fn evaluator_binary(explicit: Option<&Path>) -> Option<PathBuf> {
+    if let Some(p) = explicit {
+        return Some(p.to_owned());
     }
     let p = std::env::current_exe()
         .ok()?
@@ -128,11 +129,12 @@ pub fn evaluator_binary() -> Option<PathBuf> {
 pub fn native_plan(
     policy: &Policy,
     data_dir: &Path,
+    evaluator: Option<&Path>,
     dry_run: bool,
     seed: Option<crate::native::TaskSeed>,
 ) -> Result<NativePlan, String> {
-    let evaluator = evaluator_binary().filter(|p| p.is_file()).ok_or_else(|| {
-        "the native evaluator `reprobox-eval` is not installed next to this reprobox, so nothing was built or trained (hint: `cargo build --release` builds it with libtorch, or set REPROBOX_EVAL_BIN)".to_owned()
+    let evaluator = evaluator_binary(evaluator).filter(|p| p.is_file()).ok_or_else(|| {
+        "the native evaluator `reprobox-eval` is not installed next to this reprobox, so nothing was built or trained (hint: `cargo build --release` builds it with libtorch, or pass --evaluator PATH)".to_owned()
     })?;
     let bytes = std::fs::read(&evaluator).map_err(|e| {
         format!(

@@ -29,7 +29,7 @@ pub use progress::{
 };
 pub use report::{REPORT_FORMAT_VERSION, Report, json_schema as report_json_schema};
 pub use runner::{
-    PipelineError, ResumeOptions, RunResult, SANDBOXES_ENV, VerifyOptions, recorded_verdict,
-    resume, resume_with, verify, verify_with,
+    PipelineError, ResumeOptions, RunResult, VerifyOptions, recorded_verdict, resume, resume_with,
+    verify, verify_with,
 };
 pub use state::RunState;

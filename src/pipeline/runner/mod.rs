@@ -69,6 +69,10 @@ pub struct VerifyOptions {
     pub task_data: Option<PathBuf>,
     /// The competition's evaluation seed the subnet's loaders draw the task data with.
     pub task_seed: Option<crate::native::TaskSeed>,
+    /// A directory of sandbox profiles replacing the built-in ones of the same name.
+    pub sandboxes_dir: Option<PathBuf>,
+    /// The native evaluator binary (default: `reprobox-eval` next to the running executable).
+    pub evaluator: Option<PathBuf>,
 }
 
 /// What `resume` needs beyond the run directory.
@@ -77,6 +81,10 @@ pub struct ResumeOptions {
     pub policies: PolicySet,
     pub lease_dir: Option<PathBuf>,
     pub sign_key: Option<PathBuf>,
+    /// As [`VerifyOptions::sandboxes_dir`].
+    pub sandboxes_dir: Option<PathBuf>,
+    /// The mirror for a run that died before recording its own (its plan names the mirror).
+    pub inputs: InputsMirror,
 }
 
 /// How a run ended.
@@ -194,6 +202,10 @@ struct Driver<C: Connect> {
     stage: &'static str,
     /// True while the training container is watched.
     watching: Arc<AtomicBool>,
+    /// Where site sandbox profiles are, if anywhere.
+    sandboxes_dir: Option<PathBuf>,
+    /// The native evaluator binary, when not the one next to this executable.
+    evaluator: Option<PathBuf>,
 }
 
 /// Ctrl-C was pressed.
@@ -409,6 +421,7 @@ impl<C: Connect> Driver<C> {
     /// it (its runner died and nobody resumed it), and records what it stopped.
     async fn reap(&mut self, engine: &C::Engine) -> Result<(), PipelineError> {
         let grace = load_profile(
+            self.sandboxes_dir.as_deref(),
             self.plan
                 .as_ref()
                 .map(|p| p.sandbox_profile.as_str())
@@ -433,13 +446,14 @@ fn last_lines(path: &Path, n: usize) -> String {
     crate::input_file::last_lines(path, n).join("\n")
 }
 
-/// Environment variable naming a directory of sandbox profiles that replace the built-in ones
-/// of the same name (an organizer's site profile, or a test's short grace period).
-pub const SANDBOXES_ENV: &str = "REPROBOX_SANDBOXES";
-
-fn load_profile(name: &str) -> Result<SandboxProfile, crate::sandbox::ProfileError> {
-    match std::env::var_os(SANDBOXES_ENV) {
-        Some(dir) if !dir.is_empty() => SandboxProfile::load(Path::new(&dir), name),
+/// The sandbox profile `name`: from `dir` when one is given (an organizer's site profiles, or a
+/// test's short grace period), else the built-in one.
+fn load_profile(
+    dir: Option<&Path>,
+    name: &str,
+) -> Result<SandboxProfile, crate::sandbox::ProfileError> {
+    match dir {
+        Some(dir) if !dir.as_os_str().is_empty() => SandboxProfile::load(dir, name),
         _ => SandboxProfile::builtin(name),
     }
 }

@@ -83,6 +83,8 @@ pub async fn verify_with<C: Connect>(
         nvml_lib: opts.nvml_lib.clone(),
         stage: "check",
         watching: Arc::default(),
+        sandboxes_dir: opts.sandboxes_dir.clone(),
+        evaluator: opts.evaluator.clone(),
     };
     driver.refresh_state()?;
     driver.run(progress).await
@@ -250,7 +252,7 @@ pub async fn resume_with<C: Connect>(
                 .map(PathBuf::from)
         })
         .map(|root| InputsMirror::new(&root))
-        .unwrap_or_else(InputsMirror::default_location);
+        .unwrap_or_else(|| opts.inputs.clone());
     let train_limit = match &plan {
         Some(p) => Some(p.limits.train()),
         None => recorded_train_limit(&first).map_err(|detail| PipelineError::State {
@@ -292,6 +294,9 @@ pub async fn resume_with<C: Connect>(
             .map(PathBuf::from),
         stage: "check",
         watching: Arc::default(),
+        sandboxes_dir: opts.sandboxes_dir.clone(),
+        // The plan records the evaluator a native evaluation runs.
+        evaluator: None,
     };
     driver.refresh_state()?;
     driver.run(progress).await

@@ -319,7 +319,7 @@ impl<C: Connect> Driver<C> {
             }
             Err(e) => return fail(Verdict::InfraError, "evaluate", None, e.to_string()),
         }
-        let profile = match load_profile(&plan.sandbox_profile) {
+        let profile = match load_profile(self.sandboxes_dir.as_deref(), &plan.sandbox_profile) {
             Ok(p) => p,
             Err(e) => return fail(Verdict::InfraError, "evaluate", None, e.to_string()),
         };

@@ -18,7 +18,7 @@ impl<C: Connect> Driver<C> {
                 format!("unknown policy `{}`", self.lm.manifest.submission.policy),
             )));
         };
-        let profile = match load_profile(&policy.sandbox) {
+        let profile = match load_profile(self.sandboxes_dir.as_deref(), &policy.sandbox) {
             Ok(p) => p,
             Err(e) => {
                 return Ok(Err(decide(
@@ -99,6 +99,7 @@ impl<C: Connect> Driver<C> {
             match crate::pipeline::evaluate::native_plan(
                 &policy,
                 dir,
+                self.evaluator.as_deref(),
                 self.dry_run,
                 self.task_seed.clone(),
             ) {

@@ -11,7 +11,7 @@ impl<C: Connect> Driver<C> {
         progress: &mut dyn Progress,
     ) -> Result<Result<(), Decided>, PipelineError> {
         if self.state.outcome.is_none() && self.state.interrupted.is_none() {
-            let profile = match load_profile(&plan.sandbox_profile) {
+            let profile = match load_profile(self.sandboxes_dir.as_deref(), &plan.sandbox_profile) {
                 Ok(p) => p,
                 Err(e) => {
                     return Ok(Err(decide(Verdict::InfraError, "train", e.to_string())));
