@@ -828,12 +828,17 @@ fn resume_of_a_decided_signed_run_changes_nothing() {
     assert_eq!(snapshot(run.root()), before);
 
     // A runner that died between its verdict and its report has not finished: resume goes on to
-    // write the report (here it cannot: this synthetic journal names no submission).
+    // write the report (here it cannot: this synthetic journal's `run_started` lacks what a
+    // runner records, and resume refuses it naming the field instead of guessing).
     fs::remove_file(run.report_json()).unwrap();
     let (code, out, err) = resume(run.root(), "text");
     assert!(!out.contains("already decided"), "{out}");
     assert_eq!(code, exit_codes::INFRA_ERROR, "{out}\n{err}");
-    assert!(err.contains("does not name the submission"), "{err}");
+    assert!(
+        err.contains("journal line 1 (`run_started`): missing field `dry_run`")
+            && err.contains("hint:"),
+        "{err}"
+    );
 }
 
 /// The same for a run `verify` decided (NON_COMPLIANT at check, no Docker needed): before the

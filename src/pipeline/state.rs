@@ -38,6 +38,64 @@ pub(crate) mod events {
     pub const CONTAINERS_REAPED: &str = "containers_reaped";
 }
 
+/// `run_started`'s data: the arguments a run was started with, which `resume` needs when the
+/// runner died before writing its plan. Read strictly: an unknown field, a missing `dry_run` or
+/// a `gpu` that is not a GPU is refused, naming the field, instead of guessed (a bad `gpu` once
+/// gave a run with no GPU lease; a missing `dry_run`, a full run). Fields in the order the
+/// journal has always written them (alphabetical), so the bytes of a new run's line are those of
+/// the `json!` object it replaced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunStarted {
+    pub dry_run: bool,
+    #[serde(default)]
+    pub eval_image: Option<String>,
+    #[serde(default)]
+    pub gpu: Option<crate::gpu::GpuInfo>,
+    #[serde(default)]
+    pub inputs_mirror: Option<std::path::PathBuf>,
+    #[serde(default)]
+    pub nvml_lib: Option<std::path::PathBuf>,
+    #[serde(default)]
+    pub reprobox_version: Option<String>,
+    pub run_id: String,
+    pub submission: std::path::PathBuf,
+    #[serde(default)]
+    pub task_data: Option<std::path::PathBuf>,
+    #[serde(default)]
+    pub task_seed: Option<crate::native::TaskSeed>,
+    /// Seconds; checked by the reader (`resume`), since a damaged value must be refused by name.
+    #[serde(default)]
+    pub train_limit_s: Option<f64>,
+}
+
+impl RunStarted {
+    /// The first journal entry as a `run_started` record, or why not, naming the field.
+    pub fn from_entry(e: &Entry) -> Result<RunStarted, String> {
+        let hint = "(hint: the journal is damaged, or was written by another version of reprobox; run `reprobox audit verify` on the run directory, or start a new run with `reprobox verify`)";
+        if e.event != events::RUN_STARTED {
+            return Err(format!(
+                "journal line {} is `{}`, not `{}` {hint}",
+                e.seq,
+                e.event,
+                events::RUN_STARTED
+            ));
+        }
+        serde_path_to_error::deserialize(&e.data).map_err(|err| {
+            let path = err.path().to_string();
+            let inner = err.into_inner();
+            if path == "." {
+                format!("journal line {} (`{}`): {inner} {hint}", e.seq, e.event)
+            } else {
+                format!(
+                    "journal line {} (`{}`): `{path}`: {inner} {hint}",
+                    e.seq, e.event
+                )
+            }
+        })
+    }
+}
+
 /// One staged input, as the journal records it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InputRecord {
@@ -282,6 +340,54 @@ mod tests {
         assert_eq!(
             s.interrupted.as_deref(),
             Some("training was interrupted (Ctrl-C)")
+        );
+    }
+
+    #[test]
+    fn run_started_is_read_strictly_and_names_the_field_it_refuses() {
+        let ok =
+            serde_json::json!({ "run_id": "r", "submission": "/s", "dry_run": true, "gpu": null });
+        let e = &entries(&[(events::RUN_STARTED, ok)])[0];
+        let r = RunStarted::from_entry(e).unwrap();
+        assert!(r.dry_run && r.gpu.is_none() && r.train_limit_s.is_none());
+        // What a runner writes reads back the same, and in the journal's field order.
+        let text = serde_json::to_string(&r).unwrap();
+        assert!(
+            text.starts_with(r#"{"dry_run":true,"eval_image":null,"gpu":null,"#),
+            "{text}"
+        );
+        for (data, field) in [
+            (
+                serde_json::json!({ "run_id": "r", "submission": "/s" }),
+                "dry_run",
+            ),
+            (
+                serde_json::json!({ "run_id": "r", "submission": "/s", "dry_run": false, "gpu": "GPU-1" }),
+                "`gpu`",
+            ),
+            (
+                serde_json::json!({ "run_id": "r", "submission": "/s", "dry_run": false, "gpus": [] }),
+                "gpus",
+            ),
+            (
+                serde_json::json!({ "run_id": "r", "submission": "/s", "dry_run": "yes" }),
+                "`dry_run`",
+            ),
+        ] {
+            let e = &entries(&[(events::RUN_STARTED, data.clone())])[0];
+            let err = RunStarted::from_entry(e).unwrap_err();
+            assert!(
+                err.contains("journal line 1 (`run_started`)")
+                    && err.contains(field)
+                    && err.contains("hint:"),
+                "{data}: {err}"
+            );
+        }
+        let e = &entries(&[(events::CHECK_FINISHED, serde_json::json!({}))])[0];
+        assert!(
+            RunStarted::from_entry(e)
+                .unwrap_err()
+                .contains("is `check_finished`, not `run_started`")
         );
     }
 

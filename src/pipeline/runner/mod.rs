@@ -19,7 +19,8 @@ use super::plan::{PlanLimits, RunPlan, new_run_id};
 use super::progress::{Count, CountUnit, Progress, Tick};
 use super::report::{Report, write_json_atomic};
 use super::state::{
-    InputRecord, ModelRecord, RunState, TrainStart, TrainStarting, VerdictRecord, events,
+    InputRecord, ModelRecord, RunStarted, RunState, TrainStart, TrainStarting, VerdictRecord,
+    events,
 };
 use crate::check::{CheckOptions, Finding, check_submission, has_errors};
 use crate::digest::{DigestOptions, HashCounter, digest_tree, digest_tree_counted};

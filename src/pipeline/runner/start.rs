@@ -47,19 +47,20 @@ pub async fn verify_with<C: Connect>(
     journal.append(
         events::RUN_STARTED,
         None,
-        serde_json::json!({
-            "run_id": run_id,
-            "submission": abs(&opts.submission),
-            "dry_run": opts.dry_run,
-            "gpu": gpu,
-            "nvml_lib": opts.nvml_lib,
-            "inputs_mirror": abs(opts.inputs.root()),
-            "train_limit_s": opts.train_limit.map(|d| d.as_secs_f64()),
-            "eval_image": opts.eval_image,
-            "task_data": opts.task_data.as_ref().map(|p| abs(p)),
-            "task_seed": opts.task_seed,
-            "reprobox_version": crate::VERSION,
-        }),
+        serde_json::to_value(RunStarted {
+            run_id: run_id.clone(),
+            submission: abs(&opts.submission),
+            dry_run: opts.dry_run,
+            gpu: gpu.clone(),
+            nvml_lib: opts.nvml_lib.clone(),
+            inputs_mirror: Some(abs(opts.inputs.root())),
+            train_limit_s: opts.train_limit.map(|d| d.as_secs_f64()),
+            eval_image: opts.eval_image.clone(),
+            task_data: opts.task_data.as_ref().map(|p| abs(p)),
+            task_seed: opts.task_seed.clone(),
+            reprobox_version: Some(crate::VERSION.to_owned()),
+        })
+        .unwrap_or_default(),
     )?;
     let mut driver = Driver {
         host,
@@ -171,15 +172,15 @@ pub async fn resume_with<C: Connect>(
         path: run_dir.to_owned(),
         detail,
     })?;
-    let run_id = entries
-        .first()
-        .and_then(|e| e.data.get("run_id"))
-        .and_then(|v| v.as_str())
-        .map(str::to_owned)
-        .ok_or_else(|| PipelineError::State {
-            path: run_dir.to_owned(),
-            detail: "the first journal line does not name the run id".into(),
-        })?;
+    let bad_state = |detail: String| PipelineError::State {
+        path: run_dir.to_owned(),
+        detail,
+    };
+    let first = match entries.first() {
+        Some(e) => RunStarted::from_entry(e).map_err(bad_state)?,
+        None => return Err(bad_state("the journal is empty".into())),
+    };
+    let run_id = first.run_id.clone();
     let plan: Option<RunPlan> = if state.plan_written {
         let text = crate::input_file::read_to_string(&rd.plan(), crate::rundir::PLAN_CAP).map_err(
             |e| PipelineError::Plan {
@@ -196,28 +197,12 @@ pub async fn resume_with<C: Connect>(
     } else {
         None
     };
-    let first = entries.first().map(|e| e.data.clone()).unwrap_or_default();
     let submission = plan
         .as_ref()
         .map(|p| p.submission.clone())
-        .or_else(|| {
-            first
-                .get("submission")
-                .and_then(|v| v.as_str())
-                .map(PathBuf::from)
-        })
-        .ok_or_else(|| PipelineError::State {
-            path: run_dir.to_owned(),
-            detail: "the journal does not name the submission".into(),
-        })?;
-    let dry_run = first
-        .get("dry_run")
-        .and_then(|v| v.as_bool())
-        .unwrap_or(false);
-    let gpu: Option<GpuInfo> =
-        serde_json::from_value(first.get("gpu").cloned().unwrap_or_default())
-            .ok()
-            .flatten();
+        .unwrap_or_else(|| first.submission.clone());
+    let dry_run = first.dry_run;
+    let gpu: Option<GpuInfo> = first.gpu.clone();
     let lm = crate::manifest::load(&submission)?;
     if let Some(p) = &plan {
         let now = digest_submission(&submission)?;
@@ -245,20 +230,12 @@ pub async fn resume_with<C: Connect>(
     let inputs = plan
         .as_ref()
         .map(|p| p.inputs_mirror.clone())
-        .or_else(|| {
-            first
-                .get("inputs_mirror")
-                .and_then(|v| v.as_str())
-                .map(PathBuf::from)
-        })
+        .or_else(|| first.inputs_mirror.clone())
         .map(|root| InputsMirror::new(&root))
         .unwrap_or_else(|| opts.inputs.clone());
     let train_limit = match &plan {
         Some(p) => Some(p.limits.train()),
-        None => recorded_train_limit(&first).map_err(|detail| PipelineError::State {
-            path: run_dir.to_owned(),
-            detail,
-        })?,
+        None => recorded_train_limit(first.train_limit_s).map_err(bad_state)?,
     };
     let mut driver = Driver {
         host,
@@ -274,24 +251,12 @@ pub async fn resume_with<C: Connect>(
         dry_run,
         inputs,
         train_limit,
-        eval_image: first
-            .get("eval_image")
-            .and_then(|v| v.as_str())
-            .map(str::to_owned),
-        task_data: first
-            .get("task_data")
-            .and_then(|v| v.as_str())
-            .map(PathBuf::from),
-        task_seed: first
-            .get("task_seed")
-            .cloned()
-            .and_then(|v| serde_json::from_value(v).ok()),
+        eval_image: first.eval_image.clone(),
+        task_data: first.task_data.clone(),
+        task_seed: first.task_seed.clone(),
         plan,
         sign_key,
-        nvml_lib: first
-            .get("nvml_lib")
-            .and_then(|v| v.as_str())
-            .map(PathBuf::from),
+        nvml_lib: first.nvml_lib.clone(),
         stage: "check",
         watching: Arc::default(),
         sandboxes_dir: opts.sandboxes_dir.clone(),
@@ -323,14 +288,11 @@ pub(super) fn train_deadline(
 /// `run_started.train_limit_s`: absent or null for none; otherwise a positive number of seconds
 /// no longer than [`crate::units::MAX_DURATION`], which `verify` never exceeds. Anything else is
 /// a damaged journal, refused (a huge value made `Duration::from_secs_f64` panic).
-pub(super) fn recorded_train_limit(first: &serde_json::Value) -> Result<Option<Duration>, String> {
-    let v = match first.get("train_limit_s") {
-        None | Some(serde_json::Value::Null) => return Ok(None),
-        Some(v) => v,
-    };
+pub(super) fn recorded_train_limit(v: Option<f64>) -> Result<Option<Duration>, String> {
+    let Some(v) = v else { return Ok(None) };
     let max = crate::units::MAX_DURATION;
-    match v.as_f64() {
-        Some(s) if s > 0.0 && s <= max.as_secs_f64() => Ok(Duration::try_from_secs_f64(s).ok()),
+    match v {
+        s if s > 0.0 && s <= max.as_secs_f64() => Ok(Duration::try_from_secs_f64(s).ok()),
         _ => Err(format!(
             "journal line 1 (`run_started`): `train_limit_s` is {v}, not a number of seconds between 0 and {} (hint: the journal is damaged; run `reprobox audit verify` on the run directory, or start a new run with `reprobox verify`)",
             max.as_secs()
