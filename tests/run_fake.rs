@@ -9,9 +9,11 @@ use std::time::Duration;
 
 use reprobox::digest::{DigestOptions, digest_tree};
 use reprobox::engine::fake::{BuildScript, ContainerScript, EngineCall, FakeEngine};
+use reprobox::gpu::GpuInfo;
 use reprobox::gpu::GpuSelector;
+use reprobox::gpu::fake::FakeGpuProbe;
 use reprobox::pipeline::{
-    NoProgress, ResumeOptions, RunResult, VerifyOptions, resume_with, verify_with,
+    FakeHost, NoProgress, ResumeOptions, RunResult, VerifyOptions, resume_with, verify_with,
 };
 use reprobox::policy::PolicySet;
 use reprobox::stage::InputsMirror;
@@ -469,4 +471,123 @@ fn a_runner_that_died_at_any_stage_boundary_is_resumed_to_the_same_verdict() {
         assert_eq!(ev.last().map(String::as_str), Some("verdict"));
         audit_intact(&first.run_dir);
     }
+}
+
+fn gpu(name: &str) -> GpuInfo {
+    GpuInfo {
+        index: 0,
+        name: name.into(),
+        uuid: "GPU-0a1b2c3d-0000-4000-8000-000000000001".into(),
+        memory_total_bytes: 40 << 30,
+        driver_version: "550.54.15".into(),
+        cuda_driver_version: Some("12.4".into()),
+    }
+}
+
+/// A GPU run on fakes (the engine and the GPU probe): `gpu` at index 0, its leases in the
+/// fixture's directory.
+fn run_on_gpu(f: &Fixture, host: &FakeHost) -> RunResult {
+    let mut opts = options(f, None);
+    opts.gpu = GpuSelector::Index(0);
+    opts.lease_dir = Some(f.audits.with_file_name("leases"));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(verify_with(host.clone(), &opts, &mut NoProgress))
+        .unwrap()
+}
+
+#[test]
+fn a_gpu_run_leases_the_gpu_hands_it_to_the_container_and_samples_it() {
+    let f = fixture();
+    let host = FakeHost {
+        engine: engine(trains(), scores(0.7)),
+        gpu: std::sync::Arc::new(FakeGpuProbe::new(vec![gpu("NVIDIA A100-SXM4-40GB")])),
+    };
+    let r = run_on_gpu(&f, &host);
+    assert_eq!(r.verdict, Verdict::Reproduced, "{}", r.reason);
+    let uuid = gpu("x").uuid;
+    // The container asked for exactly that GPU.
+    let body = host.engine.created("train").unwrap();
+    let requests = body.host_config.unwrap().device_requests.unwrap();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert_eq!(requests[0].device_ids.as_deref(), Some(&[uuid.clone()][..]));
+    // The plan and the telemetry name it; the sampler ran while the container did.
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(r.run_dir.join("plan.json")).unwrap())
+            .unwrap();
+    assert_eq!(plan["gpu"]["uuid"], uuid.as_str());
+    let telemetry = std::fs::read_to_string(r.run_dir.join("telemetry.jsonl")).unwrap();
+    assert!(
+        telemetry.lines().any(|l| l.contains("\"source\":\"gpu\"")),
+        "{telemetry}"
+    );
+    // The lease went with the run: another run may take the GPU now.
+    reprobox::gpu::GpuLease::acquire(&f.audits.with_file_name("leases"), &uuid, "next-run")
+        .expect("the lease was released");
+    audit_intact(&r.run_dir);
+}
+
+#[test]
+fn a_gpu_the_track_does_not_approve_is_non_compliant_before_anything_runs() {
+    let f = fixture();
+    let host = FakeHost {
+        engine: engine(trains(), scores(0.7)),
+        gpu: std::sync::Arc::new(FakeGpuProbe::new(vec![gpu("NVIDIA GeForce RTX 3090")])),
+    };
+    let r = run_on_gpu(&f, &host);
+    assert_eq!(r.verdict, Verdict::NonCompliant, "{}", r.reason);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(r.run_dir.join("report.json")).unwrap())
+            .unwrap();
+    assert!(
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["kind"] == "gpu_not_approved"),
+        "{report}"
+    );
+    assert_eq!(stage_created(&host.engine, "train"), 0);
+}
+
+#[test]
+fn a_gpu_lost_during_training_is_the_hosts_failure_not_the_submissions() {
+    let f = fixture();
+    // The GPU answers the selection and the first sample, then falls off the bus; the training
+    // would run to its deadline. The strict profile samples every second here.
+    let host = FakeHost {
+        engine: engine(
+            ContainerScript {
+                runs_until_killed: true,
+                ..trains()
+            },
+            scores(0.7),
+        ),
+        gpu: std::sync::Arc::new(
+            FakeGpuProbe::new(vec![gpu("NVIDIA A100-SXM4-40GB")]).lost_after(1),
+        ),
+    };
+    let sandboxes = f.audits.with_file_name("sandboxes");
+    std::fs::create_dir_all(&sandboxes).unwrap();
+    let strict = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("sandboxes/strict.toml"),
+    )
+    .unwrap()
+    .replace(
+        "telemetry_interval = \"10s\"",
+        "telemetry_interval = \"1s\"",
+    );
+    assert!(strict.contains("telemetry_interval = \"1s\""));
+    std::fs::write(sandboxes.join("strict.toml"), strict).unwrap();
+    let mut opts = options(&f, Some(Duration::from_secs(3)));
+    opts.gpu = GpuSelector::Index(0);
+    opts.lease_dir = Some(f.audits.with_file_name("leases"));
+    opts.sandboxes_dir = Some(sandboxes);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let r = rt
+        .block_on(verify_with(host.clone(), &opts, &mut NoProgress))
+        .unwrap();
+    assert_eq!(r.verdict, Verdict::InfraError, "{}", r.reason);
+    assert_eq!(r.stage, "train");
+    assert!(r.reason.contains("the GPU was lost"), "{}", r.reason);
+    assert_eq!(stage_created(&host.engine, "eval"), 0);
 }

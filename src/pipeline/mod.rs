@@ -13,6 +13,7 @@
 mod attest;
 mod evaluate;
 mod gpu_watch;
+pub mod host;
 pub mod memory;
 mod plan;
 mod progress;
@@ -22,6 +23,7 @@ mod state;
 
 pub use evaluate::{EvalRecord, HarnessPlan, MODEL_TARGET};
 pub use gpu_watch::GpuSummary;
+pub use host::{FakeHost, Host};
 pub use plan::{PlanLimits, RunPlan, new_run_id, slug, stamped};
 pub use progress::{
     Count, CountUnit, EventKind, NoProgress, PROGRESS_FORMAT_VERSION, Progress, ProgressEvent,

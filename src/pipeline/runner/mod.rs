@@ -24,10 +24,11 @@ use super::state::{
 };
 use crate::check::{CheckOptions, Finding, check_submission, has_errors};
 use crate::digest::{DigestOptions, HashCounter, digest_tree, digest_tree_counted};
-use crate::engine::{Connect, ContainerEngine, DockerHost, EngineError};
-use crate::gpu::{GpuError, GpuInfo, GpuLease, GpuProbe, GpuSelector, NvmlProbe};
+use crate::engine::{ContainerEngine, DockerHost, EngineError};
+use crate::gpu::{GpuError, GpuInfo, GpuLease, GpuSelector};
 use crate::journal::{Journal, JournalError};
 use crate::manifest::{LoadedManifest, ManifestError};
+use crate::pipeline::host::Host;
 use crate::policy::{Policy, PolicySet};
 use crate::provenance::{ArtifactRecord, Artifacts};
 use crate::rundir::{self, RunDir};
@@ -177,9 +178,9 @@ fn decide(verdict: Verdict, stage: &str, reason: impl Into<String>) -> Decided {
     })
 }
 
-struct Driver<C: Connect> {
-    /// How the stages that need a container engine reach it.
-    host: C,
+struct Driver<H: Host> {
+    /// The container engine and GPU probe the stages reach the host through.
+    host: H,
     run_dir: RunDir,
     run_id: String,
     journal: Journal,
@@ -284,7 +285,7 @@ fn join_failure(what: &str, e: tokio::task::JoinError) -> String {
     )
 }
 
-impl<C: Connect> Driver<C> {
+impl<H: Host> Driver<H> {
     fn refresh_state(&mut self) -> Result<(), PipelineError> {
         let (entries, _) = crate::journal::read_verified(self.journal.path())?;
         self.state = RunState::from_entries(&entries).map_err(|detail| PipelineError::State {
@@ -420,7 +421,7 @@ impl<C: Connect> Driver<C> {
 
     /// Stops any reprobox container on this host whose deadline passed while no runner watched
     /// it (its runner died and nobody resumed it), and records what it stopped.
-    async fn reap(&mut self, engine: &C::Engine) -> Result<(), PipelineError> {
+    async fn reap(&mut self, engine: &H::Engine) -> Result<(), PipelineError> {
         let grace = load_profile(
             self.sandboxes_dir.as_deref(),
             self.plan

@@ -14,8 +14,8 @@ pub async fn verify(
 
 /// [`verify`] on the container engine `host` connects to (a [`crate::engine::FakeEngine`] in
 /// tests).
-pub async fn verify_with<C: Connect>(
-    host: C,
+pub async fn verify_with<H: Host>(
+    host: H,
     opts: &VerifyOptions,
     progress: &mut dyn Progress,
 ) -> Result<RunResult, PipelineError> {
@@ -31,7 +31,7 @@ pub async fn verify_with<C: Connect>(
         });
     }
     let sign_key = read_key(opts.sign_key.as_deref())?;
-    let gpu = resolve_gpu(&opts.gpu, opts.nvml_lib.as_deref())?;
+    let gpu = resolve_gpu(&host, &opts.gpu, opts.nvml_lib.as_deref())?;
     let run_id = new_run_id(&lm.manifest.submission.team);
     let lease = match &gpu {
         Some(g) => Some(acquire_lease(opts.lease_dir.as_deref(), &g.uuid, &run_id)?),
@@ -148,8 +148,8 @@ pub async fn resume(
 }
 
 /// [`resume`] on the container engine `host` connects to.
-pub async fn resume_with<C: Connect>(
-    host: C,
+pub async fn resume_with<H: Host>(
+    host: H,
     run_dir: &Path,
     opts: &ResumeOptions,
     progress: &mut dyn Progress,
@@ -312,14 +312,15 @@ pub(super) fn read_key(
         .map_err(PipelineError::SignKey)
 }
 
-pub(super) fn resolve_gpu(
+pub(super) fn resolve_gpu<H: Host>(
+    host: &H,
     selector: &GpuSelector,
     nvml_lib: Option<&Path>,
 ) -> Result<Option<GpuInfo>, PipelineError> {
     if *selector == GpuSelector::None {
         return Ok(None);
     }
-    let probe = NvmlProbe::new(nvml_lib)?;
+    let probe = host.gpu_probe(nvml_lib)?;
     let gpus = probe.gpus()?;
     Ok(crate::gpu::select(&gpus, selector)?)
 }

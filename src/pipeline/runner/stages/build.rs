@@ -2,10 +2,10 @@
 
 use crate::pipeline::runner::*;
 
-impl<C: Connect> Driver<C> {
+impl<H: Host> Driver<H> {
     pub(in crate::pipeline::runner) async fn build(
         &mut self,
-        engine: &C::Engine,
+        engine: &H::Engine,
         plan: &RunPlan,
         progress: &mut dyn Progress,
     ) -> Result<Result<(), Decided>, PipelineError> {

@@ -2,7 +2,7 @@
 
 use crate::pipeline::runner::*;
 
-impl<C: Connect> Driver<C> {
+impl<H: Host> Driver<H> {
     pub(in crate::pipeline::runner) fn check(
         &mut self,
         progress: &mut dyn Progress,

@@ -3,7 +3,7 @@
 
 use crate::pipeline::runner::*;
 
-impl<C: Connect> Driver<C> {
+impl<H: Host> Driver<H> {
     /// The evaluate and compare stages. A policy evaluated natively (subnet 37) cannot be
     /// scored inside `verify` yet, so such a run ends `EVAL_FAILED` and says so plainly; a
     /// harness evaluation runs the organizer's image in the sandbox and compares its scores
@@ -11,7 +11,7 @@ impl<C: Connect> Driver<C> {
     /// resumed run decides the same without evaluating again.
     pub(in crate::pipeline::runner) async fn evaluate(
         &mut self,
-        engine: &C::Engine,
+        engine: &H::Engine,
         plan: &RunPlan,
         progress: &mut dyn Progress,
     ) -> Result<Decided, PipelineError> {
@@ -73,7 +73,7 @@ impl<C: Connect> Driver<C> {
     /// missing after a day of training would waste the day. Checked until the evaluation ran.
     pub(in crate::pipeline::runner) async fn eval_image_present(
         &self,
-        engine: &C::Engine,
+        engine: &H::Engine,
         plan: &RunPlan,
     ) -> Result<Result<(), Decided>, PipelineError> {
         let Some(h) = &plan.harness else {

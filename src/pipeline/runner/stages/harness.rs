@@ -3,7 +3,7 @@
 
 use crate::pipeline::runner::*;
 
-impl<C: Connect> Driver<C> {
+impl<H: Host> Driver<H> {
     /// The harness container for one model: `model_dir` read-only at `/inputs/model`,
     /// `out_dir` as its only writable mount, the policy's tasks and the dry-run settings in its
     /// environment.
@@ -93,7 +93,7 @@ impl<C: Connect> Driver<C> {
     )]
     pub(in crate::pipeline::runner) async fn run_evaluator(
         &self,
-        engine: &C::Engine,
+        engine: &H::Engine,
         harness: &HarnessPlan,
         spec: &RunSpec,
         paths: &RunPaths,
@@ -280,7 +280,7 @@ impl<C: Connect> Driver<C> {
     /// to journal; `Err` only when nothing can be recorded.
     pub(in crate::pipeline::runner) async fn run_harness(
         &mut self,
-        engine: &C::Engine,
+        engine: &H::Engine,
         plan: &RunPlan,
         harness: &HarnessPlan,
         progress: &mut dyn Progress,

@@ -3,7 +3,7 @@
 
 use crate::pipeline::runner::*;
 
-impl<C: Connect> Driver<C> {
+impl<H: Host> Driver<H> {
     pub(in crate::pipeline::runner) async fn stage_inputs(
         &mut self,
         _plan: &RunPlan,

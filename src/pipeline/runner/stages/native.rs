@@ -2,7 +2,7 @@
 
 use crate::pipeline::runner::*;
 
-impl<C: Connect> Driver<C> {
+impl<H: Host> Driver<H> {
     /// Scores the rebuilt model natively: `reprobox-eval` per task on the organizer's task data
     /// (off the runner's task: it is CPU- or GPU-bound for minutes), then the same comparison
     /// as a harness's scores.

@@ -3,7 +3,7 @@
 
 use crate::pipeline::runner::*;
 
-impl<C: Connect> Driver<C> {
+impl<H: Host> Driver<H> {
     pub(in crate::pipeline::runner) fn plan(
         &mut self,
     ) -> Result<Result<RunPlan, Decided>, PipelineError> {

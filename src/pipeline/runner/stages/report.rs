@@ -3,7 +3,7 @@
 
 use crate::pipeline::runner::*;
 
-impl<C: Connect> Driver<C> {
+impl<H: Host> Driver<H> {
     /// A dry run's estimate of whether the full training fits the policy's wall clock, from
     /// the progress its log shows.
     pub(in crate::pipeline::runner) fn fit_estimate(&self) -> Option<crate::estimate::FitEstimate> {

@@ -2,13 +2,13 @@
 
 use crate::pipeline::runner::*;
 
-impl<C: Connect> Driver<C> {
+impl<H: Host> Driver<H> {
     /// Scores the model the team submitted (`claims.submitted_model`) with the same harness, in
     /// the same sandbox, on the same examples, and pairs it with the rebuilt model's scores.
     /// Whatever goes wrong is recorded in the result: the verdict is the claims' alone.
     pub(in crate::pipeline::runner) async fn score_submitted(
         &mut self,
-        engine: &C::Engine,
+        engine: &H::Engine,
         plan: &RunPlan,
         harness: &HarnessPlan,
         profile: &SandboxProfile,

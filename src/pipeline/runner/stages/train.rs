@@ -3,10 +3,10 @@
 
 use crate::pipeline::runner::*;
 
-impl<C: Connect> Driver<C> {
+impl<H: Host> Driver<H> {
     pub(in crate::pipeline::runner) async fn train(
         &mut self,
-        engine: &C::Engine,
+        engine: &H::Engine,
         plan: &RunPlan,
         progress: &mut dyn Progress,
     ) -> Result<Result<(), Decided>, PipelineError> {
@@ -45,7 +45,7 @@ impl<C: Connect> Driver<C> {
     /// is written to the journal before the container is created and only read back after.
     pub(in crate::pipeline::runner) async fn find_or_start(
         &mut self,
-        engine: &C::Engine,
+        engine: &H::Engine,
         plan: &RunPlan,
         profile: &SandboxProfile,
         progress: &mut dyn Progress,
@@ -183,7 +183,7 @@ impl<C: Connect> Driver<C> {
     )]
     pub(in crate::pipeline::runner) async fn watch_training(
         &mut self,
-        engine: &C::Engine,
+        engine: &H::Engine,
         plan: &RunPlan,
         profile: &SandboxProfile,
         paths: &RunPaths,
@@ -194,9 +194,9 @@ impl<C: Connect> Driver<C> {
     ) -> Result<Result<(), Decided>, PipelineError> {
         // GPU telemetry for the whole time the container runs under this runner.
         let gpu_watch = match &plan.gpu {
-            Some(g) => match NvmlProbe::new(self.nvml_lib.as_deref()) {
+            Some(g) => match self.host.gpu_probe(self.nvml_lib.as_deref()) {
                 Ok(probe) => Some(GpuWatch::start(
-                    std::sync::Arc::new(probe),
+                    probe,
                     g.uuid.clone(),
                     profile.telemetry_interval,
                     paths.telemetry.clone(),
