@@ -591,3 +591,78 @@ fn a_gpu_lost_during_training_is_the_hosts_failure_not_the_submissions() {
     assert!(r.reason.contains("the GPU was lost"), "{}", r.reason);
     assert_eq!(stage_created(&host.engine, "eval"), 0);
 }
+
+/// The plan records the sandbox profile's digest (and so does the provenance); a runner resumed
+/// with a profile edited since refuses to start a container under it.
+#[test]
+fn a_sandbox_profile_changed_since_the_plan_is_refused_on_resume() {
+    let f = fixture();
+    let sandboxes = f.audits.with_file_name("sandboxes");
+    std::fs::create_dir_all(&sandboxes).unwrap();
+    let strict = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("sandboxes/strict.toml"),
+    )
+    .unwrap();
+    std::fs::write(sandboxes.join("strict.toml"), &strict).unwrap();
+    let mut opts = options(&f, None);
+    opts.sandboxes_dir = Some(sandboxes.clone());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let first = rt
+        .block_on(verify_with(
+            engine(trains(), scores(0.7)),
+            &opts,
+            &mut NoProgress,
+        ))
+        .unwrap();
+    assert_eq!(first.verdict, Verdict::Reproduced, "{}", first.reason);
+    let digest = reprobox::digest::bytes_sha256(strict.as_bytes()).to_string();
+    let plan = std::fs::read_to_string(first.run_dir.join("plan.json")).unwrap();
+    assert!(
+        plan.contains(&format!("\"sandbox_profile_digest\": \"{digest}\"")),
+        "{plan}"
+    );
+    let provenance =
+        std::fs::read_to_string(first.run_dir.join("provenance.intoto.jsonl")).unwrap();
+    assert!(provenance.contains(&digest), "{provenance}");
+
+    // Died after the build; the site's profile is edited before the resume.
+    let journal = first.run_dir.join("journal.jsonl");
+    let text = std::fs::read_to_string(&journal).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let keep = lines
+        .iter()
+        .position(|l| l.contains("\"event\":\"build_finished\""))
+        .unwrap()
+        + 1;
+    std::fs::write(&journal, lines[..keep].join("\n") + "\n").unwrap();
+    std::fs::write(
+        sandboxes.join("strict.toml"),
+        strict.replace("grace_period = \"30s\"", "grace_period = \"31s\""),
+    )
+    .unwrap();
+    let e = engine(trains(), scores(0.7));
+    let again = rt
+        .block_on(resume_with(
+            e.clone(),
+            &first.run_dir,
+            &ResumeOptions {
+                policies: PolicySet::builtin().unwrap(),
+                lease_dir: None,
+                sign_key: None,
+                sandboxes_dir: Some(sandboxes),
+                inputs: InputsMirror::new(&f.mirror),
+            },
+            &mut NoProgress,
+        ))
+        .unwrap();
+    assert_eq!(again.verdict, Verdict::InfraError, "{}", again.reason);
+    assert_eq!(again.stage, "train");
+    assert!(
+        again
+            .reason
+            .contains("the sandbox profile `strict` changed since the run was planned"),
+        "{}",
+        again.reason
+    );
+    assert_eq!(stage_created(&e, "train"), 0);
+}

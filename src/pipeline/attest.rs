@@ -114,7 +114,7 @@ pub(crate) fn write_provenance(
             }),
             sandbox: SandboxParameters {
                 profile: plan.sandbox_profile.clone(),
-                profile_digest: None,
+                profile_digest: plan.sandbox_profile_digest,
                 runtime: if plan.runtime == "runsc" {
                     Runtime::Runsc
                 } else {

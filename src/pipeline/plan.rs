@@ -57,6 +57,10 @@ pub struct RunPlan {
     pub policy_digest: String,
     pub track: String,
     pub sandbox_profile: String,
+    /// The SHA-256 of the sandbox profile's text, as planned; the training and the evaluation
+    /// refuse a profile that changed since. Plans written before it existed have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox_profile_digest: Option<Sha256Digest>,
     pub runtime: String,
     pub gpu: Option<GpuInfo>,
     /// The build context and Dockerfile (absolute, inside the submission).

@@ -262,6 +262,9 @@ pub struct Ulimit {
 pub struct SandboxProfile {
     /// The profile's name (its file stem).
     pub name: String,
+    /// The SHA-256 of the profile's TOML text: what the plan and the provenance record, and what
+    /// a later stage checks it still reads.
+    pub source_sha256: crate::digest::Sha256Digest,
     /// One line saying what it is for.
     pub description: String,
     /// The OCI runtime.
@@ -575,6 +578,7 @@ impl SandboxProfileConfig {
         }
         Ok(SandboxProfile {
             name: name.to_owned(),
+            source_sha256: crate::digest::bytes_sha256(src.as_bytes()),
             description: self.description,
             runtime: self.runtime,
             user: self.user,

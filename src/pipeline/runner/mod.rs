@@ -295,6 +295,21 @@ impl<H: Host> Driver<H> {
         Ok(())
     }
 
+    /// The plan's sandbox profile, read again for a stage that runs a container: refused when
+    /// its text is not the one planned (a site profile edited while the run went on, or between
+    /// a runner's death and its resume), so every container of a run has the same sandbox.
+    fn planned_profile(&self, plan: &RunPlan) -> Result<SandboxProfile, String> {
+        let p = load_profile(self.sandboxes_dir.as_deref(), &plan.sandbox_profile)
+            .map_err(|e| e.to_string())?;
+        match plan.sandbox_profile_digest {
+            Some(planned) if planned != p.source_sha256 => Err(format!(
+                "the sandbox profile `{}` changed since the run was planned (planned {planned}, now {}) (hint: restore the profile the run started with, or start a new run)",
+                plan.sandbox_profile, p.source_sha256
+            )),
+            _ => Ok(p),
+        }
+    }
+
     fn record(
         &mut self,
         event: &str,

@@ -319,9 +319,9 @@ impl<H: Host> Driver<H> {
             }
             Err(e) => return fail(Verdict::InfraError, "evaluate", None, e.to_string()),
         }
-        let profile = match load_profile(self.sandboxes_dir.as_deref(), &plan.sandbox_profile) {
+        let profile = match self.planned_profile(plan) {
             Ok(p) => p,
-            Err(e) => return fail(Verdict::InfraError, "evaluate", None, e.to_string()),
+            Err(e) => return fail(Verdict::InfraError, "evaluate", None, e),
         };
         let Some(model) = self.state.model.clone() else {
             return fail(

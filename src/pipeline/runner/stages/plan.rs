@@ -66,6 +66,7 @@ impl<H: Host> Driver<H> {
             policy_digest: policy.source_digest.clone(),
             track: m.submission.track.clone(),
             sandbox_profile: policy.sandbox.clone(),
+            sandbox_profile_digest: Some(profile.source_sha256),
             runtime: profile.runtime.docker_name().into(),
             gpu: self.gpu.clone(),
             context_dir: abs(&self.lm.root.join(m.train.context.as_path())),

@@ -11,11 +11,9 @@ impl<H: Host> Driver<H> {
         progress: &mut dyn Progress,
     ) -> Result<Result<(), Decided>, PipelineError> {
         if self.state.outcome.is_none() && self.state.interrupted.is_none() {
-            let profile = match load_profile(self.sandboxes_dir.as_deref(), &plan.sandbox_profile) {
+            let profile = match self.planned_profile(plan) {
                 Ok(p) => p,
-                Err(e) => {
-                    return Ok(Err(decide(Verdict::InfraError, "train", e.to_string())));
-                }
+                Err(e) => return Ok(Err(decide(Verdict::InfraError, "train", e))),
             };
             let paths = RunPaths {
                 log: self.run_dir.train_log(),
