@@ -18,7 +18,7 @@ use reprobox::policy::PolicySet;
 
 use super::output::{self, Format};
 use super::progress::TermProgress;
-use super::verify::{HostArgs, inputs_mirror, load_policies, parse_gpu, runtime};
+use super::verify::{HostArgs, RunArgs, inputs_mirror, load_policies, parse_gpu, runtime};
 
 /// Arguments of `reprobox finalists`.
 #[derive(Debug, Args)]
@@ -44,53 +44,15 @@ pub struct FinalistsArgs {
     /// Where the campaign directory is created.
     #[arg(long, value_name = "DIR", default_value = "audits")]
     pub out: PathBuf,
-    /// Rehearse every entry (`verify --dry-run`).
-    #[arg(long)]
-    pub dry_run: bool,
-    /// The GPU every run uses (`verify --gpu`).
-    #[arg(long, default_value = "none", value_parser = parse_gpu)]
-    pub gpu: GpuSelector,
     /// Several GPUs (UUIDs or indices, comma-separated): up to one entry runs on each at a
     /// time, never more at once than places are still open.
     #[arg(long, value_delimiter = ',', value_parser = parse_gpu, conflicts_with = "gpu")]
     pub gpus: Vec<GpuSelector>,
-    /// The local inputs mirror (`verify --inputs`).
-    #[arg(long, value_name = "MIRROR", env = "REPROBOX_INPUTS")]
-    pub inputs: Option<PathBuf>,
-    /// Shorten each training wall clock to this many seconds (`verify --train-limit`).
-    #[arg(long, value_name = "SECS")]
-    pub train_limit: Option<u64>,
-    /// The organizer's evaluation image (`verify --eval-image`).
-    #[arg(long, value_name = "IMAGE")]
-    pub eval_image: Option<String>,
-    /// A natively scored policy's task data (`verify --task-data`).
-    #[arg(long, value_name = "DIR", env = "REPROBOX_TASK_DATA")]
-    pub task_data: Option<PathBuf>,
-    /// The competition's evaluation seed (`verify --task-seed`).
-    #[arg(
-        long,
-        value_name = "SEED",
-        requires = "task_data",
-        conflicts_with = "task_block_hash"
-    )]
-    pub task_seed: Option<String>,
-    /// As --task-seed, from the sync block's hash (`verify --task-block-hash`).
-    #[arg(long, value_name = "HASH", requires = "task_data")]
-    pub task_block_hash: Option<String>,
-    /// Read policies from this directory instead of the built-in ones.
-    #[arg(long, value_name = "DIR", env = "REPROBOX_POLICIES")]
-    pub policies: Option<PathBuf>,
-    /// The NVML library to load, as `verify --nvml-lib` (default libnvidia-ml.so.1).
-    #[arg(long, value_name = "PATH")]
-    pub nvml_lib: Option<PathBuf>,
-    /// Where GPU leases are kept, as `verify --lease-dir`.
-    #[arg(long, value_name = "DIR")]
-    pub lease_dir: Option<PathBuf>,
+    /// The settings of every entry's run, as `verify` takes them.
+    #[command(flatten)]
+    pub run: RunArgs,
     #[command(flatten)]
     pub host: HostArgs,
-    /// Sign every run's provenance statements with this Ed25519 key, as `verify --sign-key`.
-    #[arg(long, value_name = "FILE")]
-    pub sign_key: Option<PathBuf>,
     /// `text` prints each event on stderr and a summary; `json` prints only the campaign summary as JSON.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
@@ -220,12 +182,16 @@ fn spec(args: &FinalistsArgs, policies: &PolicySet) -> Result<CampaignSpec, i32>
         return Err(bad("--top must be at least 1".into()));
     }
     // Mistakes of the operator's are refused here, once, rather than cost every team its run.
-    if !p.cpu_allowed && !args.dry_run && args.gpus.is_empty() && args.gpu == GpuSelector::None {
+    if !p.cpu_allowed
+        && !args.run.dry_run
+        && args.gpus.is_empty()
+        && args.run.gpu == GpuSelector::None
+    {
         return Err(bad(format!(
             "policy `{policy}` does not allow a run without a GPU (hint: pass --gpu UUID|INDEX or --gpus LIST, or --dry-run for a CPU rehearsal)"
         )));
     }
-    if let Some(k) = &args.sign_key
+    if let Some(k) = &args.run.sign_key
         && !k.is_file()
     {
         return Err(bad(format!(
@@ -262,23 +228,24 @@ fn spec(args: &FinalistsArgs, policies: &PolicySet) -> Result<CampaignSpec, i32>
         leaderboard_sha256: board.sha256,
         entries: board.entries,
         verify: VerifySettings {
-            dry_run: args.dry_run,
-            gpu: args.gpu.to_string(),
+            dry_run: args.run.dry_run,
+            gpu: args.run.gpu.to_string(),
             gpus: args.gpus.iter().map(ToString::to_string).collect(),
-            inputs: args.inputs.as_deref().map(absolute),
-            train_limit_secs: args.train_limit,
-            eval_image: args.eval_image.clone(),
+            inputs: args.run.inputs.as_deref().map(absolute),
+            train_limit_secs: args.run.train_limit,
+            eval_image: args.run.eval_image.clone(),
             task_data: args
+                .run
                 .task_data
                 .as_ref()
                 .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone())),
             task_seed: reprobox::native::TaskSeed::from_args(
-                args.task_seed.clone(),
-                args.task_block_hash.clone(),
+                args.run.task_seed.clone(),
+                args.run.task_block_hash.clone(),
             ),
-            nvml_lib: args.nvml_lib.as_deref().map(absolute),
-            lease_dir: args.lease_dir.as_deref().map(absolute),
-            sign_key: args.sign_key.as_deref().map(absolute),
+            nvml_lib: args.run.nvml_lib.as_deref().map(absolute),
+            lease_dir: args.run.lease_dir.as_deref().map(absolute),
+            sign_key: args.run.sign_key.as_deref().map(absolute),
         },
     })
 }
@@ -290,7 +257,7 @@ fn absolute(p: &Path) -> PathBuf {
 
 /// Runs `reprobox finalists`.
 pub fn run(args: FinalistsArgs) -> i32 {
-    let policies = match load_policies(args.policies.as_deref()) {
+    let policies = match load_policies(args.run.policies.as_deref()) {
         Ok(p) => p,
         Err(code) => return code,
     };

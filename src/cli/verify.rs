@@ -42,11 +42,9 @@ pub(super) fn inputs_mirror(flag: Option<PathBuf>) -> InputsMirror {
     InputsMirror::under_cache(&cache)
 }
 
-/// Arguments of `reprobox verify`.
-#[derive(Debug, Args)]
-pub struct VerifyArgs {
-    /// The submission directory (holding reprobox.toml).
-    pub submission: PathBuf,
+/// The run settings `verify` and `finalists` share (`finalists` applies them to every entry).
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
     /// The contestant's rehearsal: same checks and sandbox, the policy's short budget, CPU allowed.
     #[arg(long)]
     pub dry_run: bool,
@@ -59,9 +57,6 @@ pub struct VerifyArgs {
     /// `~/.cache/reprobox/inputs`.
     #[arg(long, value_name = "MIRROR", env = "REPROBOX_INPUTS")]
     pub inputs: Option<PathBuf>,
-    /// Where the run directory is created.
-    #[arg(long, value_name = "DIR", default_value = "audits")]
-    pub out: PathBuf,
     /// Shorten the training wall clock to this many seconds (never lengthens the policy's).
     #[arg(long, value_name = "SECS")]
     pub train_limit: Option<u64>,
@@ -98,6 +93,18 @@ pub struct VerifyArgs {
     /// As --task-seed, from the sync block's hash (`0x…`).
     #[arg(long, value_name = "HASH", requires = "task_data")]
     pub task_block_hash: Option<String>,
+}
+
+/// Arguments of `reprobox verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The submission directory (holding reprobox.toml).
+    pub submission: PathBuf,
+    /// Where the run directory is created.
+    #[arg(long, value_name = "DIR", default_value = "audits")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub run: RunArgs,
     #[command(flatten)]
     pub host: HostArgs,
     /// `text` prints progress on stderr and the verdict; `json` prints NDJSON progress events on
@@ -201,24 +208,27 @@ fn finish(result: Result<RunResult, PipelineError>, format: Format) -> i32 {
 
 /// Runs `reprobox verify`.
 pub fn run(args: VerifyArgs) -> i32 {
-    let policies = match load_policies(args.policies.as_deref()) {
+    let policies = match load_policies(args.run.policies.as_deref()) {
         Ok(p) => p,
         Err(code) => return code,
     };
     let opts = VerifyOptions {
         submission: args.submission,
         audits_dir: args.out,
-        dry_run: args.dry_run,
-        gpu: args.gpu,
-        nvml_lib: args.nvml_lib,
-        lease_dir: args.lease_dir,
-        inputs: inputs_mirror(args.inputs),
+        dry_run: args.run.dry_run,
+        gpu: args.run.gpu,
+        nvml_lib: args.run.nvml_lib,
+        lease_dir: args.run.lease_dir,
+        inputs: inputs_mirror(args.run.inputs),
         policies,
-        train_limit: args.train_limit.map(Duration::from_secs),
-        sign_key: args.sign_key,
-        eval_image: args.eval_image,
-        task_data: args.task_data,
-        task_seed: reprobox::native::TaskSeed::from_args(args.task_seed, args.task_block_hash),
+        train_limit: args.run.train_limit.map(Duration::from_secs),
+        sign_key: args.run.sign_key,
+        eval_image: args.run.eval_image,
+        task_data: args.run.task_data,
+        task_seed: reprobox::native::TaskSeed::from_args(
+            args.run.task_seed,
+            args.run.task_block_hash,
+        ),
         sandboxes_dir: args.host.sandboxes,
         evaluator: args.host.evaluator,
     };
