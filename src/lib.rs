@@ -18,6 +18,7 @@ pub mod dockerfile;
 pub mod engine;
 pub mod estimate;
 pub mod exit_codes;
+pub mod finding;
 pub mod gpu;
 pub mod input_file;
 pub mod journal;

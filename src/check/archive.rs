@@ -14,8 +14,8 @@ use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::Path;
 
-use super::finding::{Finding, FindingKind};
 use super::secrets::{self, BINARY_SNIFF_BYTES, MAX_SCAN_BYTES};
+use crate::finding::{Finding, FindingKind};
 
 /// The archive formats whose members are scanned, chosen by file name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! `host_mount` in compose files (`docker-compose*.yml`, `compose*.yml`, anywhere in the
 //! submission): host paths under `volumes:` and the Docker socket. The sandbox mounts neither.
 
-use super::finding::{Finding, FindingKind};
+use crate::finding::{Finding, FindingKind};
 
 pub const HINT_HOST_MOUNT: &str = "the sandbox mounts no host volume and no Docker socket: read inputs from /inputs and write the model under /out";
 

@@ -12,7 +12,7 @@ use std::fs;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
-use super::finding::{Finding, FindingKind};
+use crate::finding::{Finding, FindingKind};
 
 /// What the walk needs to know; built from the manifest and the policy by the orchestrator.
 #[derive(Debug, Clone)]

@@ -7,9 +7,9 @@ use serde::Deserialize;
 
 use crate::dockerfile::LineIndex;
 
-use super::finding::{Finding, FindingKind};
 use super::pip::{HINT_PIP, lint_pip_requirement, lint_requirements};
 use super::python::{Tok, tokenize};
+use crate::finding::{Finding, FindingKind};
 
 /// How a dependency file is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,8 +11,8 @@
 use crate::dockerfile::shell::{Word, program_and_args, simple_commands};
 use crate::dockerfile::{self as parser, Dockerfile, Instruction, LineIndex};
 
-use super::finding::{Finding, FindingKind, Severity};
 use super::pip::{is_commit, lint_pip_install};
+use crate::finding::{Finding, FindingKind, Severity};
 
 pub use super::pip::{HINT_GIT_PIP, HINT_PIP, lint_requirements};
 pub use crate::dockerfile::BaseImage;

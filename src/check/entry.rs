@@ -2,8 +2,8 @@
 //! missing, or every command it runs is idle (a shell or Python without a script, `sleep`, …).
 
 use super::buildpath::{BuildPath, entry_commands};
-use super::finding::{Finding, FindingKind};
 use crate::dockerfile::shell::program_and_args;
+use crate::finding::{Finding, FindingKind};
 
 pub const HINT_ENTRY: &str = "end the Dockerfile with `CMD [\"python3\", \"train.py\"]` (or set `train.command` in reprobox.toml) to run the training";
 

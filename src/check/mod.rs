@@ -10,7 +10,6 @@ pub mod context;
 pub mod deps;
 pub mod dockerfile;
 pub mod entry;
-pub mod finding;
 pub mod ignore;
 pub mod pip;
 pub mod python;
@@ -20,5 +19,7 @@ pub mod run;
 pub mod secrets;
 pub mod training;
 
-pub use finding::{Finding, FindingKind, Severity, has_errors};
+/// Findings are their own module (`crate::finding`), shared with `model` and `gpu`; re-exported
+/// here where `check` produces them.
+pub use crate::finding::{Finding, FindingKind, Severity, has_errors};
 pub use run::{CheckError, CheckOptions, CheckReport, Counts, InspectedModel, check_submission};

@@ -7,7 +7,7 @@
 
 use crate::dockerfile::shell::Word;
 
-use super::finding::{Finding, FindingKind};
+use crate::finding::{Finding, FindingKind};
 
 pub const HINT_PIP: &str = "pin every package with `==<version>` (or install from a requirements file with pins and `--require-hashes`); never use `-U/--upgrade`";
 pub const HINT_GIT_PIP: &str =

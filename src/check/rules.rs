@@ -9,7 +9,7 @@ use crate::manifest::LoadedManifest;
 use crate::model::name_looks_instruction_tuned;
 use crate::policy::{DataStatus, Policy, PolicySet};
 
-use super::finding::{Finding, FindingKind};
+use crate::finding::{Finding, FindingKind};
 
 /// The path manifest findings carry.
 pub const MANIFEST_LABEL: &str = "reprobox.toml";

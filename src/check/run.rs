@@ -22,12 +22,12 @@ use super::buildpath::{self, BuildPathInput, Phase, Role};
 use super::context::{self, ContextOptions, DEFAULT_DATA_THRESHOLD_BYTES};
 use super::deps::{self, format_by_name};
 use super::dockerfile::{self, LintOptions, ShellContext};
-use super::finding::{Finding, FindingKind, Severity};
 use super::ignore::DockerIgnore;
 use super::rules::{self, MANIFEST_LABEL, at_field};
 use super::secrets;
 use super::training::{self, TrainingContext};
 use super::{compose, entry};
+use crate::finding::{Finding, FindingKind, Severity};
 use crate::policy::Policy;
 
 /// Options beyond the submission directory.

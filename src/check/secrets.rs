@@ -16,7 +16,7 @@ use std::sync::LazyLock;
 use regex::bytes::Regex;
 
 use super::archive::{self, ArchiveKind, ArchiveLimits};
-use super::finding::{Finding, FindingKind};
+use crate::finding::{Finding, FindingKind};
 
 /// At most this many bytes of each file are scanned (4 MiB). Secrets are pasted into code,
 /// Dockerfiles and config files, which are far smaller; data files beyond this are not scanned.

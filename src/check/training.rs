@@ -19,9 +19,9 @@ use crate::dockerfile::shell::basename;
 
 use super::buildpath::{BuildPath, Phase, Role};
 use super::compose::HINT_HOST_MOUNT;
-use super::finding::{Finding, FindingKind, Severity};
 use super::python::{Call, PyFacts, Tok, Token, value_of};
 use super::resolve::{Origin, Resolved, Resolver, config_values};
+use crate::finding::{Finding, FindingKind, Severity};
 
 pub const HINT_DOWNLOAD: &str = "declare it under [base_model] or [[datasets]] with a commit revision and digest and it will be staged offline under /inputs; load it from there";
 pub const HINT_DOWNLOAD_DECLARED: &str = "a declared input is staged offline under /inputs: load it from that path (or with HF_HUB_OFFLINE=1 from the staged cache)";

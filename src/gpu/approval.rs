@@ -13,7 +13,7 @@
 //! character), as `policies/*.toml` allow (the sn37 policies list `"*"`: any GPU); they are matched
 //! with [`crate::policy::glob_match`] after the same normalization. An empty list approves nothing.
 
-use crate::check::{Finding, FindingKind};
+use crate::finding::{Finding, FindingKind};
 use crate::policy::glob_match;
 
 use super::probe::GpuInfo;
@@ -68,7 +68,7 @@ pub fn approval_finding(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::Severity;
+    use crate::finding::Severity;
 
     fn list(names: &[&str]) -> Vec<String> {
         names.iter().map(|s| s.to_string()).collect()

@@ -6,7 +6,7 @@
 //! the weight-norm rule, which needs tensor data, is [`super::check_weight_norms`], applied with
 //! [`ModelLimits::weight_norm`].
 
-use crate::check::{Finding, FindingKind};
+use crate::finding::{Finding, FindingKind};
 use crate::policy::Policy;
 
 use super::{ModelFacts, NormLimits};

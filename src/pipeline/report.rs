@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use super::plan::RunPlan;
 use super::state::{InputRecord, ModelRecord, RunState, TrainStart};
-use crate::check::Finding;
 use crate::digest::Sha256Digest;
+use crate::finding::Finding;
 use crate::provenance::Artifacts;
 use crate::verdict::Verdict;
 

@@ -6,8 +6,8 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::Finding;
 use crate::digest::Sha256Digest;
+use crate::finding::Finding;
 use crate::journal::Entry;
 use crate::verdict::Verdict;
 

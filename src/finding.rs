@@ -213,7 +213,7 @@ mod tests {
     /// Issue 15: docs/checks.md lists every kind (with its severity, trigger and hint).
     #[test]
     fn every_kind_is_documented() {
-        let docs = include_str!("../../docs/checks.md");
+        let docs = include_str!("../docs/checks.md");
         let schema = serde_json::to_value(schemars::schema_for!(FindingKind)).unwrap();
         // schemars writes the undocumented variants as one `enum` and each documented one as a
         // `const`.
