@@ -15,24 +15,15 @@ use std::process::Command;
 use reprobox::check::FindingKind;
 use reprobox::model::{self, ModelLimits, NormLimits};
 
+#[path = "support/fs.rs"]
+mod fs_support;
+use fs_support::copy_dir;
+
 const COMPLIANT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/submissions/compliant"
 );
 const POLICIES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/policies");
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            fs::copy(e.path(), &target).unwrap();
-        }
-    }
-}
 
 struct Out {
     code: i32,

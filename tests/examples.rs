@@ -11,6 +11,10 @@ use std::process::Command;
 use reprobox::digest::{DigestOptions, digest_tree};
 use reprobox::stage::InputsMirror;
 
+#[path = "support/fs.rs"]
+mod fs_support;
+use fs_support::copy_dir;
+
 const BIN: &str = env!("CARGO_BIN_EXE_reprobox");
 const SETUP_HINT: &str = "run `scripts/setup`, or set REPROBOX_TEST_PYTHON";
 /// The Dockerfile's placeholder base image; `scripts/demo` and the end-to-end test replace it.
@@ -171,19 +175,6 @@ fn python_image_id() -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dst = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dst);
-        } else {
-            std::fs::copy(e.path(), &dst).unwrap();
-        }
-    }
 }
 
 /// The evaluation image `scripts/setup` builds from examples/evaluator.

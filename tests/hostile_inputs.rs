@@ -16,6 +16,10 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+#[path = "support/fs.rs"]
+mod fs_support;
+use fs_support::copy_dir;
+
 const BIN: &str = env!("CARGO_BIN_EXE_reprobox");
 const COMPLIANT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -168,19 +172,6 @@ fn assert_refused(out: &Out, code: i32, text: &str, path: &Path, h: Hostile, wha
         "{what} as {h:?}: expected `{}` in: {text}",
         h.said()
     );
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            fs::copy(e.path(), &target).unwrap();
-        }
-    }
 }
 
 fn submission(t: &Path) -> PathBuf {

@@ -7,6 +7,10 @@ use std::process::Command;
 
 use serde::Deserialize;
 
+#[path = "support/fs.rs"]
+mod fs_support;
+use fs_support::copy_dir;
+
 const BIN: &str = env!("CARGO_BIN_EXE_reprobox");
 
 fn root() -> &'static Path {
@@ -98,19 +102,6 @@ fn events(stderr: &[u8]) -> Vec<Event> {
                 .unwrap_or_else(|e| panic!("a stderr line is not a progress event ({e}): {l}"))
         })
         .collect()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let p = e.unwrap().path();
-        let dst = to.join(p.file_name().unwrap());
-        if p.is_dir() {
-            copy_dir(&p, &dst);
-        } else {
-            std::fs::copy(&p, dst).unwrap();
-        }
-    }
 }
 
 #[test]

@@ -18,11 +18,13 @@
 //! Chromium is Debian's package, which `scripts/setup` installs; without it these tests fail.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use reprobox::pipeline::Report;
 use reprobox::render::{RunSeries, html};
 use serde::Deserialize;
+
+#[path = "support/chromium.rs"]
+mod chromium;
 
 const WIDTHS: [u32; 2] = [1280, 800];
 
@@ -125,47 +127,6 @@ fn page(name: &str) -> String {
     html::render(&report, &series)
 }
 
-/// Chromium, as `scripts/setup` installs it from Debian.
-fn chromium() -> &'static str {
-    for c in ["chromium", "chromium-browser"] {
-        if Command::new(c)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-        {
-            return c;
-        }
-    }
-    panic!("no chromium on PATH: scripts/setup installs Debian's chromium package for this test");
-}
-
-/// Runs headless Chromium on `page` with the arguments given, in a profile of its own.
-fn chromium_run(page: &Path, args: &[&str]) -> Output {
-    let profile = tempfile::tempdir().unwrap();
-    let out = Command::new(chromium())
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--no-first-run",
-            "--hide-scrollbars",
-            "--force-device-scale-factor=1",
-            "--virtual-time-budget=2000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .args(args)
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .expect("chromium runs");
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
 /// The page of `name` with the measuring script, laid out `width` px wide.
 fn measure(name: &str, width: u32) -> Layout {
     let html = page(name);
@@ -173,7 +134,7 @@ fn measure(name: &str, width: u32) -> Layout {
     let path = dir.path().join("report.html");
     let at = html.rfind("</body>").expect("the page has a body");
     std::fs::write(&path, format!("{}{MEASURE}{}", &html[..at], &html[at..])).unwrap();
-    let out = chromium_run(
+    let out = chromium::run(
         &path,
         &["--dump-dom", &format!("--window-size={width},2000")],
     );
@@ -192,7 +153,7 @@ fn screenshot(name: &str, width: u32, height: u32, path: &Path) {
     let dir = tempfile::tempdir().unwrap();
     let page_path = dir.path().join("report.html");
     std::fs::write(&page_path, page(name)).unwrap();
-    chromium_run(
+    chromium::run(
         &page_path,
         &[
             &format!("--window-size={width},{height}"),

@@ -19,6 +19,10 @@ use reprobox::policy::PolicySet;
 use reprobox::stage::InputsMirror;
 use reprobox::verdict::Verdict;
 
+#[path = "support/fs.rs"]
+mod fs_support;
+use fs_support::copy_dir;
+
 const BASE_REV: &str = "bce5d60d3b0c68318862270ec4e794d83308d80a";
 const DATA_REV: &str = "bdd27f4d94b9c1f951818a7da7fd7aeeb1ce0b63";
 /// The base image the Dockerfile names, present in the fake engine.
@@ -38,19 +42,6 @@ struct Fixture {
     submission: PathBuf,
     mirror: PathBuf,
     audits: PathBuf,
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let p = e.unwrap().path();
-        let dst = to.join(p.file_name().unwrap());
-        if p.is_dir() {
-            copy_dir(&p, &dst);
-        } else {
-            std::fs::copy(&p, dst).unwrap();
-        }
-    }
 }
 
 /// The compliant check fixture claiming 0.7 on every task, its Dockerfile on [`BASE_IMAGE`],

@@ -11,6 +11,13 @@ use std::time::{Duration, Instant};
 
 use reprobox::digest::{DigestOptions, digest_tree};
 
+#[path = "support/chromium.rs"]
+mod chromium;
+
+#[path = "support/fs.rs"]
+mod fs_support;
+use fs_support::copy_dir;
+
 const BIN: &str = env!("CARGO_BIN_EXE_reprobox");
 const BASE_REV: &str = "bce5d60d3b0c68318862270ec4e794d83308d80a";
 const DATA_REV: &str = "bdd27f4d94b9c1f951818a7da7fd7aeeb1ce0b63";
@@ -65,19 +72,6 @@ const EVAL_IMAGE: &str = "reprobox-test/eval:1";
 
 /// What every policy task is claimed at: the test model answers 7 of the key's 10 lines.
 const HONEST_CLAIM: &str = "0.7";
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dst = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dst);
-        } else {
-            std::fs::copy(e.path(), &dst).unwrap();
-        }
-    }
-}
 
 struct Setup {
     _tmp: tempfile::TempDir,
@@ -1102,65 +1096,6 @@ fn a_runner_that_died_after_evaluating_is_resumed_without_evaluating_again() {
     audit_ok(&rd);
 }
 
-/// Chromium, as `scripts/setup` installs it from Debian.
-fn chromium() -> &'static str {
-    for c in ["chromium", "chromium-browser"] {
-        if Command::new(c)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-        {
-            return c;
-        }
-    }
-    panic!("no chromium on PATH: scripts/setup installs Debian's chromium package for this test");
-}
-
-/// Runs headless Chromium on `page` with the arguments given, in a profile of its own.
-fn chromium_run(page: &Path, args: &[&str]) -> Output {
-    let profile = tempfile::tempdir().unwrap();
-    let out = Command::new(chromium())
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--no-first-run",
-            "--hide-scrollbars",
-            "--force-device-scale-factor=1",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .args(args)
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .expect("chromium runs");
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// Pixels of a decoded RGB(A) screenshot within `tol` of `rgb` in every channel.
-fn pixels_near(png_path: &Path, rgb: [u8; 3], tol: u8) -> usize {
-    let decoder = png::Decoder::new(std::io::BufReader::new(
-        std::fs::File::open(png_path).unwrap(),
-    ));
-    let mut reader = decoder.read_info().unwrap();
-    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
-    let info = reader.next_frame(&mut buf).unwrap();
-    let step = match info.color_type {
-        png::ColorType::Rgb => 3,
-        png::ColorType::Rgba => 4,
-        other => panic!("unexpected screenshot colour type {other:?}"),
-    };
-    buf[..info.buffer_size()]
-        .chunks(step)
-        .filter(|p| (0..3).all(|i| p[i].abs_diff(rgb[i]) <= tol))
-        .count()
-}
-
 #[test]
 fn the_html_report_shows_the_verdict_and_its_charts_in_a_headless_browser() {
     let s = setup(&format!(
@@ -1202,7 +1137,7 @@ fn the_html_report_shows_the_verdict_and_its_charts_in_a_headless_browser() {
     // What the browser built from the page: the verdict and three charts with lines drawn (the
     // claims, container memory, the loss); this dry run has no GPU, so each GPU chart is one line
     // saying so instead of an empty box.
-    let dom = String::from_utf8(chromium_run(&page, &["--dump-dom"]).stdout).unwrap();
+    let dom = String::from_utf8(chromium::run(&page, &["--dump-dom"]).stdout).unwrap();
     assert!(dom.contains("<h1>NOT_REPRODUCED</h1>"), "{dom}");
     assert_eq!(dom.matches("<svg").count(), 3, "{dom}");
     for chart in ["GPU utilization", "GPU memory"] {
@@ -1226,19 +1161,19 @@ fn the_html_report_shows_the_verdict_and_its_charts_in_a_headless_browser() {
 
     // What a person sees: the red verdict banner, and the loss line in its colour.
     let shot = rd.parent().unwrap().join("report.png");
-    chromium_run(
+    chromium::run(
         &page,
         &[
             "--window-size=1024,3000",
             &format!("--screenshot={}", shot.display()),
         ],
     );
-    let banner = pixels_near(&shot, [0xc0, 0x39, 0x2b], 4);
+    let banner = chromium::pixels_near(&shot, [0xc0, 0x39, 0x2b], 4);
     assert!(
         banner > 20_000,
         "the red banner fills its box: {banner} pixels"
     );
-    let loss = pixels_near(&shot, [0xca, 0x6f, 0x1e], 40);
+    let loss = chromium::pixels_near(&shot, [0xca, 0x6f, 0x1e], 40);
     assert!(loss > 100, "the loss line is drawn: {loss} pixels");
     audit_ok(&rd);
 }
